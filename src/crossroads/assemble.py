@@ -15,7 +15,7 @@ from crossroads import ir
 
 
 class Assembler:
-    __slots__ = ("id", "model", "parts", "stop_reason", "stop_sequence", "usage", "error")
+    __slots__ = ("error", "id", "model", "parts", "stop_reason", "stop_sequence", "usage")
 
     def __init__(self) -> None:
         self.id = ""

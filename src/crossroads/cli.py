@@ -1,0 +1,127 @@
+"""The ``crossroads`` command."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crossroads import __version__
+from crossroads import config as config_module
+from crossroads.server import CONFIG_ENV, build_accounts
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Crossroads: one endpoint for every LLM client and every upstream account.")
+console = Console(stderr=True)
+
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to config.yaml.")]
+
+EMPTY_POOL_HELP = """No upstream accounts are configured yet. Add some to a config.yaml, e.g.:
+
+  claude-api-key:
+    - api-key: sk-ant-...
+  gemini-api-key:
+    - api-key: AIza...
+  codex-api-key:
+    - api-key: sk-...
+  openai-compatibility:
+    - name: openrouter
+      base-url: https://openrouter.ai/api/v1
+      api-key-entries: [{api-key: sk-or-...}]
+      models: [{name: moonshotai/kimi-k2, alias: kimi-k2}]
+
+then run: crossroads serve --config config.yaml"""
+
+
+def _load(path: Path | None) -> config_module.Config:
+    try:
+        cfg = config_module.load(path)
+        build_accounts(cfg)  # validates the upstream entries
+    except config_module.ConfigError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    return cfg
+
+
+@app.command()
+def serve(
+    config: ConfigOption = None,
+    host: Annotated[str | None, typer.Option(help="Bind address (default: from config).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: from config, else 8317).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    server: Annotated[str, typer.Option(help="granian (default) or uvicorn.")] = "granian",
+) -> None:
+    """Run the router."""
+    cfg = _load(config)
+    bind = host or cfg.bind_host
+    listen_port = port or cfg.port
+    accounts = build_accounts(cfg)
+    console.print(f"crossroads {__version__} listening on http://{bind}:{listen_port}")
+    if cfg.is_open:
+        note = " (loopback only; add api-keys to listen on other interfaces)" if bind == "127.0.0.1" else ""
+        console.print(f"[yellow]no api-keys configured: access is open{note}[/yellow]")
+    if cfg.unknown_keys:
+        console.print(f"[yellow]unknown config keys kept but ignored:[/yellow] {', '.join(cfg.unknown_keys)}")
+    if cfg.unused_keys:
+        console.print(f"config keys recognised but not used by this version: {', '.join(cfg.unused_keys)}")
+    if not accounts:
+        console.print(EMPTY_POOL_HELP)
+    else:
+        console.print(f"{len(accounts)} upstream account(s)")
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
+    else:
+        os.environ.pop(CONFIG_ENV, None)
+    logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run("crossroads.server:create_app", factory=True, host=bind, port=listen_port,
+                    workers=workers, access_log=False, log_level="warning")
+        return
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
+            interface=Interfaces.ASGI, loop=Loops.uvloop, workers=workers, log_access=False,
+            websockets=False).serve()
+
+
+@app.command()
+def models(config: ConfigOption = None) -> None:
+    """List the models the configured accounts serve."""
+    from crossroads.routing.registry import Registry
+
+    cfg = _load(config)
+    registry = Registry(build_accounts(cfg))
+    table = Table("model", "accounts", "upstream model(s)")
+    for name, pool in registry.models():
+        table.add_row(name, ", ".join(c.account.label for c in pool),
+                      ", ".join(sorted({c.route.upstream for c in pool})))
+    Console().print(table)
+
+
+@app.command("check-config")
+def check_config(config: Annotated[Path, typer.Argument(help="Path to config.yaml.")]) -> None:
+    """Validate a config file and report unknown keys."""
+    cfg = _load(config)
+    accounts = build_accounts(cfg)
+    console.print(f"[green]ok[/green]: {len(accounts)} account(s), {len(cfg.api_keys)} client key(s)")
+    if cfg.unknown_keys:
+        console.print(f"unknown keys (ignored): {', '.join(cfg.unknown_keys)}")
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,11 @@
+"""HTTP front doors, one module per client dialect. Each module exposes
+``ROUTES``; adding a front door means adding its module name here."""
+
+from __future__ import annotations
+
+FRONTDOOR_MODULES = (
+    "crossroads.frontdoors.openai",
+    "crossroads.frontdoors.anthropic",
+    "crossroads.frontdoors.gemini",
+    "crossroads.frontdoors.health",
+)

@@ -1,0 +1,46 @@
+"""Anthropic front door: messages, count_tokens, models in Anthropic's shape."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from crossroads import dialects
+from crossroads.frontdoors.base import Route, estimate_tokens, json_body, model_field, stream_flag
+from crossroads.http import Reply, Request, StreamReply, json_reply
+from crossroads.pipeline import Inbound
+
+if TYPE_CHECKING:
+    from crossroads.server import App
+
+
+async def messages(app: App, request: Request) -> Reply | StreamReply:
+    body = json_body(request)
+    inbound = Inbound(dialects.get("anthropic"), body, request.body, model_field(body),
+                      stream_flag(body), request.headers)
+    return await app.pipeline.handle(inbound)
+
+
+async def count_tokens(app: App, request: Request) -> Reply:
+    body = json_body(request)
+    model = model_field(body)
+    parsed = dialects.get("anthropic").parse_request(body, model=model, stream=False)
+    return json_reply(200, {"input_tokens": estimate_tokens(parsed)})
+
+
+def model_object(name: str, started_at: float) -> dict[str, Any]:
+    created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at))
+    return {"type": "model", "id": name, "display_name": name, "created_at": created}
+
+
+async def list_models(app: App, request: Request) -> Reply:
+    data = [model_object(name, app.started_at) for name, _ in app.registry.models()]
+    return json_reply(200, {"data": data, "has_more": False,
+                            "first_id": data[0]["id"] if data else None,
+                            "last_id": data[-1]["id"] if data else None})
+
+
+ROUTES = [
+    Route("POST", "/v1/messages", messages, "anthropic"),
+    Route("POST", "/v1/messages/count_tokens", count_tokens, "anthropic"),
+]

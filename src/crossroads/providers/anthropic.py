@@ -1,0 +1,47 @@
+"""Anthropic Messages API with an API key (`claude-api-key`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from crossroads.providers import catalogue
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.entries import simple_accounts
+
+ANTHROPIC_VERSION = "2023-06-01"
+OFFICIAL_HOST = "https://api.anthropic.com"
+
+
+class AnthropicProvider:
+    config_key: ClassVar[str] = "claude-api-key"
+    dialect: ClassVar[str] = "anthropic"
+    default_base_url: ClassVar[str] = OFFICIAL_HOST
+    forwarded_headers: ClassVar[tuple[str, ...]] = ("anthropic-beta", "anthropic-version")
+
+    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+        return simple_accounts(self, entries)
+
+    def call(self, account: Account, model: str, stream: bool,
+             client_headers: Mapping[str, str]) -> UpstreamCall:
+        headers = {
+            "content-type": "application/json",
+            "anthropic-version": client_headers.get("anthropic-version", ANTHROPIC_VERSION),
+            "x-api-key": account.secret,
+        }
+        if account.base_url != OFFICIAL_HOST:
+            # Anthropic-compatible gateways mostly want a bearer token.
+            headers["authorization"] = f"Bearer {account.secret}"
+        beta = client_headers.get("anthropic-beta")
+        if beta:
+            headers["anthropic-beta"] = beta
+        if stream:
+            headers["accept"] = "text/event-stream"
+        headers.update(account.headers)
+        return UpstreamCall(url=f"{account.base_url}/v1/messages", headers=headers)
+
+    def catalogue(self) -> list[str]:
+        return catalogue.ANTHROPIC
+
+
+PROVIDER = AnthropicProvider()

@@ -1,0 +1,35 @@
+"""Gemini API with an API key (`gemini-api-key`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from crossroads.providers import catalogue
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.entries import simple_accounts
+
+
+class GeminiProvider:
+    config_key: ClassVar[str] = "gemini-api-key"
+    dialect: ClassVar[str] = "gemini"
+    default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
+    forwarded_headers: ClassVar[tuple[str, ...]] = ()
+
+    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+        return simple_accounts(self, entries)
+
+    def call(self, account: Account, model: str, stream: bool,
+             client_headers: Mapping[str, str]) -> UpstreamCall:
+        action = "streamGenerateContent?alt=sse" if stream else "generateContent"
+        headers = {"content-type": "application/json", "x-goog-api-key": account.secret}
+        headers.update(account.headers)
+        base = account.base_url
+        version = "" if base.endswith(("/v1beta", "/v1")) else "/v1beta"
+        return UpstreamCall(url=f"{base}{version}/models/{model}:{action}", headers=headers)
+
+    def catalogue(self) -> list[str]:
+        return catalogue.GEMINI
+
+
+PROVIDER = GeminiProvider()

@@ -1,0 +1,52 @@
+"""Any OpenAI chat-completions server (`openai-compatibility`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.entries import build_account
+
+
+class OpenAICompatibleProvider:
+    config_key: ClassVar[str] = "openai-compatibility"
+    dialect: ClassVar[str] = "openai-chat"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    forwarded_headers: ClassVar[tuple[str, ...]] = ()
+
+    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+        accounts = []
+        for i, entry in enumerate(entries):
+            if entry.get("disabled"):
+                continue
+            if not entry.get("base-url"):
+                raise ValueError(f"openai-compatibility[{i}]: 'base-url' is required")
+            name = str(entry.get("name") or f"openai-compatibility[{i}]")
+            keys = entry.get("api-key-entries")
+            if keys is None and entry.get("api-keys"):  # older CLIProxyAPI spelling
+                keys = [{"api-key": k} for k in entry["api-keys"]]
+            if not keys:
+                raise ValueError(f"openai-compatibility[{i}] ({name}): no 'api-key-entries'")
+            for j, key_entry in enumerate(keys):
+                if not isinstance(key_entry, dict):
+                    raise ValueError(f"openai-compatibility[{i}].api-key-entries[{j}] must be a mapping")
+                accounts.append(build_account(
+                    self, i, entry, key_entry.get("api-key", ""), label=f"{name}#{j}", sub=j,
+                    proxy_url=key_entry.get("proxy-url"),
+                ))
+        return accounts
+
+    def call(self, account: Account, model: str, stream: bool,
+             client_headers: Mapping[str, str]) -> UpstreamCall:
+        headers = {"content-type": "application/json", "authorization": f"Bearer {account.secret}"}
+        if stream:
+            headers["accept"] = "text/event-stream"
+        headers.update(account.headers)
+        return UpstreamCall(url=f"{account.base_url}/chat/completions", headers=headers)
+
+    def catalogue(self) -> list[str]:
+        return []
+
+
+PROVIDER = OpenAICompatibleProvider()

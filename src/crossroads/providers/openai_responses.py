@@ -1,0 +1,37 @@
+"""OpenAI Responses API with an API key (`codex-api-key`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from crossroads.providers import catalogue
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.entries import simple_accounts
+
+
+class OpenAIResponsesProvider:
+    config_key: ClassVar[str] = "codex-api-key"
+    dialect: ClassVar[str] = "openai-responses"
+    default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    forwarded_headers: ClassVar[tuple[str, ...]] = ("openai-beta",)
+
+    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+        return simple_accounts(self, entries)
+
+    def call(self, account: Account, model: str, stream: bool,
+             client_headers: Mapping[str, str]) -> UpstreamCall:
+        headers = {"content-type": "application/json", "authorization": f"Bearer {account.secret}"}
+        if stream:
+            headers["accept"] = "text/event-stream"
+        beta = client_headers.get("openai-beta")
+        if beta:
+            headers["openai-beta"] = beta
+        headers.update(account.headers)
+        return UpstreamCall(url=f"{account.base_url}/responses", headers=headers)
+
+    def catalogue(self) -> list[str]:
+        return catalogue.OPENAI_RESPONSES
+
+
+PROVIDER = OpenAIResponsesProvider()

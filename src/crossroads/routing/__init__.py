@@ -1,0 +1,1 @@
+"""Model -> accounts registry, account selection and health."""

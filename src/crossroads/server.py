@@ -1,0 +1,148 @@
+"""The ASGI application: routes requests to front doors, renders errors in the
+caller's dialect, owns the shared upstream client."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from importlib import import_module
+
+from crossroads import config as config_module
+from crossroads import dialects, ir
+from crossroads.access import KeyCheck
+from crossroads.frontdoors import FRONTDOOR_MODULES
+from crossroads.frontdoors.base import Route
+from crossroads.http import (
+    BodyTooLarge,
+    Receive,
+    Reply,
+    Request,
+    Scope,
+    Send,
+    StreamReply,
+    json_reply,
+    read_request,
+    send_reply,
+    send_stream,
+)
+from crossroads.pipeline import Pipeline
+from crossroads.providers import Account, all_providers
+from crossroads.routing.registry import Registry
+from crossroads.transport import Transport
+
+log = logging.getLogger("crossroads")
+
+CONFIG_ENV = "CROSSROADS_CONFIG"
+
+
+def build_accounts(cfg: config_module.Config) -> list[Account]:
+    accounts: list[Account] = []
+    for provider in all_providers():
+        entries = cfg.upstreams.get(provider.config_key) or []
+        try:
+            accounts.extend(provider.accounts(entries))
+        except ValueError as exc:
+            raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
+    return accounts
+
+
+class App:
+    def __init__(self, cfg: config_module.Config) -> None:
+        self.config = cfg
+        self.started_at = time.time()
+        self.keys = KeyCheck(cfg.api_keys)
+        self.registry = Registry(build_accounts(cfg))
+        self.transport = Transport(cfg.timeouts, cfg.proxy_url)
+        self.pipeline = Pipeline(cfg, self.registry, self.transport)
+        self._exact: dict[tuple[str, str], Route] = {}
+        self._prefixed: list[Route] = []
+        for module_name in FRONTDOOR_MODULES:
+            for route in import_module(module_name).ROUTES:
+                if route.prefix:
+                    self._prefixed.append(route)
+                else:
+                    self._exact[(route.method, route.path)] = route
+        self._prefixed.sort(key=lambda r: -len(r.path))
+
+    def route_for(self, method: str, path: str) -> Route | None:
+        route = self._exact.get((method, path))
+        if route is not None:
+            return route
+        for candidate in self._prefixed:
+            if candidate.method == method and path.startswith(candidate.path):
+                return candidate
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        head_only = method == "HEAD"
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):
+            path = path.rstrip("/")
+        route = self.route_for("GET" if head_only else method, path)
+        error_dialect = route.error_dialect if route else _guess_dialect(path)
+        try:
+            request = await read_request(scope, receive)
+            request.path = path
+            if route is None:
+                raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
+            if route.protected and not self.keys.allows(request):
+                raise ir.Error(401, "authentication",
+                               "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
+                               "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
+            if path == "/v1/models" and "anthropic-version" in request.headers:
+                error_dialect = "anthropic"
+            reply = await route.handler(self, request)
+        except ir.Error as error:
+            reply = self._error_reply(error_dialect, error)
+        except BodyTooLarge:
+            reply = self._error_reply(error_dialect, ir.Error(413, "request_too_large", "request body too large"))
+        except Exception:
+            log.exception("unhandled error on %s %s", method, path)
+            reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
+                                                              "internal error in crossroads; see server log"))
+        if isinstance(reply, StreamReply):
+            await send_stream(send, receive, reply)
+        else:
+            await send_reply(send, reply, head_only)
+
+    def _error_reply(self, dialect_name: str, error: ir.Error) -> Reply:
+        status, payload = dialects.get(dialect_name).render_error(error)
+        headers = []
+        if error.retry_after is not None:
+            headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
+        return json_reply(status, payload, headers)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.transport.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _guess_dialect(path: str) -> str:
+    if "/messages" in path:
+        return "anthropic"
+    if path.startswith("/v1beta") or ":" in path:
+        return "gemini"
+    return "openai-chat"
+
+
+def create_app() -> App:
+    """Factory used by the ASGI server; reads the config named by $CROSSROADS_CONFIG."""
+    return App(config_module.load(os.environ.get(CONFIG_ENV) or None))
+
+
+__all__ = ["App", "Reply", "Request", "create_app"]
