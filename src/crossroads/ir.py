@@ -66,6 +66,7 @@ class ImagePart:
     url: str | None = None
     detail: str | None = None
     cache_control: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -77,6 +78,7 @@ class DocumentPart:
     url: str | None = None
     filename: str | None = None
     cache_control: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -94,6 +96,7 @@ class ToolResultPart:
     is_error: bool = False
     name: str | None = None  # Gemini needs the function name on the response
     cache_control: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -136,6 +139,7 @@ class Tool:
     strict: bool | None = None
     raw: dict[str, Any] | None = None
     cache_control: dict[str, Any] | None = None
+    extra: dict[str, Any] | None = None  # per-dialect fields of a function tool
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from aiohttp import web
 from anthropic.types import message_count_tokens_params, message_create_params
 from anthropic.types.beta import message_count_tokens_params as beta_count_params
 from anthropic.types.beta import message_create_params as beta_create_params
-from pydantic import ConfigDict, TypeAdapter
+from pydantic import TypeAdapter
 
 from .common import (
     JSON,
@@ -86,8 +86,7 @@ def _adapter(name: str) -> TypeAdapter[Any]:
         "count": message_count_tokens_params.MessageCountTokensParams,
         "beta_count": beta_count_params.MessageCountTokensParams,
     }
-    config = None if name.endswith("count") else ConfigDict()
-    return TypeAdapter(types[name], config=config)
+    return TypeAdapter(types[name])
 
 
 class FakeAnthropic(FakeServer):

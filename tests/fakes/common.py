@@ -34,7 +34,6 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 from pydantic import TypeAdapter, ValidationError
-from pydantic_core import ValidatorIterator
 
 JSON = dict[str, Any]
 ToolCallSpec = tuple[str, dict[str, Any]]
@@ -325,6 +324,10 @@ def validate_typed(adapter: TypeAdapter[Any], body: JSON, allowed_keys: frozense
         raise BodyInvalid(*_summarize(nested.error, nested.path)) from None
 
 
+# pydantic-core does not export the type of its lazy iterables; take it from a sample.
+_LAZY_ITERABLE = type(TypeAdapter(Iterable[int]).validate_python([]))
+
+
 class _NestedInvalid(Exception):
     def __init__(self, error: ValidationError, path: tuple[str | int, ...]) -> None:
         self.error = error
@@ -332,7 +335,7 @@ class _NestedInvalid(Exception):
 
 
 def _drain(value: Any, path: tuple[str | int, ...]) -> None:
-    if isinstance(value, ValidatorIterator):
+    if isinstance(value, _LAZY_ITERABLE):
         items = iter(value)
         index = 0
         while True:
@@ -356,18 +359,70 @@ _FIELD_NAME = re.compile(r"^[a-z_][A-Za-z0-9_]*$")
 
 
 def _summarize(error: ValidationError, prefix: tuple[str | int, ...]) -> tuple[str, str]:
-    """One readable line from pydantic's (very long, union-expanded) error list."""
+    """One readable line from pydantic's (very long, union-expanded) error list.
+
+    Unions of tagged shapes produce one error per member. Take the errors about the deepest
+    item of the body; drop the members whose `type` tag did not match; if none is left, the
+    tag itself is wrong.
+    """
     details = error.errors()
-    best = max(details, key=lambda d: _error_rank(d))
-    loc = [*prefix, *(part for part in best["loc"] if isinstance(part, int) or _FIELD_NAME.match(part))]
-    path = ".".join(str(part) for part in loc)
-    return f"{path}: {best['msg']}", path
+    deepest = max(len(_item_path(detail["loc"])) for detail in details)
+    at_item = [detail for detail in details if len(_item_path(detail["loc"])) == deepest]
+    wrong_tag = {_member(detail["loc"]) for detail in at_item if _is_tag_mismatch(detail)}
+    matching = [detail for detail in at_item if _member(detail["loc"]) not in wrong_tag]
+    if matching:
+        best = matching[0]
+        path = _dotted((*prefix, *_real_path(best["loc"])))
+        return f"{path}: {_message(best, matching)}", path
+    tag_error = at_item[0]
+    path = _dotted((*prefix, *_item_path(tag_error["loc"])))
+    tag = tag_error["input"].get("type") if isinstance(tag_error["input"], dict) else tag_error["input"]
+    return f"{path}: Input tag {tag!r} found using 'type' does not match any of the expected tags", path
 
 
-def _error_rank(detail: Any) -> tuple[int, int]:
-    # Prefer the branch that got furthest (longest loc), then non-literal errors, which
-    # usually belong to the union member whose discriminator matched.
-    return (len(detail["loc"]), 0 if detail["type"] == "literal_error" else 1)
+def _message(best: Any, siblings: list[Any]) -> str:
+    """Merge the literal choices several union members offer for the same field."""
+    if best["type"] != "literal_error":
+        return str(best["msg"])
+    path = _real_path(best["loc"])
+    expected = [
+        str(detail["ctx"]["expected"])
+        for detail in siblings
+        if detail["type"] == "literal_error" and _real_path(detail["loc"]) == path
+    ]
+    choices = list(dict.fromkeys(expected))
+    if len(choices) < 2:
+        return str(best["msg"])
+    return f"Input should be {', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def _dotted(loc: Iterable[str | int]) -> str:
+    return ".".join(str(part) for part in loc)
+
+
+def _is_field(part: str | int) -> bool:
+    return isinstance(part, int) or bool(_FIELD_NAME.match(part))
+
+
+def _real_path(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The path in the body: loc without pydantic's union-member names."""
+    return tuple(part for part in loc if _is_field(part))
+
+
+def _item_path(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """The path of the object the error is about (the failing field name removed)."""
+    path = _real_path(loc)
+    return path[:-1] if path and isinstance(path[-1], str) and loc[-1] == path[-1] else path
+
+
+def _member(loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """Identifies the union member an error belongs to: loc up to the last member name."""
+    last = max((index for index, part in enumerate(loc) if not _is_field(part)), default=-1)
+    return loc[: last + 1]
+
+
+def _is_tag_mismatch(detail: Any) -> bool:
+    return detail["type"] == "literal_error" and detail["loc"][-1:] == ("type",)
 
 
 def typed_dict_keys(*typed_dicts: Any) -> frozenset[str]:
