@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -35,13 +36,13 @@ class Transport:
 
     async def post(self, url: str, body: bytes, headers: dict[str, str],
                    proxy_url: str | None = None) -> aiohttp.ClientResponse:
+        """POST and wait for the response headers (at most ``first_byte``
+        seconds); body reads then time out after ``idle`` seconds of silence."""
         proxy = proxy_url or self.proxy_url
         if proxy in ("direct", "none"):
             proxy = None
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect,
-                                        sock_read=self.timeouts.first_byte)
-        response = await self.session.post(url, data=body, headers=headers, proxy=proxy, timeout=timeout)
-        return response
+        async with asyncio.timeout(self.timeouts.first_byte):
+            return await self.session.post(url, data=body, headers=headers, proxy=proxy)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -31,6 +31,7 @@ from .common import (
     Reply,
     Scenario,
     ToolOffer,
+    body_size,
     error_headers,
     fake_signature,
     json_body,
@@ -113,7 +114,7 @@ class FakeAnthropic(FakeServer):
             await pause(scenario.delay)
             if scenario.error is not None:
                 return self.error_response(scenario.error)
-        reply = plan_reply(conversation_view(body, len(request["raw_body"])), scenario, self.kind)
+        reply = plan_reply(conversation_view(body, body_size(request)), scenario, self.kind)
         message = self._message(body, reply)
         if body.get("stream"):
             return await stream_frames(request, stream_events(message, reply), scenario, headers=self._headers())
@@ -132,7 +133,7 @@ class FakeAnthropic(FakeServer):
             validate_typed(_adapter("beta_count" if beta else "count"), body, keys)
         except BodyInvalid as invalid:
             return self.error_response(FakeError(400, invalid.message, "invalid_request_error"))
-        return json_response({"input_tokens": max(1, len(request["raw_body"]) // 4)}, headers=self._headers())
+        return json_response({"input_tokens": max(1, body_size(request) // 4)}, headers=self._headers())
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         rejected = self._check_access(request)
@@ -403,9 +404,7 @@ def stream_events(message: JSON, reply: Reply) -> Iterator[bytes]:
         "message_start",
     )
     for index, block in enumerate(message["content"]):
-        yield from _block_events(index, block)
-        if index == 0:
-            yield sse_frame({"type": "ping"}, "ping")
+        yield from _block_events(index, block, ping_after_start=index == 0)
     if not message["content"]:
         yield sse_frame({"type": "ping"}, "ping")
     final_usage = {key: value for key, value in message["usage"].items() if key != "service_tier"}
@@ -420,22 +419,30 @@ def stream_events(message: JSON, reply: Reply) -> Iterator[bytes]:
     yield sse_frame({"type": "message_stop"}, "message_stop")
 
 
-def _block_events(index: int, block: JSON) -> Iterator[bytes]:
+def _block_events(index: int, block: JSON, *, ping_after_start: bool) -> Iterator[bytes]:
     kind = block["type"]
     if kind == "thinking":
         yield _start(index, {"type": "thinking", "thinking": "", "signature": ""})
+        yield from _ping(ping_after_start)
         for piece in split_text(block["thinking"]):
             yield _delta(index, {"type": "thinking_delta", "thinking": piece})
         yield _delta(index, {"type": "signature_delta", "signature": block["signature"]})
     elif kind == "text":
         yield _start(index, {"type": "text", "text": "", "citations": None})
+        yield from _ping(ping_after_start)
         for piece in split_text(block["text"]):
             yield _delta(index, {"type": "text_delta", "text": piece})
     else:
         yield _start(index, {**block, "input": {}})
+        yield from _ping(ping_after_start)
         for piece in split_string(orjson.dumps(block["input"]).decode()):
             yield _delta(index, {"type": "input_json_delta", "partial_json": piece})
     yield sse_frame({"type": "content_block_stop", "index": index}, "content_block_stop")
+
+
+def _ping(wanted: bool) -> Iterator[bytes]:
+    if wanted:
+        yield sse_frame({"type": "ping"}, "ping")
 
 
 def _start(index: int, block: JSON) -> bytes:

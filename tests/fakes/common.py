@@ -28,7 +28,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from aiohttp import web
@@ -239,8 +239,9 @@ def _usage_for(view: ConversationView, text: str, thinking: str | None, calls: l
 
 
 def sample_for_arguments(schema: JSON) -> Any:
-    """Tool-call arguments: required properties only."""
-    return _sample(schema, schema, required_only=True, depth=0)
+    """Tool-call arguments: required properties only (always an object)."""
+    arguments = _sample(schema, schema, required_only=True, depth=0)
+    return arguments if isinstance(arguments, dict) else {}
 
 
 def sample_for_output(schema: JSON) -> Any:
@@ -451,6 +452,8 @@ class RecordedRequest:
 
 
 Handler = Callable[[web.Request], Any]
+JSON_BODY = web.RequestKey("json_body", object)
+RAW_BODY = web.RequestKey("raw_body", bytes)
 
 
 class FakeServer:
@@ -475,7 +478,7 @@ class FakeServer:
         raise NotImplementedError
 
     # --- lifecycle
-    def start(self) -> FakeServer:
+    def start(self) -> Self:
         if self._thread is not None:
             return self
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -506,7 +509,7 @@ class FakeServer:
         self._loop.close()
         self._loop = self._thread = self._runner = None
 
-    def __enter__(self) -> FakeServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -558,8 +561,8 @@ class FakeServer:
         )
         with self._lock:
             self._requests.append(recorded)
-        request["json_body"] = body
-        request["raw_body"] = raw
+        request[JSON_BODY] = body
+        request[RAW_BODY] = raw
         response: web.StreamResponse = await handler(request)
         return response
 
@@ -574,7 +577,11 @@ class FakeServer:
 
 
 def json_body(request: web.Request) -> Any:
-    return request["json_body"]
+    return request[JSON_BODY]
+
+
+def body_size(request: web.Request) -> int:
+    return len(request[RAW_BODY])
 
 
 def json_response(payload: Any, *, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
