@@ -991,7 +991,7 @@ def main() -> int:
     profile: dict[str, Any] = {}
     run_start = CpuSnapshot.take()
     try:
-        with time_limit(budget.overall_s + 3 * args.profile):
+        with time_limit(budget.overall_s + (2 * len(scenarios) * (args.profile + 5) if args.profile else 0)):
             progress(f"starting upstream :{ports.upstream}, raw proxy :{ports.raw_proxy}, "
                      f"crossroads :{ports.crossroads} (logs in {workdir})")
             start_all(children, ports, workdir, pinned, args.server)
@@ -1012,18 +1012,18 @@ def main() -> int:
         raise
     finally:
         children.stop_all()
-    report = {
-        "meta": {"mode": "quick" if args.quick else "full", "date": datetime.datetime.now().isoformat(timespec="seconds"),
+    report: dict[str, Any] = {
+        "meta": {"mode": "quick" if args.quick else "full",
+                 "date": datetime.datetime.now().isoformat(timespec="seconds"),
                  "budget": {"warmup_s": budget.warmup_s, "c1_seconds": budget.c1_seconds,
                             "c1_max_requests": budget.c1_max_requests, "c32_seconds": budget.c32_seconds,
                             "c32_rounds": budget.c32_rounds},
                  "wall_seconds": round(time.monotonic() - started, 1), "machine_noise": run_noise,
                  **machine_facts(pinned, boosted, args.server)},
         "scenarios": results,
-        "checks": [],
+        "checks": checks(results),
         "profile": profile,
     }
-    report["checks"] = checks(results)
     args.output.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print_report(report)
     print(f"results written to {args.output}", file=sys.stderr)

@@ -40,6 +40,8 @@ STREAM_TERMINATORS: dict[str, tuple[bytes, ...]] = {
     "gemini": (b"finishReason", b"finish_reason"),
 }
 
+TAIL_BYTES = 4096  # the last event of a stream fits in this
+
 DIALECTS_NEEDING_INLINE_IMAGES = frozenset({"gemini"})
 
 
@@ -79,7 +81,8 @@ class Pipeline:
         for cand in ready[:limit]:
             provider = cand.account.provider
             upstream_dialect = dialects.get(provider.dialect)
-            passthrough = upstream_dialect.name == inbound.dialect.name
+            # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
+            passthrough = upstream_dialect.name == inbound.dialect.name and inbound.sse
             if passthrough:
                 body = self._passthrough_body(inbound, cand)
             else:
@@ -174,7 +177,7 @@ class Pipeline:
         tail = b""
         try:
             async for chunk in response.content.iter_any():
-                tail = (tail + chunk)[-256:]
+                tail = (tail + chunk)[-TAIL_BYTES:]
                 yield chunk
             if markers and not any(m in tail for m in markers):
                 yield self._stream_error(inbound, ir.Error(

@@ -167,8 +167,9 @@ def _upstream_reasoning_requested(upstream: str, body: dict[str, Any]) -> bool:
         return body.get("reasoning_effort") not in (None, "none")
     if upstream == "openai-responses":
         return (body.get("reasoning") or {}).get("effort") not in (None, "none")
-    config = (body.get("generationConfig") or {}).get("thinkingConfig") or {}
-    return bool(config.get("thinkingBudget") or config.get("thinkingLevel"))
+    generation = body.get("generationConfig") or body.get("generation_config") or {}
+    config = generation.get("thinkingConfig") or generation.get("thinking_config") or {}
+    return any(config.get(k) for k in ("thinkingBudget", "thinking_budget", "thinkingLevel", "thinking_level"))
 
 
 def cell_reasoning(env: Env, ingress: str, upstream: str) -> None:
@@ -184,8 +185,9 @@ REPORTED = {"input_tokens": 100, "output_tokens": 40, "cached_tokens": 30, "reas
 def cell_usage(env: Env, ingress: str, upstream: str) -> None:
     env.fakes[upstream].push(Scenario(usage=dict(REPORTED)))
     usage = env.driver(ingress).generate(alias(upstream), "Count my tokens").usage
-    reasoning_reported = upstream != "anthropic"  # Anthropic has no reasoning-token field
-    reasoning = 10 if reasoning_reported else None
+    # every upstream dialect reports reasoning tokens (Anthropic in output_tokens_details.thinking_tokens)
+    reasoning_reported = True
+    reasoning = 10
     if ingress == "anthropic":
         assert usage["input"] == 70 and usage["cached"] == 30 and usage["output"] == 40, usage
     elif ingress == "gemini":

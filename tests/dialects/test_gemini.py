@@ -851,7 +851,8 @@ def test_blocked_prompt_is_a_content_filter_stop() -> None:
 def test_render_response_from_another_dialect() -> None:
     response = ir.Response(
         id="msg_01", model="claude-sonnet-4-5",
-        parts=[ir.ThinkingPart(text="hmm", signature="anthropic-sig"), ir.ThinkingPart(redacted="xx"),
+        parts=[ir.ThinkingPart(text="hmm", signature="EqQBCkYIBxgCKkA="), ir.ThinkingPart(redacted="xx"),
+               ir.ThinkingPart(text="more", signature="not base64!"),
                ir.TextPart("Sure."), ir.ToolCallPart(id="toolu_1", name="Read", arguments='{"path": "a.py"}')],
         stop_reason="tool_use",
         usage=ir.Usage(input_tokens=1200, output_tokens=300, cache_read_tokens=1000, cache_write_tokens=50,
@@ -865,9 +866,11 @@ def test_render_response_from_another_dialect() -> None:
     assert body["usageMetadata"] == {"promptTokenCount": 1200, "candidatesTokenCount": 180,
                                      "thoughtsTokenCount": 120, "cachedContentTokenCount": 1000,
                                      "totalTokenCount": 1500}
-    assert body["candidates"][0]["content"]["parts"][0] == {"text": "hmm", "thought": True,
-                                                            "thoughtSignature": "anthropic-sig"}
-    assert len(body["candidates"][0]["content"]["parts"]) == 3
+    assert body["candidates"][0]["content"]["parts"][:2] == [
+        {"text": "hmm", "thought": True, "thoughtSignature": "EqQBCkYIBxgCKkA="},
+        {"text": "more", "thought": True},  # a signature Gemini could not decode is left out
+    ]
+    assert len(body["candidates"][0]["content"]["parts"]) == 4
 
 
 def test_usage_fields_absent_on_the_wire_stay_none() -> None:
@@ -1089,7 +1092,7 @@ REFERENCE_RESPONSE = ir.Response(
     id="resp-9", model="upstream-model",
     parts=[ir.ThinkingPart(text="Let me think.", signature=SIG), ir.TextPart("Here you go."),
            ir.TextPart("Signed.", extra={NAME: {"thoughtSignature": SIG2}}),
-           ir.ToolCallPart(id="toolu_9", name="lookup", arguments='{"q": "x"}')],
+           ir.ToolCallPart(id="toolu_9", name="lookup", arguments='{"q":"x"}')],
     stop_reason="tool_use",
     usage=ir.Usage(input_tokens=40, output_tokens=25, reasoning_tokens=10, cache_read_tokens=5),
 )
@@ -1195,7 +1198,8 @@ def test_render_error(kind: ir.ErrorKind, status: int, google_status: str) -> No
     code, body = DIALECT.render_error(ir.Error(529 if kind == "overloaded" else status, kind, "it broke"))
     assert code == status
     assert body == {"error": {"code": status, "message": "it broke", "status": google_status}}
-    genai_types.GoogleRpcStatus.model_validate(body["error"])
+    sdk_error = genai_errors.APIError(code, body)
+    assert (sdk_error.code, sdk_error.status, sdk_error.message) == (status, google_status, "it broke")
     parsed = DIALECT.parse_error(code, orjson.dumps(body))
     assert (parsed.kind, parsed.message, parsed.code) == (
         "invalid_request" if kind == "request_too_large" else kind, "it broke", google_status)

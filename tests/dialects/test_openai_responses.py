@@ -997,7 +997,7 @@ def _call_and_output(draw: st.DrawFn, counter: list[int]) -> list[dict[str, Any]
     counter[0] += 1
     call_id = f"call_{counter[0]}"
     call = {"type": "function_call", "call_id": call_id, "name": draw(_name),
-            "arguments": orjson.dumps(draw(st.dictionaries(_name, st.integers(), max_size=2))).decode(),
+            "arguments": orjson.dumps(draw(st.dictionaries(_name, st.integers(-1000, 1000), max_size=2))).decode(),
             **draw(_maybe("id", _hex.map(lambda h: f"fc_{h}"))),
             **draw(_maybe("status", st.just("completed")))}
     output: Any = draw(st.one_of(_text, st.lists(st.one_of(_input_text(), _image), max_size=2)))

@@ -1300,7 +1300,8 @@ def parse_response(body: JSON) -> ir.Response:
         response.parts = _message_parts(message, form)
         finish = first.get("finish_reason")
         response.stop_reason = stop_reason_from_finish(finish)
-        if response.stop_reason == "end_turn" and any(_is_refusal(p) for p in response.parts):
+        if response.stop_reason == "end_turn" and any(
+                isinstance(p, ir.TextPart) and p.text and _is_refusal(p) for p in response.parts):
             response.stop_reason = "refusal"
         choice_rest = {k: v for k, v in first.items() if k not in _CHOICE_FIELDS}
         message_rest = {k: v for k, v in message.items() if k not in _MESSAGE_FIELDS}
