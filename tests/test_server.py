@@ -172,7 +172,7 @@ def test_stream_cut_mid_way_ends_with_an_error_event(router: RouterProcess, fake
     fake = fakes["chat"] if model == "mini" else fakes["anthropic"]
     fake.push(Scenario(cut_after=3))
     client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
-    with pytest.raises(openai.APIError, match="before completion|broke|ended"):
+    with pytest.raises(openai.APIError, match=r"before completion|broke|ended"):
         for _ in client.chat.completions.create(model=model, stream=True,
                                                 messages=[{"role": "user", "content": "a long answer"}]):
             pass

@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from crossroads import dialects, ir
+from crossroads.assemble import Assembler
 from crossroads.config import Config
 from crossroads.dialects.base import Dialect
 from crossroads.http import Reply, StreamReply
@@ -83,15 +84,17 @@ class Pipeline:
             upstream_dialect = dialects.get(provider.dialect)
             # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
             passthrough = upstream_dialect.name == inbound.dialect.name and inbound.sse
+            upstream_stream = provider.upstream_stream(inbound.stream)
             if passthrough:
                 body = self._passthrough_body(inbound, cand)
             else:
                 if ir_request is None:
                     ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
                                                                stream=inbound.stream)
-                body = await self._translated_body(ir_request, cand, upstream_dialect)
+                body = await self._translated_body(ir_request, cand, upstream_dialect, upstream_stream)
             try:
-                result = await self._attempt(inbound, cand, upstream_dialect, body, passthrough, ir_request)
+                result = await self._attempt(inbound, cand, upstream_dialect, body, passthrough, ir_request,
+                                             upstream_stream)
             except ir.Error as error:
                 if not retryable(error):
                     raise
@@ -108,24 +111,32 @@ class Pipeline:
     # ------------------------------------------------------------------ bodies
 
     def _passthrough_body(self, inbound: Inbound, cand: Candidate) -> bytes:
-        if inbound.dialect.name == "gemini" or cand.route.upstream == inbound.model:
-            return inbound.raw  # Gemini carries the model in the URL
-        body = dict(inbound.body)
-        body["model"] = cand.route.upstream
-        return orjson.dumps(body)
+        body = dict(inbound.body)  # shallow: providers edit top-level keys only
+        changed = False
+        if inbound.dialect.name != "gemini" and cand.route.upstream != inbound.model:
+            body["model"] = cand.route.upstream  # Gemini carries the model in the URL
+            changed = True
+        adapted = cand.account.provider.adapt_body(cand.account, body)
+        if adapted is not None:
+            body, changed = adapted, True
+        return orjson.dumps(body) if changed else inbound.raw
 
-    async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect) -> bytes:
-        request = dataclasses.replace(request, model=cand.route.upstream)
+    async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
+                               upstream_stream: bool) -> bytes:
+        request = dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream)
         if upstream.name in DIALECTS_NEEDING_INLINE_IMAGES:
             await self.images.inline(request)
-        return orjson.dumps(upstream.render_request(request))
+        body = upstream.render_request(request)
+        adapted = cand.account.provider.adapt_body(cand.account, body)
+        return orjson.dumps(body if adapted is None else adapted)
 
     # ------------------------------------------------------------------ one attempt
 
     async def _attempt(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
-                       passthrough: bool, ir_request: ir.Request | None) -> Reply | StreamReply:
+                       passthrough: bool, ir_request: ir.Request | None,
+                       upstream_stream: bool) -> Reply | StreamReply:
         account = cand.account
-        call = account.provider.call(account, cand.route.upstream, inbound.stream, inbound.headers)
+        call = await account.provider.call(account, cand.route.upstream, upstream_stream, inbound.headers)
         try:
             response = await self.transport.post(call.url, body, call.headers, account.proxy_url)
         except TimeoutError:
@@ -135,25 +146,45 @@ class Pipeline:
                            f"upstream {account.label} unreachable: {type(exc).__name__}") from None
         if response.status >= 400:
             raise await self._upstream_error(response, upstream, account)
-        if not inbound.stream:
-            try:
-                data = await response.read()
-            except (TimeoutError, aiohttp.ClientError):
-                raise ir.Error(502, "server_error",
-                               f"upstream {account.label} closed the connection mid-response") from None
-            finally:
-                response.release()
+        if inbound.stream:
             if passthrough:
-                return Reply(200, data)
-            try:
-                parsed = upstream.parse_response(orjson.loads(data))
-            except (orjson.JSONDecodeError, ir.Error) as exc:
-                raise ir.Error(502, "server_error", f"upstream {account.label} sent an unreadable reply") from exc
+                return StreamReply(self._pass_stream(response, inbound, account))
+            return StreamReply(self._translate_stream(response, inbound, upstream, ir_request, account),
+                               content_type=b"text/event-stream" if inbound.sse else b"application/json")
+        if upstream_stream:
+            parsed = await self._assemble(response, upstream, account)
             return Reply(200, orjson.dumps(inbound.dialect.render_response(parsed)))
+        try:
+            data = await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            raise ir.Error(502, "server_error",
+                           f"upstream {account.label} closed the connection mid-response") from None
+        finally:
+            response.release()
         if passthrough:
-            return StreamReply(self._pass_stream(response, inbound, account))
-        return StreamReply(self._translate_stream(response, inbound, upstream, ir_request, account),
-                           content_type=b"text/event-stream" if inbound.sse else b"application/json")
+            return Reply(200, data)
+        try:
+            parsed = upstream.parse_response(orjson.loads(data))
+        except (orjson.JSONDecodeError, ir.Error) as exc:
+            raise ir.Error(502, "server_error", f"upstream {account.label} sent an unreadable reply") from exc
+        return Reply(200, orjson.dumps(inbound.dialect.render_response(parsed)))
+
+    async def _assemble(self, response: aiohttp.ClientResponse, upstream: Dialect,
+                        account: Account) -> ir.Response:
+        """A whole reply from an upstream that only streams."""
+        decoder = upstream.stream_decoder()
+        assembler = Assembler()
+        try:
+            async for event_name, data in iter_sse(response):
+                assembler.feed_all(decoder.feed(event_name, data))
+            assembler.feed_all(decoder.close())
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _stream_failure(exc, account) from None
+        finally:
+            response.close()
+        if assembler.error is not None:
+            raise assembler.error
+        return assembler.response()
 
     async def _upstream_error(self, response: aiohttp.ClientResponse, upstream: Dialect,
                               account: Account) -> ir.Error:

@@ -123,7 +123,7 @@ def last_body(env: Env, upstream: str) -> dict[str, Any]:
 
 def cell_text(env: Env, ingress: str, upstream: str) -> None:
     result = env.driver(ingress).generate(alias(upstream), "Say hi")
-    assert f"Hello from fake-" in result.text and "You said: Say hi" in result.text, result.text
+    assert "Hello from fake-" in result.text and "You said: Say hi" in result.text, result.text
     assert result.stop == END_STOPS[ingress]
 
 

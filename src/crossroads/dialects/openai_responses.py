@@ -437,7 +437,7 @@ def _assistant_items(parts: list[ir.Part], raw: list[Any] | None, for_request: b
                 remaining -= 1
                 continue
             item, open_content = _assistant_message(part, head, info, for_request)
-            remaining = (info.get("n", 1) - 1) if head is not None and info else 0
+            remaining = 0
             items.append(item)
             continue
         open_content, remaining = None, 0

@@ -6,14 +6,14 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
-from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.base import Account, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 
 ANTHROPIC_VERSION = "2023-06-01"
 OFFICIAL_HOST = "https://api.anthropic.com"
 
 
-class AnthropicProvider:
+class AnthropicProvider(ProviderBase):
     config_key: ClassVar[str] = "claude-api-key"
     dialect: ClassVar[str] = "anthropic"
     default_base_url: ClassVar[str] = OFFICIAL_HOST
@@ -22,8 +22,8 @@ class AnthropicProvider:
     def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
         return simple_accounts(self, entries)
 
-    def call(self, account: Account, model: str, stream: bool,
-             client_headers: Mapping[str, str]) -> UpstreamCall:
+    async def call(self, account: Account, model: str, stream: bool,
+                   client_headers: Mapping[str, str]) -> UpstreamCall:
         headers = {
             "content-type": "application/json",
             "anthropic-version": client_headers.get("anthropic-version", ANTHROPIC_VERSION),

@@ -61,7 +61,7 @@ class UpstreamCall:
 
 
 class Provider(Protocol):
-    config_key: ClassVar[str]  # the CLIProxyAPI config list this provider reads
+    config_key: ClassVar[str]  # the CLIProxyAPI config list (or auth-file type) this provider reads
     dialect: ClassVar[str]  # crossroads.dialects name
     default_base_url: ClassVar[str]
     forwarded_headers: ClassVar[tuple[str, ...]]  # client headers passed on (lower-case)
@@ -70,14 +70,40 @@ class Provider(Protocol):
         """Accounts from this provider's config entries (raise ValueError with a clear message)."""
         ...
 
-    def call(self, account: Account, model: str, stream: bool,
-             client_headers: Mapping[str, str]) -> UpstreamCall:
-        """URL and headers for one upstream request."""
+    async def call(self, account: Account, model: str, stream: bool,
+                   client_headers: Mapping[str, str]) -> UpstreamCall:
+        """URL and headers for one upstream request (refreshing a token first
+        where the credential needs it)."""
+        ...
+
+    def upstream_stream(self, client_stream: bool) -> bool:
+        """Whether to ask the upstream for a stream (Codex always streams)."""
+        ...
+
+    def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Provider-required edits of the upstream body (e.g. an identity system
+        block), or None when the body needs none (the hot path then skips
+        re-serialising a pass-through body)."""
         ...
 
     def catalogue(self) -> list[str]:
         """Model ids served when the config lists none."""
         ...
+
+
+class ProviderBase:
+    """Defaults for the optional hooks; providers override what they need."""
+
+    forwarded_headers: ClassVar[tuple[str, ...]] = ()
+
+    def upstream_stream(self, client_stream: bool) -> bool:
+        return client_stream
+
+    def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    def catalogue(self) -> list[str]:
+        return []
 
 
 def retryable(error: ir.Error) -> bool:

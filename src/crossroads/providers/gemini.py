@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
-from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.base import Account, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 
 
-class GeminiProvider:
+class GeminiProvider(ProviderBase):
     config_key: ClassVar[str] = "gemini-api-key"
     dialect: ClassVar[str] = "gemini"
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
@@ -19,8 +19,8 @@ class GeminiProvider:
     def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
         return simple_accounts(self, entries)
 
-    def call(self, account: Account, model: str, stream: bool,
-             client_headers: Mapping[str, str]) -> UpstreamCall:
+    async def call(self, account: Account, model: str, stream: bool,
+                   client_headers: Mapping[str, str]) -> UpstreamCall:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         headers = {"content-type": "application/json", "x-goog-api-key": account.secret}
         headers.update(account.headers)

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.base import Account, ProviderBase, UpstreamCall
 from crossroads.providers.entries import build_account
 
 
-class OpenAICompatibleProvider:
+class OpenAICompatibleProvider(ProviderBase):
     config_key: ClassVar[str] = "openai-compatibility"
     dialect: ClassVar[str] = "openai-chat"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
@@ -37,16 +37,12 @@ class OpenAICompatibleProvider:
                 ))
         return accounts
 
-    def call(self, account: Account, model: str, stream: bool,
-             client_headers: Mapping[str, str]) -> UpstreamCall:
+    async def call(self, account: Account, model: str, stream: bool,
+                   client_headers: Mapping[str, str]) -> UpstreamCall:
         headers = {"content-type": "application/json", "authorization": f"Bearer {account.secret}"}
         if stream:
             headers["accept"] = "text/event-stream"
         headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/chat/completions", headers=headers)
-
-    def catalogue(self) -> list[str]:
-        return []
-
 
 PROVIDER = OpenAICompatibleProvider()

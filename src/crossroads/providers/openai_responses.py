@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
-from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.base import Account, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 
 
-class OpenAIResponsesProvider:
+class OpenAIResponsesProvider(ProviderBase):
     config_key: ClassVar[str] = "codex-api-key"
     dialect: ClassVar[str] = "openai-responses"
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
@@ -19,8 +19,8 @@ class OpenAIResponsesProvider:
     def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
         return simple_accounts(self, entries)
 
-    def call(self, account: Account, model: str, stream: bool,
-             client_headers: Mapping[str, str]) -> UpstreamCall:
+    async def call(self, account: Account, model: str, stream: bool,
+                   client_headers: Mapping[str, str]) -> UpstreamCall:
         headers = {"content-type": "application/json", "authorization": f"Bearer {account.secret}"}
         if stream:
             headers["accept"] = "text/event-stream"
