@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Iterable
 from importlib import import_module
 
 from crossroads import config as config_module
 from crossroads import dialects, ir
 from crossroads.access import KeyCheck
+from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES
 from crossroads.frontdoors.base import Route
 from crossroads.http import (
@@ -27,7 +29,7 @@ from crossroads.http import (
     send_stream,
 )
 from crossroads.pipeline import Pipeline
-from crossroads.providers import Account, all_providers
+from crossroads.providers import Account, Provider, all_providers
 from crossroads.routing.registry import Registry
 from crossroads.transport import Transport
 
@@ -36,14 +38,27 @@ log = logging.getLogger("crossroads")
 CONFIG_ENV = "CROSSROADS_CONFIG"
 
 
-def build_accounts(cfg: config_module.Config) -> list[Account]:
+def build_accounts(cfg: config_module.Config, records: Iterable[Record] = ()) -> list[Account]:
+    """Accounts from the config's upstream lists and from stored credentials."""
     accounts: list[Account] = []
+    by_type: dict[str, Provider] = {}
     for provider in all_providers():
         entries = cfg.upstreams.get(provider.config_key) or []
         try:
             accounts.extend(provider.accounts(entries))
         except ValueError as exc:
             raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
+        for auth_type in provider.auth_types:
+            by_type[auth_type] = provider
+    for record in records:
+        owner = by_type.get(record.type)
+        if owner is None:
+            log.warning("credential %s has unknown type %r; skipped", record.id, record.type)
+            continue
+        try:
+            accounts.append(owner.account_from_record(record))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("credential %s cannot be used: %s", record.id, exc)
     return accounts
 
 
@@ -64,6 +79,16 @@ class App:
                 else:
                     self._exact[(route.method, route.path)] = route
         self._prefixed.sort(key=lambda r: -len(r.path))
+
+    def apply(self, cfg: config_module.Config, records: Iterable[Record] = ()) -> None:
+        """Swap in a new config and credential set. In-flight requests keep the
+        objects they already hold; new requests see the new ones."""
+        registry = Registry(build_accounts(cfg, records))
+        self.config = cfg
+        self.keys = KeyCheck(cfg.api_keys)
+        self.registry = registry
+        self.pipeline.config = cfg
+        self.pipeline.registry = registry
 
     def route_for(self, method: str, path: str) -> Route | None:
         route = self._exact.get((method, path))

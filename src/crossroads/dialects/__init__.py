@@ -8,6 +8,7 @@ from crossroads.dialects.base import Dialect, StreamDecoder, StreamEncoder
 
 _MODULES = {
     "openai-chat": "crossroads.dialects.openai_chat",
+    "openai-completions": "crossroads.dialects.openai_completions",
     "openai-responses": "crossroads.dialects.openai_responses",
     "anthropic": "crossroads.dialects.anthropic",
     "gemini": "crossroads.dialects.gemini",

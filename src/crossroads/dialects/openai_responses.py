@@ -377,7 +377,7 @@ def _summary_of(part: ir.ThinkingPart, info: JSON | None) -> list[JSON]:
         pieces, start = [], 0
         for length in lengths:
             pieces.append(text[start:start + length])
-            start += length + 2
+            start += length + 1
         return [{"type": "summary_text", "text": piece} for piece in pieces]
     return [{"type": "summary_text", "text": text}] if text else []
 
@@ -437,7 +437,7 @@ def _assistant_items(parts: list[ir.Part], raw: list[Any] | None, for_request: b
                 remaining -= 1
                 continue
             item, open_content = _assistant_message(part, head, info, for_request)
-            remaining = 0
+            remaining = (info.get("n", 1) - 1) if head is not None and info else 0
             items.append(item)
             continue
         open_content, remaining = None, 0

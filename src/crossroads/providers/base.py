@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from crossroads import ir
+from crossroads.credentials.base import Record
 
 
 @dataclass(slots=True)
@@ -76,6 +77,12 @@ class Provider(Protocol):
         where the credential needs it)."""
         ...
 
+    auth_types: ClassVar[tuple[str, ...]]
+
+    def account_from_record(self, record: Record) -> Account:
+        """An account from a stored credential whose ``type`` is in ``auth_types``."""
+        ...
+
     def upstream_stream(self, client_stream: bool) -> bool:
         """Whether to ask the upstream for a stream (Codex always streams)."""
         ...
@@ -95,6 +102,13 @@ class ProviderBase:
     """Defaults for the optional hooks; providers override what they need."""
 
     forwarded_headers: ClassVar[tuple[str, ...]] = ()
+    auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads
+
+    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+        return []
+
+    def account_from_record(self, record: Record) -> Account:
+        raise NotImplementedError(f"{type(self).__name__} does not load auth files")
 
     def upstream_stream(self, client_stream: bool) -> bool:
         return client_stream

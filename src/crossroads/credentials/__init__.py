@@ -1,0 +1,5 @@
+"""Credential records and the stores that keep them."""
+
+from crossroads.credentials.base import Change, Conflict, Record, Store, StoreError
+
+__all__ = ["Change", "Conflict", "Record", "Store", "StoreError"]
