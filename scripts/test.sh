@@ -11,6 +11,13 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
+for setup in scripts/setup.d/*.sh; do
+  [ -e "$setup" ] || continue
+  echo "== setup: $setup"
+  # shellcheck source=/dev/null
+  source "$setup"
+done
+
 echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== mypy"

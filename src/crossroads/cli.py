@@ -90,7 +90,7 @@ def serve(
 
     Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
             interface=Interfaces.ASGI, loop=Loops.uvloop, workers=workers, log_access=False,
-            websockets=False).serve()
+            websockets=True).serve()
 
 
 @app.command()
@@ -115,6 +115,22 @@ def check_config(config: Annotated[Path, typer.Argument(help="Path to config.yam
     console.print(f"[green]ok[/green]: {len(accounts)} account(s), {len(cfg.api_keys)} client key(s)")
     if cfg.unknown_keys:
         console.print(f"unknown keys (ignored): {', '.join(cfg.unknown_keys)}")
+
+
+auth_app = typer.Typer(no_args_is_help=True, help="Stored credentials: list, import, migrate, rotate keys.")
+app.add_typer(auth_app, name="auth")
+
+
+def _register_plugins() -> None:
+    """Command groups that live in their own modules."""
+    from crossroads.commands import connect, login, store
+
+    login.register(app, auth_app)
+    store.register(app, auth_app)
+    connect.register(app)
+
+
+_register_plugins()
 
 
 @app.command()

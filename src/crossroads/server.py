@@ -3,6 +3,7 @@ caller's dialect, owns the shared upstream client."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -10,10 +11,11 @@ from collections.abc import Iterable
 from importlib import import_module
 
 from crossroads import config as config_module
-from crossroads import dialects, ir
+from crossroads import dialects, ir, reload
 from crossroads.access import KeyCheck
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES
+from crossroads.frontdoors import websocket
 from crossroads.frontdoors.base import Route
 from crossroads.http import (
     BodyTooLarge,
@@ -70,6 +72,7 @@ class App:
         self.registry = Registry(build_accounts(cfg))
         self.transport = Transport(cfg.timeouts, cfg.proxy_url)
         self.pipeline = Pipeline(cfg, self.registry, self.transport)
+        self._background: list[asyncio.Task[None]] = []
         self._exact: dict[tuple[str, str], Route] = {}
         self._prefixed: list[Route] = []
         for module_name in FRONTDOOR_MODULES:
@@ -103,6 +106,8 @@ class App:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
+        elif kind == "websocket":
+            await websocket.serve(self, scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -150,8 +155,16 @@ class App:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                try:
+                    self._background = await reload.start(self)
+                except Exception as exc:
+                    log.exception("start-up failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                for task in self._background:
+                    task.cancel()
                 await self.transport.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

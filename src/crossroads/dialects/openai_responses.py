@@ -377,7 +377,7 @@ def _summary_of(part: ir.ThinkingPart, info: JSON | None) -> list[JSON]:
         pieces, start = [], 0
         for length in lengths:
             pieces.append(text[start:start + length])
-            start += length + 1
+            start += length + 2
         return [{"type": "summary_text", "text": piece} for piece in pieces]
     return [{"type": "summary_text", "text": text}] if text else []
 
@@ -569,7 +569,7 @@ class _InputReader:
         message = ir.Message(role=role, extra={NAME: extra} if extra is not None else None)
         if self.pending_raw:
             info = _message_info(message)
-            info["raw"] = [[-1, item] for item in self.pending_raw]  # -1: before the first part
+            info["raw"] = [[0, item] for item in self.pending_raw]  # -1: before the first part
             self.pending_raw = []
         self.messages.append(message)
         self.kind = kind

@@ -1,0 +1,9 @@
+"""`crossroads connect`: wiring coding agents to this router."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the CLI."""
