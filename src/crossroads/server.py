@@ -14,8 +14,7 @@ from crossroads import config as config_module
 from crossroads import dialects, ir, reload
 from crossroads.access import KeyCheck
 from crossroads.credentials.base import Record
-from crossroads.frontdoors import FRONTDOOR_MODULES
-from crossroads.frontdoors import websocket
+from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
 from crossroads.http import (
     BodyTooLarge,

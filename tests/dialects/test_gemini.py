@@ -326,7 +326,8 @@ def test_unknown_fields_are_kept_and_merged_back() -> None:
         "toolConfig": {"retrievalConfig": {"latLng": {"latitude": 1.5, "longitude": 2.5}}},
         "futureField": {"nested": [1, 2]},
     }
-    request = parse(body)
+    request = parse({**body, "future_snake_field": 1})
+    assert request.extra[NAME].pop("futureSnakeField") == 1
     assert set(request.extra[NAME]) == {"systemInstruction", "safetySettings", "cachedContent", "labels",
                                         "toolConfig", "futureField"}
     assert DIALECT.render_request(request) == body
@@ -720,8 +721,9 @@ generation_configs = st.fixed_dictionaries({}, optional={
     "presencePenalty": st.floats(-2, 2), "frequencyPenalty": st.floats(-2, 2),
     "thinkingConfig": thinking_configs, "responseModalities": st.just(["TEXT"]),
     "responseLogprobs": st.booleans(),
-}).flatmap(lambda config: response_formats.map(lambda fmt: {**config, **fmt}) if config.get("topK", 0) % 2
-           else st.just(config))
+})
+generation_configs = st.tuples(generation_configs, st.none() | response_formats).map(
+    lambda pair: {**pair[0], **(pair[1] or {})})
 
 
 @st.composite

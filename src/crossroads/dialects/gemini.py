@@ -434,7 +434,7 @@ def _parse_request(body: Any, model: str | None, stream: bool | None) -> ir.Requ
     if model_name.startswith("models/"):
         model_name = model_name[len("models/"):]
     request = ir.Request(model=model_name, stream=bool(stream))
-    extra: dict[str, Any] = {k: v for k, v in body.items() if k not in _REQUEST_KEYS}
+    extra: dict[str, Any] = _leftover(body, _REQUEST_KEYS)
     meta: dict[str, Any] = {}
 
     reader = _PartReader()
