@@ -102,8 +102,8 @@ def models(config: ConfigOption = None) -> None:
     registry = Registry(build_accounts(cfg))
     table = Table("model", "accounts", "upstream model(s)")
     for name, pool in registry.models():
-        table.add_row(name, ", ".join(c.account.label for c in pool),
-                      ", ".join(sorted({c.route.upstream for c in pool})))
+        table.add_row(name, ", ".join(c.account.label for c in pool.candidates),
+                      ", ".join(sorted({c.route.upstream for c in pool.candidates})))
     Console().print(table)
 
 

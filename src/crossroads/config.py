@@ -14,27 +14,30 @@ from typing import Any
 
 import yaml
 
+from crossroads.access.policy import KeyPolicy, parse_key
+
 DEFAULT_PORT = 8317
 
 # Keys CLIProxyAPI knows that Crossroads accepts without acting on them yet.
 _RECOGNISED_NOT_USED = {
-    "remote-management", "ws-auth", "pprof", "commercial-mode", "logging-to-file",
+    "ws-auth", "pprof", "commercial-mode", "logging-to-file",
     "logs-max-total-size-mb", "error-logs-max-files", "request-log", "usage-statistics-enabled",
     "redis-usage-queue-retention-seconds", "passthrough-headers", "disable-cooling",
-    "save-cooldown-status", "transient-error-cooldown-seconds", "auth-auto-refresh-workers",
+    "save-cooldown-status", "auth-auto-refresh-workers",
     "quota-exceeded", "nonstream-keepalive-interval", "streaming", "oauth-excluded-models",
     "oauth-model-alias", "oauth-request-scoped-errors", "payload", "plugins", "tls",
-    "interactions-api-key", "xai-api-key", "vertex-api-key", "force-model-prefix",
+    "interactions-api-key", "xai-api-key", "vertex-api-key",
     "antigravity-signature-cache-enabled", "antigravity-signature-bypass-strict", "antigravity",
     "disable-claude-cloak-mode", "claude-code", "claude-header-defaults", "codex",
     "codex-header-defaults", "xai", "disable-image-generation", "credential-concurrency",
-    "credential-in-flight", "fallbacks",
+    "credential-in-flight",
 }
 
 _KNOWN = {
     "host", "port", "auth-dir", "api-keys", "debug", "proxy-url", "request-retry",
     "max-retry-credentials", "max-retry-interval", "routing", "claude-api-key", "gemini-api-key",
-    "codex-api-key", "openai-compatibility", "timeouts", "image-fetch",
+    "codex-api-key", "openai-compatibility", "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
+    "transient-error-cooldown-seconds", "remote-management",
 }
 
 
@@ -61,6 +64,13 @@ class Config:
     max_retry_credentials: int = 0  # 0 = no limit
     max_retry_interval: float = 30.0
     routing_strategy: str = "round-robin"
+    session_affinity: bool = True
+    session_affinity_ttl: float = 3600.0
+    force_model_prefix: bool = False
+    fallbacks: dict[str, list[str]] = field(default_factory=dict)
+    key_policies: dict[str, KeyPolicy] = field(default_factory=dict)
+    management_secret: str | None = None
+    transient_cooldown: float = 10.0
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch_max_bytes: int = 20 * 1024 * 1024
     upstreams: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
@@ -126,9 +136,17 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     cfg.port = _opt(data, "port", int, source) or DEFAULT_PORT
     cfg.auth_dir = _opt(data, "auth-dir", str, source) or cfg.auth_dir
     keys = data.get("api-keys") or []
-    if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise ConfigError(f"{source}: 'api-keys' must be a list of strings")
-    cfg.api_keys = [k for k in keys if k]
+    if not isinstance(keys, list):
+        raise ConfigError(f"{source}: 'api-keys' must be a list")
+    for i, entry in enumerate(keys):
+        if entry == "" or entry is None:
+            continue
+        try:
+            policy = parse_key(entry, f"api-keys[{i}]")
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+        cfg.api_keys.append(policy.key)
+        cfg.key_policies[policy.key] = policy
     cfg.debug = bool(data.get("debug", False))
     cfg.proxy_url = _opt(data, "proxy-url", str, source) or None
     cfg.request_retry = _opt(data, "request-retry", int, source) if "request-retry" in data else 3
@@ -140,6 +158,28 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     if not isinstance(routing, dict):
         raise ConfigError(f"{source}: 'routing' must be a mapping")
     cfg.routing_strategy = str(routing.get("strategy") or "round-robin")
+    if cfg.routing_strategy not in ("round-robin", "fill-first", "weighted-round-robin", "weighted"):
+        raise ConfigError(f"{source}: routing.strategy must be round-robin, weighted-round-robin or "
+                          f"fill-first, got {cfg.routing_strategy!r}")
+    if "session-affinity" in routing:
+        cfg.session_affinity = bool(routing["session-affinity"])
+    if "session-affinity-ttl" in routing:
+        cfg.session_affinity_ttl = _seconds(routing["session-affinity-ttl"], "routing.session-affinity-ttl",
+                                            source)
+    cfg.force_model_prefix = bool(data.get("force-model-prefix", False))
+    if "transient-error-cooldown-seconds" in data:
+        cfg.transient_cooldown = float(_number(data["transient-error-cooldown-seconds"],
+                                               "transient-error-cooldown-seconds", source))
+    fallbacks = data.get("fallbacks") or {}
+    if not isinstance(fallbacks, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(m, str) for m in v)
+            for k, v in fallbacks.items()):
+        raise ConfigError(f"{source}: 'fallbacks' must map a model to a list of models, "
+                          "e.g. {claude-opus-4-5: [claude-sonnet-4-5, gemini-2.5-pro]}")
+    cfg.fallbacks = {k: list(v) for k, v in fallbacks.items()}
+    management = data.get("remote-management") or {}
+    if isinstance(management, dict) and management.get("secret-key"):
+        cfg.management_secret = str(management["secret-key"])
 
     t = data.get("timeouts") or {}
     if not isinstance(t, dict):
@@ -159,6 +199,16 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
             raise ConfigError(f"{source}: '{key}' must be a list of mappings")
         cfg.upstreams[key] = entries
     return cfg
+
+
+def _seconds(value: Any, key: str, source: str) -> float:
+    """A duration as a number of seconds or a string like "90s", "30m", "1h"."""
+    if isinstance(value, str):
+        units = {"s": 1, "m": 60, "h": 3600}
+        if value and value[-1] in units and value[:-1].replace(".", "", 1).isdigit():
+            return float(value[:-1]) * units[value[-1]]
+        raise ConfigError(f"{source}: '{key}' must be seconds or a duration like 30m, got {value!r}")
+    return _number(value, key, source)
 
 
 def _opt(data: dict[str, Any], key: str, typ: type, source: str) -> Any:

@@ -30,6 +30,7 @@ class Request:
     headers: dict[str, str]  # lower-case names
     body: bytes = b""
     path_params: dict[str, str] = field(default_factory=dict)
+    client_key: str | None = None  # the client key presented (set after the access check)
     _query: dict[str, str] | None = None
 
     @property

@@ -3,6 +3,13 @@
 Same dialect in and out: the body and the stream pass through with only the
 model name edited. Otherwise the request goes through the IR once, and the
 stream is translated event by event.
+
+Failover: retryable errors (quota, auth, overload, outages, timeouts) move on
+to the next account of the pool; streams fail over until their first event
+reaches the client. When every account is cooling down, the pipeline waits for
+the soonest one if that is within ``max-retry-interval``, else it answers 429
+with ``Retry-After``. A model whose whole pool is unavailable falls back to
+the next model of its ``fallbacks`` chain.
 """
 
 from __future__ import annotations
@@ -12,22 +19,25 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import orjson
 
-from crossroads import dialects, ir
+from crossroads import dialects, ir, usage
+from crossroads.access.policy import Limiter
 from crossroads.assemble import Assembler
 from crossroads.config import Config
 from crossroads.dialects.base import Dialect
 from crossroads.http import Reply, StreamReply
 from crossroads.images import ImageFetcher
 from crossroads.providers.base import Account, retryable
+from crossroads.routing import ratelimits
 from crossroads.routing.health import Health
-from crossroads.routing.registry import Candidate, Registry
-from crossroads.routing.selection import RoundRobin
+from crossroads.routing.registry import Candidate, Pool, Registry
+from crossroads.routing.selection import Selector, make_strategy
+from crossroads.routing.sticky import Affinity, session_key
 from crossroads.transport import Transport, iter_sse
 
 log = logging.getLogger("crossroads.pipeline")
@@ -55,105 +65,142 @@ class Inbound:
     stream: bool
     headers: Mapping[str, str]
     sse: bool = True  # Gemini: alt=sse vs JSON-array streaming
+    client_key: str | None = None
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What one request learned while trying accounts."""
+
+    ir_request: ir.Request | None = None
+    last_error: ir.Error | None = None
+    soonest: float | None = None  # monotonic time the first cooling account recovers
+    served_pools: int = 0
+    tried: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Served:
+    account: Account
+    model: str  # client-facing name of the model that answered
 
 
 class Pipeline:
     def __init__(self, config: Config, registry: Registry, transport: Transport) -> None:
+        self.transport = transport
+        self.health = Health(config.transient_cooldown)
+        self.affinity = Affinity(config.session_affinity_ttl)
+        self.ledger = usage.Ledger()
+        self.images = ImageFetcher(transport, config.image_fetch_max_bytes)
+        self.configure(config, registry)
+
+    def configure(self, config: Config, registry: Registry) -> None:
+        """Apply a (new) config; health, affinity and usage survive reloads."""
         self.config = config
         self.registry = registry
-        self.transport = transport
-        self.health = Health()
-        self.selector = RoundRobin(self.health, fill_first=config.routing_strategy == "fill-first")
-        self.images = ImageFetcher(transport, config.image_fetch_max_bytes)
+        self.affinity.ttl = config.session_affinity_ttl
+        self.selector = Selector(self.health, make_strategy(config.routing_strategy),
+                                 self.affinity if config.session_affinity else None)
+        self.limiter = Limiter(config.key_policies)
+
+    # ------------------------------------------------------------------ entry
 
     async def handle(self, inbound: Inbound) -> Reply | StreamReply:
-        pool = self.registry.pool(inbound.model)
-        if not pool:
+        self.limiter.admit(inbound.client_key, inbound.model)
+        session = session_key(inbound.headers, inbound.body) if self.config.session_affinity else None
+        progress = _Progress()
+        for model in (inbound.model, *self.config.fallbacks.get(inbound.model, ())):
+            pool = self.registry.pool(model)
+            if pool is None:
+                continue
+            progress.served_pools += 1
+            result = await self._serve_pool(inbound, model, pool, session, progress)
+            if result is not None:
+                return result
+        if not progress.served_pools:
             raise ir.Error(404, "not_found",
                            f"model {inbound.model!r} is not served by any configured account "
                            "(GET /v1/models lists the models available)", param="model",
                            code="model_not_found")
-        ready, soonest = self.selector.available(inbound.model, pool)
-        if not ready:
-            raise self._all_cooling(inbound.model, soonest)
-        limit = self.config.max_retry_credentials or len(ready)
-        ir_request: ir.Request | None = None
-        last_error: ir.Error | None = None
-        for cand in ready[:limit]:
-            provider = cand.account.provider
-            upstream_dialect = dialects.get(provider.dialect)
-            # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
-            passthrough = upstream_dialect.name == inbound.dialect.name and inbound.sse
-            upstream_stream = provider.upstream_stream(inbound.stream)
-            if passthrough:
-                body = self._passthrough_body(inbound, cand)
-            else:
-                if ir_request is None:
-                    ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
-                                                               stream=inbound.stream)
-                body = await self._translated_body(ir_request, cand, upstream_dialect, upstream_stream)
-            try:
-                result = await self._attempt(inbound, cand, upstream_dialect, body, passthrough, ir_request,
-                                             upstream_stream)
-            except ir.Error as error:
-                if not retryable(error):
-                    raise
-                seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error)
-                log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
-                            cand.route.upstream, error, seconds)
-                last_error = error
-                continue
-            self.health.record_success(cand.account.id, cand.route.upstream)
-            return result
-        assert last_error is not None
-        raise _client_facing(last_error, inbound.model)
+        raise self._final_error(inbound.model, progress)
 
-    # ------------------------------------------------------------------ bodies
+    async def _serve_pool(self, inbound: Inbound, model: str, pool: Pool, session: str | None,
+                          progress: _Progress) -> Reply | StreamReply | None:
+        config = self.config
+        for round_number in range(max(0, config.request_retry) + 1):
+            tried = 0
+            for cand in self.selector.candidates(pool, session):
+                if config.max_retry_credentials and tried >= config.max_retry_credentials:
+                    break
+                tried += 1
+                try:
+                    result = await self._attempt(inbound, model, cand, progress)
+                except ir.Error as error:
+                    if not retryable(error):
+                        raise
+                    seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error)
+                    log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
+                                cand.route.upstream, error, seconds)
+                    progress.last_error = error
+                    progress.tried.append(cand.account.id)
+                    continue
+                self.health.record_success(cand.account.id, cand.route.upstream)
+                if session is not None and self.selector.affinity is not None:
+                    self.selector.affinity.remember(model, session, cand.account.id)
+                return result
+            soonest = self.selector.soonest_recovery(pool)
+            if soonest is None:
+                return None
+            if progress.soonest is None or soonest < progress.soonest:
+                progress.soonest = soonest
+            wait = soonest - time.monotonic()
+            if round_number >= config.request_retry or wait > config.max_retry_interval:
+                return None
+            log.info("all accounts for %s cooling; waiting %.1fs for the first to recover", model, wait)
+            await asyncio.sleep(max(0.0, wait))
+        return None
 
-    def _passthrough_body(self, inbound: Inbound, cand: Candidate) -> bytes:
-        body = dict(inbound.body)  # shallow: providers edit top-level keys only
-        changed = False
-        if inbound.dialect.name != "gemini" and cand.route.upstream != inbound.model:
-            body["model"] = cand.route.upstream  # Gemini carries the model in the URL
-            changed = True
-        adapted = cand.account.provider.adapt_body(cand.account, body)
-        if adapted is not None:
-            body, changed = adapted, True
-        return orjson.dumps(body) if changed else inbound.raw
-
-    async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
-                               upstream_stream: bool) -> bytes:
-        request = dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream)
-        if upstream.name in DIALECTS_NEEDING_INLINE_IMAGES:
-            await self.images.inline(request)
-        body = upstream.render_request(request)
-        adapted = cand.account.provider.adapt_body(cand.account, body)
-        return orjson.dumps(body if adapted is None else adapted)
+    def _final_error(self, model: str, progress: _Progress) -> ir.Error:
+        error = progress.last_error
+        if progress.soonest is not None and (error is None or error.status == 429):
+            wait = max(0.0, progress.soonest - time.monotonic())
+            until = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + wait))
+            cause = f" (last error: {error.message})" if error is not None else ""
+            return ir.Error(429, "rate_limit",
+                            f"all accounts for {model} are cooling down until {until}{cause}",
+                            retry_after=max(1.0, wait), code="all_accounts_cooling")
+        if error is None:
+            return ir.Error(503, "overloaded", f"no account is available for {model}")
+        return _client_facing(error, model)
 
     # ------------------------------------------------------------------ one attempt
 
-    async def _attempt(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
-                       passthrough: bool, ir_request: ir.Request | None,
-                       upstream_stream: bool) -> Reply | StreamReply:
+    async def _attempt(self, inbound: Inbound, model: str, cand: Candidate,
+                       progress: _Progress) -> Reply | StreamReply:
         account = cand.account
-        call = await account.provider.call(account, cand.route.upstream, upstream_stream, inbound.headers)
-        try:
-            response = await self.transport.post(call.url, body, call.headers, account.proxy_url)
-        except TimeoutError:
-            raise ir.Error(504, "timeout", f"upstream {account.label} did not answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise ir.Error(502, "server_error",
-                           f"upstream {account.label} unreachable: {type(exc).__name__}") from None
-        if response.status >= 400:
-            raise await self._upstream_error(response, upstream, account)
+        provider = account.provider
+        upstream = dialects.get(provider.dialect)
+        # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
+        passthrough = upstream.name == inbound.dialect.name and inbound.sse
+        upstream_stream = provider.upstream_stream(inbound.stream)
+        drop_usage_chunks = False
+        if passthrough:
+            body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream)
+        else:
+            if progress.ir_request is None:
+                progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
+                                                                    stream=inbound.stream)
+            body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream)
+        response = await self._send(inbound, cand, upstream, body, upstream_stream)
+        served = _Served(account, model)
         if inbound.stream:
             if passthrough:
-                return StreamReply(self._pass_stream(response, inbound, account))
-            return StreamReply(self._translate_stream(response, inbound, upstream, ir_request, account),
-                               content_type=b"text/event-stream" if inbound.sse else b"application/json")
+                return await self._pass_stream(response, inbound, served, drop_usage_chunks)
+            return await self._translate_stream(response, inbound, upstream, progress.ir_request, served)
         if upstream_stream:
             parsed = await self._assemble(response, upstream, account)
-            return Reply(200, orjson.dumps(inbound.dialect.render_response(parsed)))
+            self._account(inbound, served, parsed.usage)
+            return Reply(200, orjson.dumps(self._render_response(inbound, parsed, model)))
         try:
             data = await response.read()
         except (aiohttp.ClientError, TimeoutError):
@@ -162,12 +209,95 @@ class Pipeline:
         finally:
             response.release()
         if passthrough:
+            self._account(inbound, served, usage.from_body(upstream.name, data))
             return Reply(200, data)
         try:
             parsed = upstream.parse_response(orjson.loads(data))
         except (orjson.JSONDecodeError, ir.Error) as exc:
             raise ir.Error(502, "server_error", f"upstream {account.label} sent an unreadable reply") from exc
-        return Reply(200, orjson.dumps(inbound.dialect.render_response(parsed)))
+        self._account(inbound, served, parsed.usage)
+        return Reply(200, orjson.dumps(self._render_response(inbound, parsed, model)))
+
+    def _render_response(self, inbound: Inbound, parsed: ir.Response, model: str) -> dict[str, Any]:
+        if model != inbound.model:
+            parsed.model = model  # a fallback answered: say so
+        return inbound.dialect.render_response(parsed)
+
+    async def _send(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
+                    upstream_stream: bool) -> aiohttp.ClientResponse:
+        account = cand.account
+        provider = account.provider
+        for attempt in range(2):
+            call = await provider.call(account, cand.route.upstream, upstream_stream, inbound.headers)
+            try:
+                response = await self.transport.post(call.url, body, call.headers, account.proxy_url)
+            except TimeoutError:
+                raise ir.Error(504, "timeout", f"upstream {account.label} did not answer in time") from None
+            except aiohttp.ClientError as exc:
+                raise ir.Error(502, "server_error",
+                               f"upstream {account.label} unreachable: {type(exc).__name__}") from None
+            if response.status < 400:
+                headroom = ratelimits.headroom(response.headers)
+                if headroom is not None:
+                    self.health.set_headroom(account.id, *headroom)
+                return response
+            error = await self._upstream_error(response, upstream)
+            if response.status == 401 and attempt == 0 and await provider.on_unauthorized(account):
+                continue  # the credential was refreshed: one more try on this account
+            raise error
+        raise AssertionError("unreachable")
+
+    # ------------------------------------------------------------------ bodies
+
+    def _passthrough_body(self, inbound: Inbound, cand: Candidate,
+                          upstream_stream: bool) -> tuple[bytes, bool]:
+        body = dict(inbound.body)  # shallow: providers edit top-level keys only
+        changed = drop_usage_chunks = False
+        if inbound.dialect.name != "gemini" and cand.route.upstream != inbound.model:
+            body["model"] = cand.route.upstream  # Gemini carries the model in the URL
+            changed = True
+        if upstream_stream and inbound.dialect.name == "openai-chat":
+            options = body.get("stream_options")
+            if not (isinstance(options, dict) and options.get("include_usage")):
+                # ask for usage so it can be accounted, and hide the extra chunk from the client
+                body["stream_options"] = {**(options if isinstance(options, dict) else {}),
+                                          "include_usage": True}
+                changed = drop_usage_chunks = True
+        adapted = cand.account.provider.adapt_body(cand.account, body)
+        if adapted is not None:
+            body, changed = adapted, True
+        return (orjson.dumps(body) if changed else inbound.raw), drop_usage_chunks
+
+    async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
+                               upstream_stream: bool) -> bytes:
+        request = dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream,
+                                      include_usage=True if upstream_stream else request.include_usage)
+        if upstream.name in DIALECTS_NEEDING_INLINE_IMAGES:
+            await self.images.inline(request)
+        body = upstream.render_request(request)
+        adapted = cand.account.provider.adapt_body(cand.account, body)
+        return orjson.dumps(body if adapted is None else adapted)
+
+    async def _upstream_error(self, response: aiohttp.ClientResponse, upstream: Dialect) -> ir.Error:
+        try:
+            data = await response.read()
+        except (aiohttp.ClientError, TimeoutError):
+            data = b""
+        finally:
+            response.release()
+        error = upstream.parse_error(response.status, data)
+        retry_after = response.headers.get("retry-after")
+        if retry_after and error.retry_after is None:
+            error.retry_after = _parse_retry_after(retry_after)
+        return error
+
+    # ------------------------------------------------------------------ accounting
+
+    def _account(self, inbound: Inbound, served: _Served, spent: ir.Usage | None) -> None:
+        self.ledger.record(inbound.client_key, served.account.id, served.model, spent)
+        self.limiter.settle(inbound.client_key, spent)
+
+    # ------------------------------------------------------------------ streams
 
     async def _assemble(self, response: aiohttp.ClientResponse, upstream: Dialect,
                         account: Account) -> ir.Response:
@@ -186,73 +316,138 @@ class Pipeline:
             raise assembler.error
         return assembler.response()
 
-    async def _upstream_error(self, response: aiohttp.ClientResponse, upstream: Dialect,
-                              account: Account) -> ir.Error:
+    async def _pass_stream(self, response: aiohttp.ClientResponse, inbound: Inbound, served: _Served,
+                           drop_usage_chunks: bool) -> StreamReply:
+        account = served.account
+        chunks = response.content.iter_any()
         try:
-            data = await response.read()
-        except (TimeoutError, aiohttp.ClientError):
-            data = b""
-        finally:
-            response.release()
-        error = upstream.parse_error(response.status, data)
-        retry_after = response.headers.get("retry-after")
-        if retry_after and error.retry_after is None:
-            error.retry_after = _parse_retry_after(retry_after)
-        return error
+            first = await chunks.__anext__()
+        except StopAsyncIteration:
+            response.close()
+            raise ir.Error(502, "server_error", f"upstream {account.label} sent an empty stream") from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            response.close()
+            raise _stream_failure(exc, account) from None
+        if b"error" in first[:512]:
+            error = _leading_error(dialects.get(account.provider.dialect), first)
+            if error is not None:
+                response.close()
+                raise error  # nothing reached the client yet: fail over
+        return StreamReply(self._pass_chunks(response, chunks, first, inbound, served, drop_usage_chunks))
 
-    # ------------------------------------------------------------------ streams
-
-    async def _pass_stream(self, response: aiohttp.ClientResponse, inbound: Inbound,
-                           account: Account) -> AsyncIterator[bytes]:
+    async def _pass_chunks(self, response: aiohttp.ClientResponse, chunks: AsyncIterator[bytes], first: bytes,
+                           inbound: Inbound, served: _Served, drop_usage_chunks: bool) -> AsyncIterator[bytes]:
         markers = STREAM_TERMINATORS.get(inbound.dialect.name, ())
-        tail = b""
+        meter = usage.StreamUsage(inbound.dialect.name, drop_usage_chunks)
+        tail = first[-TAIL_BYTES:]
+        complete = False
         try:
-            async for chunk in response.content.iter_any():
+            yield meter.feed(first)
+            async for chunk in chunks:
                 tail = (tail + chunk)[-TAIL_BYTES:]
-                yield chunk
-            if markers and not any(m in tail for m in markers):
+                out = meter.feed(chunk)
+                if out:
+                    yield out
+            rest = meter.flush()
+            if rest:
+                yield rest
+            complete = not markers or any(m in tail for m in markers)
+            if not complete:
                 yield self._stream_error(inbound, ir.Error(
-                    502, "server_error", f"upstream {account.label} ended the stream before completion"))
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            yield self._stream_error(inbound, _stream_failure(exc, account))
+                    502, "server_error", f"upstream {served.account.label} ended the stream before completion"))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            yield self._stream_error(inbound, _stream_failure(exc, served.account))
         finally:
             response.close()
+            self._account(inbound, served, meter.usage)
 
-    async def _translate_stream(self, response: aiohttp.ClientResponse, inbound: Inbound,
-                                upstream: Dialect, ir_request: ir.Request | None,
-                                account: Account) -> AsyncIterator[bytes]:
+    async def _translate_stream(self, response: aiohttp.ClientResponse, inbound: Inbound, upstream: Dialect,
+                                ir_request: ir.Request | None, served: _Served) -> StreamReply:
         decoder = upstream.stream_decoder()
-        encoder = inbound.dialect.stream_encoder(model=inbound.model, request=ir_request, sse=inbound.sse)
+        events = iter_sse(response)
+        first: list[ir.Event] = []
         try:
-            async for event_name, data in iter_sse(response):
-                for event in decoder.feed(event_name, data):
+            while not first:  # the first event that means something decides failover
+                event_name, data = await events.__anext__()
+                first = decoder.feed(event_name, data)
+        except StopAsyncIteration:
+            first = decoder.close()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            response.close()
+            raise _stream_failure(exc, served.account) from None
+        for event in first:
+            if isinstance(event, ir.ErrorEvent):
+                response.close()
+                raise event.error
+        return StreamReply(self._translated_chunks(response, events, decoder, first, inbound, ir_request, served),
+                           content_type=b"text/event-stream" if inbound.sse else b"application/json")
+
+    async def _translated_chunks(self, response: aiohttp.ClientResponse,
+                                 events: AsyncIterator[tuple[str | None, str]], decoder: Any,
+                                 first: list[ir.Event], inbound: Inbound, ir_request: ir.Request | None,
+                                 served: _Served) -> AsyncIterator[bytes]:
+        encoder = inbound.dialect.stream_encoder(model=served.model, request=ir_request, sse=inbound.sse)
+        spent: ir.Usage | None = None
+        try:
+            batch = first
+            while True:
+                for event in batch:
+                    spent = _usage_of(event, spent)
                     out = encoder.encode(event)
                     if out:
                         yield out
+                try:
+                    event_name, data = await events.__anext__()
+                except StopAsyncIteration:
+                    break
+                batch = decoder.feed(event_name, data)
             for event in decoder.close():
+                spent = _usage_of(event, spent)
                 out = encoder.encode(event)
                 if out:
                     yield out
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            yield encoder.encode(ir.ErrorEvent(_stream_failure(exc, account)))
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            yield encoder.encode(ir.ErrorEvent(_stream_failure(exc, served.account)))
         finally:
             response.close()
+            self._account(inbound, served, spent)
         yield encoder.close()
 
     def _stream_error(self, inbound: Inbound, error: ir.Error) -> bytes:
         encoder = inbound.dialect.stream_encoder(model=inbound.model, sse=inbound.sse)
         return encoder.encode(ir.ErrorEvent(error))
 
-    def _all_cooling(self, model: str, soonest: float | None) -> ir.Error:
-        wait = max(0.0, (soonest or time.monotonic()) - time.monotonic())
-        until = time.strftime("%H:%M:%S", time.localtime(time.time() + wait))
-        return ir.Error(429, "rate_limit",
-                        f"all accounts for {model} are cooling down until {until} (in {wait:.0f}s)",
-                        retry_after=max(1.0, round(wait)))
+
+def _usage_of(event: ir.Event, spent: ir.Usage | None) -> ir.Usage | None:
+    found = None
+    if isinstance(event, ir.Finish | ir.Start | ir.UsageEvent):
+        found = event.usage
+    if found is None:
+        return spent
+    return found if spent is None else spent.merged(found)
+
+
+def _leading_error(upstream: Dialect, first: bytes) -> ir.Error | None:
+    """An error event at the very start of a 200 stream (e.g. Anthropic's
+    ``overloaded_error``): nothing has reached the client, so fail over."""
+    decoder = upstream.stream_decoder()
+    for block in first.split(b"\n\n"):
+        name: str | None = None
+        data: list[str] = []
+        for line in block.decode("utf-8", "replace").splitlines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        if data:
+            for event in decoder.feed(name, "\n".join(data)):
+                if isinstance(event, ir.ErrorEvent):
+                    return event.error
+    return None
 
 
 def _stream_failure(exc: BaseException, account: Account) -> ir.Error:
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return ir.Error(504, "timeout", f"upstream {account.label} stream stalled")
     return ir.Error(502, "server_error", f"upstream {account.label} stream broke: {type(exc).__name__}")
 

@@ -68,7 +68,7 @@ class App:
         self.config = cfg
         self.started_at = time.time()
         self.keys = KeyCheck(cfg.api_keys)
-        self.registry = Registry(build_accounts(cfg))
+        self.registry = Registry(build_accounts(cfg), cfg.force_model_prefix)
         self.transport = Transport(cfg.timeouts, cfg.proxy_url)
         self.pipeline = Pipeline(cfg, self.registry, self.transport)
         self._background: list[asyncio.Task[None]] = []
@@ -85,12 +85,11 @@ class App:
     def apply(self, cfg: config_module.Config, records: Iterable[Record] = ()) -> None:
         """Swap in a new config and credential set. In-flight requests keep the
         objects they already hold; new requests see the new ones."""
-        registry = Registry(build_accounts(cfg, records))
+        registry = Registry(build_accounts(cfg, records), cfg.force_model_prefix)
         self.config = cfg
         self.keys = KeyCheck(cfg.api_keys)
         self.registry = registry
-        self.pipeline.config = cfg
-        self.pipeline.registry = registry
+        self.pipeline.configure(cfg, registry)
 
     def route_for(self, method: str, path: str) -> Route | None:
         route = self._exact.get((method, path))
@@ -123,6 +122,7 @@ class App:
             request.path = path
             if route is None:
                 raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
+            request.client_key = self.keys.presented(request)
             if route.protected and not self.keys.allows(request):
                 raise ir.Error(401, "authentication",
                                "missing or invalid client key: send it as 'Authorization: Bearer KEY', "

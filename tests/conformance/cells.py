@@ -213,10 +213,12 @@ def cell_upstream_error(env: Env, ingress: str, upstream: str) -> None:
     fake.push(Scenario.fail(400, "scripted invalid field"))
     failure = driver.failure(alias(upstream))
     assert failure.status == 400 and "scripted invalid field" in failure.message, failure
-    fake.push(Scenario.fail(429, "scripted quota", retry_after=5))
+    # a quota error whose reset is beyond max-retry-interval: the client is told when to come back
+    fake.push(Scenario.fail(429, "scripted quota", retry_after=120))
     failure = driver.failure(error_alias(ingress, upstream))
     assert failure.status == 429, failure
-    assert failure.retry_after is not None and 1 <= float(failure.retry_after) <= 5, failure
+    assert "cooling down until" in failure.message and "scripted quota" in failure.message, failure
+    assert failure.retry_after is not None and 100 <= float(failure.retry_after) <= 120, failure
 
 
 CELLS: dict[str, Callable[[Env, str, str], None]] = {

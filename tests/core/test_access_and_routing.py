@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+from collections import Counter
+
+import pytest
+
 from crossroads import config, ir
 from crossroads.access import KeyCheck
+from crossroads.access.policy import Limiter, parse_key
 from crossroads.http import Request
+from crossroads.routing import ratelimits
 from crossroads.routing.health import Health
 from crossroads.routing.registry import Registry
-from crossroads.routing.selection import RoundRobin
+from crossroads.routing.selection import FillFirst, RoundRobin, Selector, WeightedRoundRobin
+from crossroads.routing.sticky import Affinity, session_key
 from crossroads.server import build_accounts
 
 
@@ -24,6 +31,10 @@ def test_key_accepted_from_every_documented_place() -> None:
     assert KeyCheck([]).allows(_request())
 
 
+def _registry(entries: str) -> Registry:
+    return Registry(build_accounts(config.parse(entries)))
+
+
 POOL = """
 openai-compatibility:
   - name: a
@@ -33,17 +44,93 @@ openai-compatibility:
 """
 
 
+def _first(selector: Selector, registry: Registry, model: str = "m", session: str | None = None) -> str:
+    pool = registry.pool(model)
+    assert pool is not None
+    return next(selector.candidates(pool, session)).account.secret
+
+
 def test_round_robin_rotates_and_skips_cooling_accounts() -> None:
-    registry = Registry(build_accounts(config.parse(POOL)))
+    registry = _registry(POOL)
     health = Health()
-    selector = RoundRobin(health)
+    selector = Selector(health, RoundRobin())
+    assert [_first(selector, registry) for _ in range(6)] == ["k1", "k2", "k3", "k1", "k2", "k3"]
     pool = registry.pool("m")
-    firsts = [selector.available("m", pool)[0][0].account.secret for _ in range(6)]
-    assert firsts == ["k1", "k2", "k3", "k1", "k2", "k3"]
-    health.record_failure(pool[1].account.id, "m-up", ir.Error(429, "rate_limit", "slow down", retry_after=60))
-    ready, soonest = selector.available("m", pool)
-    assert [c.account.secret for c in ready] == ["k1", "k3"]
-    assert soonest is not None
+    assert pool is not None
+    k2 = pool.candidates[1].account
+    health.record_failure(k2.id, "m-up", ir.Error(429, "rate_limit", "slow down", retry_after=60))
+    assert [c.account.secret for c in selector.candidates(pool)] in (["k1", "k3"], ["k3", "k1"])
+    assert selector.soonest_recovery(pool) is not None
+
+
+def test_fill_first_sticks_to_the_first_until_it_fails() -> None:
+    registry = _registry(POOL)
+    health = Health()
+    selector = Selector(health, FillFirst())
+    assert {_first(selector, registry) for _ in range(5)} == {"k1"}
+    pool = registry.pool("m")
+    assert pool is not None
+    health.record_failure(pool.candidates[0].account.id, "m-up", ir.Error(503, "overloaded", "x"))
+    assert _first(selector, registry) == "k2"
+
+
+def test_priority_tiers_use_the_highest_available_tier() -> None:
+    registry = _registry("""
+claude-api-key:
+  - {api-key: low, priority: 0, models: [m]}
+  - {api-key: high-a, priority: 10, models: [m]}
+  - {api-key: high-b, priority: 10, models: [m]}
+""")
+    health = Health()
+    selector = Selector(health, RoundRobin())
+    assert {_first(selector, registry) for _ in range(4)} == {"high-a", "high-b"}
+    pool = registry.pool("m")
+    assert pool is not None
+    for cand in pool.tiers[0]:
+        health.record_failure(cand.account.id, "m", ir.Error(500, "server_error", "x"))
+    assert _first(selector, registry) == "low"
+
+
+def test_smooth_weighted_round_robin_is_proportional_and_interleaved() -> None:
+    registry = _registry("""
+claude-api-key:
+  - {api-key: a, weight: 5, models: [m]}
+  - {api-key: b, weight: 1, models: [m]}
+  - {api-key: c, weight: 1, models: [m]}
+  - {api-key: zero, weight: 0, models: [m]}
+""")
+    selector = Selector(Health(), WeightedRoundRobin())
+    picks = [_first(selector, registry) for _ in range(70)]
+    assert Counter(picks) == {"a": 50, "b": 10, "c": 10}
+    # smooth: never more than 5 'a' in a row
+    longest = max(len(run) for run in "".join(picks).replace("b", " ").replace("c", " ").split())
+    assert longest <= 5
+
+
+def test_session_affinity_sticks_and_fails_over() -> None:
+    registry = _registry(POOL)
+    health = Health()
+    affinity = Affinity(ttl=60)
+    selector = Selector(health, RoundRobin(), affinity)
+    pool = registry.pool("m")
+    assert pool is not None
+    chosen = next(selector.candidates(pool, "s1")).account
+    affinity.remember("m", "s1", chosen.id)
+    assert {_first(selector, registry, session="s1") for _ in range(10)} == {chosen.secret}
+    health.record_failure(chosen.id, "m-up", ir.Error(429, "rate_limit", "x", retry_after=30))
+    assert _first(selector, registry, session="s1") != chosen.secret
+
+
+def test_session_key_sources_in_order() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hello"}]}
+    assert session_key({"x-claude-code-session-id": "abc"}, body) == "h:abc"
+    assert session_key({}, {**body, "prompt_cache_key": "pk"}) == "p:pk"
+    assert session_key({}, {**body, "metadata": {"user_id": "u"}}) == "u:u"
+    later_turn = {"model": "m", "messages": [*body["messages"], {"role": "assistant", "content": "hi"},
+                                             {"role": "user", "content": "more"}]}
+    assert session_key({}, body) == session_key({}, later_turn)  # same opening, same conversation
+    other = {"model": "m", "messages": [{"role": "user", "content": "different"}]}
+    assert session_key({}, body) != session_key({}, other)
 
 
 def test_cooldown_lengths_follow_the_cause() -> None:
@@ -53,6 +140,58 @@ def test_cooldown_lengths_follow_the_cause() -> None:
     assert health.record_failure("b", "m", ir.Error(429, "rate_limit", "x")) == 2
     assert health.record_failure("c", "m", ir.Error(401, "authentication", "x")) == 1800
     assert health.record_failure("d", "m", ir.Error(503, "overloaded", "x")) == 10
+    assert health.record_failure("e", "m", ir.Error(404, "not_found", "x")) == 12 * 3600
     assert health.cooling_until("a", "other-model") is None
+    assert health.cooling_until("e", "other-model") is None  # a missing model is that model only
     health.record_success("a", "m")
     assert health.cooling_until("a", "m") is None
+
+
+def test_credential_wide_quota_marks_every_model() -> None:
+    health = Health()
+    health.record_failure("acct", "m1", ir.Error(429, "rate_limit", "The usage_limit_reached for plan",
+                                                 retry_after=60))
+    assert health.cooling_until("acct", "m2") is not None
+
+
+def test_headroom_from_headers() -> None:
+    assert ratelimits.headroom({}) is None
+    fraction, reset = ratelimits.headroom({"x-ratelimit-limit-requests": "100",
+                                           "x-ratelimit-remaining-requests": "3",
+                                           "x-ratelimit-reset-requests": "6m0s"}) or (0, 0)
+    assert fraction == pytest.approx(0.03) and reset == 360
+    fraction, _ = ratelimits.headroom({"anthropic-ratelimit-unified-5h-utilization": "0.99"}) or (0, 0)
+    assert fraction == pytest.approx(0.01)
+    fraction, reset = ratelimits.headroom({"x-codex-primary-used-percent": "40",
+                                           "x-codex-primary-reset-after-seconds": "100"}) or (0, 0)
+    assert fraction == pytest.approx(0.6) and reset == 100
+
+
+def test_accounts_short_of_headroom_are_avoided() -> None:
+    registry = _registry(POOL)
+    health = Health()
+    selector = Selector(health, FillFirst())
+    pool = registry.pool("m")
+    assert pool is not None
+    health.set_headroom(pool.candidates[0].account.id, 0.01, 60)
+    assert _first(selector, registry) == "k2"
+    assert [c.account.secret for c in selector.candidates(pool)] == ["k2", "k3", "k1"]
+
+
+def test_key_policy_models_rpm_and_budget() -> None:
+    limiter = Limiter({"k": parse_key({"key": "k", "models": ["claude-*"], "rpm": 2,
+                                       "budget": {"tokens": 100, "period": "day"}}, "api-keys[0]")})
+    with pytest.raises(ir.Error) as denied:
+        limiter.admit("k", "gpt-5")
+    assert denied.value.status == 403
+    limiter.admit("k", "claude-x")
+    limiter.admit("k", "claude-x")
+    with pytest.raises(ir.Error) as limited:
+        limiter.admit("k", "claude-x")
+    assert limited.value.status == 429 and limited.value.retry_after
+    spend = Limiter({"k": parse_key({"key": "k", "budget": {"tokens": 100}}, "x")})
+    spend.admit("k", "m")
+    spend.settle("k", ir.Usage(input_tokens=80, output_tokens=30))
+    with pytest.raises(ir.Error, match="budget of 100 tokens"):
+        spend.admit("k", "m")
+    limiter.admit("someone-else", "gpt-5")  # unlimited keys pass

@@ -42,7 +42,7 @@ def test_cliproxyapi_config_loads_unchanged() -> None:
     assert cfg.port == 9000
     assert cfg.api_keys == ["k1", "k2"]
     assert cfg.unknown_keys == ["totally-new-key"]
-    assert "remote-management" in cfg.unused_keys
+    assert "remote-management" not in cfg.unused_keys  # its secret-key guards the management API
     assert cfg.raw["totally-new-key"] == 1
     accounts = build_accounts(cfg)
     by_id = {a.id: a for a in accounts}

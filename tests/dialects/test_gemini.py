@@ -142,7 +142,7 @@ def test_thoughts_and_signatures() -> None:
         {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": SIG},
     )]})
     thought, text, call = request.messages[1].parts
-    assert thought == ir.ThinkingPart(text="thinking...", signature=SIG)
+    assert thought == ir.ThinkingPart(text="thinking...", signature=SIG, extra={NAME: {}})
     assert text == ir.TextPart("answer", extra={NAME: {"thoughtSignature": SIG2}})
     assert isinstance(call, ir.ToolCallPart)
     assert call.extra is not None and call.extra[NAME]["thoughtSignature"] == SIG
@@ -410,7 +410,7 @@ def test_render_cross_dialect_conversation() -> None:
     assert body["contents"] == [
         {"role": "user", "parts": [{"text": "Weather in Paris?"}, {"inlineData": {"mimeType": "image/png", "data": PNG}}]},
         {"role": "model", "parts": [
-            {"text": "need the tool", "thought": True, "thoughtSignature": SIG},
+            {"text": "need the tool", "thought": True},  # another provider's signature is not sent
             {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}, "id": "call_abc"}},
             {"functionCall": {"name": "get_time", "args": {}, "id": "call_def"}},
         ]},
@@ -421,6 +421,25 @@ def test_render_cross_dialect_conversation() -> None:
             {"text": "Thanks"},
         ]},
     ]
+
+
+def test_gemini_3_calls_from_other_dialects_get_the_signature_sentinel() -> None:
+    request = openai_style_request(model="gemini-3-pro-preview")
+    body = DIALECT.render_request(request)
+    validate_wire_request(body)
+    calls = [p for p in body["contents"][1]["parts"] if "functionCall" in p]
+    assert calls[0]["thoughtSignature"] == "skip_thought_signature_validator"
+    assert "thoughtSignature" not in calls[1]  # only the first call of a step is checked
+    assert "thoughtSignature" not in DIALECT.render_request(openai_style_request())["contents"][1]["parts"][1]
+    # a real signature is kept, and a Gemini client's own history is left alone
+    signed = ir.ToolCallPart(id="c", name="f", arguments="{}", extra={NAME: {"thoughtSignature": SIG}})
+    request.messages[1].parts[1:3] = [signed]
+    request.messages[2].parts[0] = ir.ToolResultPart(tool_call_id="c", content=[ir.TextPart("r")])
+    request.messages[3].parts = []
+    assert DIALECT.render_request(request)["contents"][1]["parts"][1]["thoughtSignature"] == SIG
+    own = {"contents": [user({"text": "q"}), model_turn({"functionCall": {"name": "f", "args": {}}}),
+                        user({"functionResponse": {"name": "f", "response": {"result": "r"}}})]}
+    assert roundtrip(own, model="gemini-3-pro-preview") == own
 
 
 def test_leading_system_messages_join_the_system_instruction() -> None:

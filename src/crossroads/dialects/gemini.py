@@ -36,6 +36,14 @@ Choices worth knowing:
   the rendered one — IR values win — plus ``_meta`` with what a same-dialect
   rendering needs to reproduce the client's exact spelling (original
   ``parameters`` schemas, ``parametersJsonSchema`` vs ``parameters``...).
+* Thought signatures: thought parts and function calls parsed from a Gemini
+  client carry ``extra["gemini"]`` (possibly empty), marking them as
+  Gemini's own. Signatures on parts from other dialects are not sent to
+  Gemini (its validator would reject them); instead, for ``gemini-3*``
+  models, the first call of such a model turn gets the documented
+  ``skip_thought_signature_validator`` sentinel, without which Gemini 3
+  rejects the turn. Non-base64 signatures are never rendered (the field is
+  bytes).
 * Reasoning: ``thinkingBudget`` <-> ``Reasoning.budget``, ``thinkingLevel``
   <-> ``Reasoning.effort``; rendering uses ``thinkingLevel`` only for
   ``gemini-3*`` models and sets ``includeThoughts`` when thinking is on and the
@@ -176,6 +184,7 @@ _KIND_BY_GOOGLE_STATUS: dict[str, ir.ErrorKind] = {
 
 _MAGIC_MIME = (("iVBORw0KGgo", "image/png"), ("/9j/", "image/jpeg"), ("R0lGOD", "image/gif"),
                ("UklGR", "image/webp"), ("JVBERi0", "application/pdf"))
+_SKIP_SIGNATURE_CHECK = "skip_thought_signature_validator"
 _BASE64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
 _DATA_URL = re.compile(r"^data:([^;,]+)?(?:;[^,]*)?;base64,(.*)$", re.DOTALL)
 
@@ -287,6 +296,12 @@ def _raw_part_text(part: dict[str, Any]) -> str:
 # ----------------------------------------------------------------- wire -> IR parts
 
 
+_TEXT_PART_KEYS = frozenset({"text"})
+_THOUGHT_PART_KEYS = _known("text", "thought", "thoughtSignature")
+_CALL_PART_KEYS = _known("functionCall")
+_RESULT_KEYS = ("result", "output")  # Gemini CLI answers with {"output": ...}
+
+
 class _PartReader:
     """Wire parts -> IR parts, synthesising missing tool-call ids consistently."""
 
@@ -320,7 +335,7 @@ class _PartReader:
                 signature = _get(part, "thoughtSignature")
                 gem = _leftover(part, _THOUGHT_PART_KEYS)
                 return ir.ThinkingPart(text=text, signature=signature if isinstance(signature, str) else None,
-                                       extra=_as_extra(gem))
+                                       extra=_as_extra(gem) if self.output else {NAME: gem})
             return ir.TextPart(text=text, extra=_as_extra(_leftover(part, _TEXT_PART_KEYS)))
         if self.output:
             return ir.TextPart(text=_raw_part_text(part), extra={NAME: {"_part": part}})
@@ -349,8 +364,10 @@ class _PartReader:
             self.pending.setdefault(name, deque()).append(call_id)
         elif not isinstance(call_id, str):
             raise ir.bad_request(f"{where}.functionCall.id must be a string", f"{where}.functionCall.id")
+        # Calls parsed from a client's request always carry a (maybe empty) Gemini extra:
+        # it tells the renderer the client manages its own thought signatures.
         return ir.ToolCallPart(id=call_id, name=name, arguments=orjson.dumps(args).decode(),
-                               extra=_as_extra(gem))
+                               extra=_as_extra(gem) if self.output else {NAME: gem})
 
     def function_response(self, response: dict[str, Any], where: str) -> ir.ToolResultPart:
         name = response.get("name")
@@ -379,12 +396,6 @@ class _PartReader:
                 elif isinstance(file_data, dict):
                     content.append(_file_part(file_data, f"{where}.functionResponse.parts[{j}].fileData"))
         return ir.ToolResultPart(tool_call_id=result_id, content=content, is_error=is_error, name=name)
-
-
-_TEXT_PART_KEYS = frozenset({"text"})
-_THOUGHT_PART_KEYS = _known("text", "thought", "thoughtSignature")
-_CALL_PART_KEYS = _known("functionCall")
-_RESULT_KEYS = ("result", "output")
 
 
 def _result_content(payload: dict[str, Any]) -> tuple[list[ir.TextPart | ir.ImagePart | ir.DocumentPart], bool]:
@@ -664,15 +675,24 @@ def _merge_under(target: dict[str, Any], extra: dict[str, Any]) -> None:
     for key, value in extra.items():
         current = target.get(key)
         if current is None:
-            target[key] = value
+            # A copy: whoever edits the rendered body must not edit the IR (retries render again).
+            target[key] = _copy_json(value)
         elif isinstance(current, dict) and isinstance(value, dict):
             _merge_under(current, value)
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(v) for v in value]
+    return value
 
 
 def _render_contents(request: ir.Request, meta: dict[str, Any]) -> tuple[list[dict[str, Any]], list[str]]:
     calls: dict[str, tuple[str, bool]] = {}  # tool-call id -> (function name, id was synthesised)
     hidden_ids = set(meta.get("orphan_ids") or ())
-    multimodal_results = _is_gemini_3(request.model)
+    gemini_3 = _is_gemini_3(request.model)
     contents: list[dict[str, Any]] = []
     leading_system: list[str] = []
     for message in request.messages:
@@ -687,7 +707,9 @@ def _render_contents(request: ir.Request, meta: dict[str, Any]) -> tuple[list[di
             role = "model" if message.role == "assistant" else "user"
             parts = []
             for part in message.parts:
-                _render_part(part, parts, calls, hidden_ids, multimodal_results)
+                _render_part(part, parts, calls, hidden_ids, gemini_3)
+            if role == "model" and gemini_3:
+                _sign_first_call(message.parts, parts)
         if not parts:
             continue
         if contents and contents[-1]["role"] == role:
@@ -697,14 +719,29 @@ def _render_contents(request: ir.Request, meta: dict[str, Any]) -> tuple[list[di
     return contents, leading_system
 
 
+def _sign_first_call(source: list[ir.Part], rendered: list[dict[str, Any]]) -> None:
+    """Gemini 3 rejects a model turn whose first functionCall has no thoughtSignature.
+    Calls from another dialect's history never have one (and the model never produced
+    them), so they get the documented sentinel that skips the check. A Gemini client's
+    own calls are left as the client sent them."""
+    first = next((p for p in source if isinstance(p, ir.ToolCallPart)), None)
+    if first is None or NAME in (first.extra or {}):
+        return
+    for part in rendered:
+        if "functionCall" in part:
+            part.setdefault("thoughtSignature", _SKIP_SIGNATURE_CHECK)
+            return
+
+
 def _render_part(part: ir.Part, out: list[dict[str, Any]], calls: dict[str, tuple[str, bool]],
-                 hidden_ids: set[str], multimodal_results: bool) -> None:
+                 hidden_ids: set[str], gemini_3: bool) -> None:
     if isinstance(part, ir.TextPart):
         rendered = _text_part(part)
         if rendered is not None:
             out.append(rendered)
     elif isinstance(part, ir.ThinkingPart):
-        thought = _thought_part(part)
+        # Another provider's signature would fail Gemini's validation: only the text goes.
+        thought = _thought_part(part, keep_signature=NAME in (part.extra or {}))
         if thought is not None:
             out.append(thought)
     elif isinstance(part, ir.ToolCallPart):
@@ -712,7 +749,7 @@ def _render_part(part: ir.Part, out: list[dict[str, Any]], calls: dict[str, tupl
         calls[part.id] = (part.name, synthetic)
         out.append(_call_part(part))
     elif isinstance(part, ir.ToolResultPart):
-        out.extend(_result_parts(part, calls, hidden_ids, multimodal_results))
+        out.extend(_result_parts(part, calls, hidden_ids, gemini_3))
     else:
         media = _media_part(part)
         if media is not None:
@@ -730,9 +767,9 @@ def _text_part(part: ir.TextPart) -> dict[str, Any] | None:
     return {"text": part.text, **wire}
 
 
-def _thought_part(part: ir.ThinkingPart) -> dict[str, Any] | None:
+def _thought_part(part: ir.ThinkingPart, keep_signature: bool = True) -> dict[str, Any] | None:
     # Redacted/encrypted reasoning from other providers has no Gemini form.
-    signature = _usable_signature(part.signature)
+    signature = _usable_signature(part.signature) if keep_signature else None
     if not part.text and not signature:
         return None
     rendered: dict[str, Any] = {"text": part.text, "thought": True}
@@ -1140,7 +1177,7 @@ class GeminiStreamDecoder:
         self._next = 0
         self._open: int | None = None
         self._kind = ""
-        self._usage: ir.Usage | None = None
+        self._usage: dict[str, Any] = {}
         self._saw_call = False
         self._reader = _PartReader(salt=secrets.token_hex(3) + "_", output=True)
 
@@ -1165,9 +1202,10 @@ class GeminiStreamDecoder:
             model = _get(chunk, "modelVersion")
             events.append(ir.Start(id=response_id if isinstance(response_id, str) and response_id else ids.new_id(""),
                                    model=model if isinstance(model, str) else ""))
-        usage = _parse_usage(_get(chunk, "usageMetadata"))
-        if usage is not None:
-            self._usage = usage if self._usage is None else self._usage.merged(usage)
+        usage = chunk.get("usageMetadata") or chunk.get("usage_metadata")
+        if isinstance(usage, dict):
+            # Counts are cumulative; later fields win. Parsed once, at the end.
+            self._usage.update(usage)
         candidates = chunk.get("candidates")
         if isinstance(candidates, list) and candidates and isinstance(candidates[0], dict):
             candidate = candidates[0]
@@ -1198,7 +1236,7 @@ class GeminiStreamDecoder:
 
     def _finish(self, stop: ir.StopReason | None, events: list[ir.Event]) -> None:
         self._close_open(events)
-        events.append(ir.Finish(stop_reason=stop, usage=self._usage))
+        events.append(ir.Finish(stop_reason=stop, usage=_parse_usage(self._usage) if self._usage else None))
         self._done = True
 
     def _close_open(self, events: list[ir.Event]) -> None:
@@ -1214,6 +1252,9 @@ class GeminiStreamDecoder:
         return index
 
     def _part(self, raw: Any, events: list[ir.Event]) -> None:
+        if isinstance(raw, dict) and len(raw) == 1 and isinstance(raw.get("text"), str):
+            self._plain_text(raw["text"], events)  # the common chunk: skip the general reader
+            return
         part = self._reader.part(raw, "part")
         if isinstance(part, ir.ToolCallPart):
             self._close_open(events)
@@ -1240,16 +1281,24 @@ class GeminiStreamDecoder:
                     events.append(ir.PartDelta(index, text=part.text))
                 events.append(ir.PartStop(index))
                 return
+            if not gem:
+                self._plain_text(part.text, events)
+                return
             # A part carrying extra wire keys (a thoughtSignature) starts its own IR part,
             # since PartStart is the only place to attach them.
-            if self._kind != "text" or gem:
-                self._close_open(events)
-                self._open = self._start(ir.TextPart(text="", extra=part.extra), events)
-                self._kind = "text"
-            assert self._open is not None
+            self._close_open(events)
+            self._open = self._start(ir.TextPart(text="", extra=part.extra), events)
+            self._kind = "text"
             if part.text:
                 events.append(ir.PartDelta(self._open, text=part.text))
-        # Tool results or input media never appear in model output; nothing to emit.
+
+    def _plain_text(self, text: str, events: list[ir.Event]) -> None:
+        if self._open is None or self._kind != "text":
+            self._close_open(events)
+            self._open = self._start(ir.TextPart(text=""), events)
+            self._kind = "text"
+        if text:
+            events.append(ir.PartDelta(self._open, text=text))
 
 
 _CHUNK_HEAD = b'{"candidates":[{"content":{"role":"model","parts":['

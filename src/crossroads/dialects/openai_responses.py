@@ -69,7 +69,8 @@ from typing import Any
 import orjson
 
 from crossroads import ids, ir, reasoning, sse
-from crossroads.assemble import Assembler
+from crossroads.assemble import Assembler, events_for
+from crossroads.dialects.base import Dialect
 
 NAME = "openai-responses"
 _META = f"{NAME}:meta"  # Response.extra key for bookkeeping that must not reach the wire
@@ -569,7 +570,7 @@ class _InputReader:
         message = ir.Message(role=role, extra={NAME: extra} if extra is not None else None)
         if self.pending_raw:
             info = _message_info(message)
-            info["raw"] = [[0, item] for item in self.pending_raw]  # -1: before the first part
+            info["raw"] = [[-1, item] for item in self.pending_raw]  # -1: before the first part
             self.pending_raw = []
         self.messages.append(message)
         self.kind = kind
@@ -1328,7 +1329,8 @@ class ResponsesStreamDecoder:
             self._start(payload.get("response"), out)
             return out
         if kind in ("response.completed", "response.incomplete"):
-            self._finish(payload.get("response"), out)
+            self._finish(payload.get("response"), "completed" if kind == "response.completed" else "incomplete",
+                         out)
             return out
         if kind == "response.failed":
             return self._fail(payload.get("response"))
@@ -1358,7 +1360,7 @@ class ResponsesStreamDecoder:
         out.append(ir.Start(id=response_id if isinstance(response_id, str) else ids.new_id("resp_"),
                             model=model if isinstance(model, str) else ""))
 
-    def _finish(self, response: Any, out: list[ir.Event]) -> None:
+    def _finish(self, response: Any, status: str, out: list[ir.Event]) -> None:
         self._start(response, out)
         response = response if isinstance(response, dict) else {}
         for output_index in sorted(self._reasoning):
@@ -1366,10 +1368,24 @@ class ResponsesStreamDecoder:
         for index in sorted(self._open):
             out.append(ir.PartStop(index))
         self._open.clear()
-        stop = _stop_reason(response.get("status", "completed"), response.get("incomplete_details"),
+        output = response.get("output")
+        if self._next_index == 0 and isinstance(output, list) and output:
+            self._replay_output(output, out)  # a server that sent only the final response
+        stop = _stop_reason(response.get("status", status), response.get("incomplete_details"),
                             self._has_call, self._has_refusal)
         out.append(ir.Finish(stop_reason=stop, usage=_parse_usage(response.get("usage"))))
         self._done = True
+
+    def _replay_output(self, output: list[Any], out: list[ir.Event]) -> None:
+        try:
+            parts, _, has_call, has_refusal = _output_parts(output, "output")
+        except ir.Error:
+            return
+        self._has_call, self._has_refusal = has_call, has_refusal
+        # only called before any part was emitted, so events_for's indices (from 0) fit
+        out.extend(e for e in events_for(ir.Response(id="", model="", parts=parts))
+                   if isinstance(e, ir.PartStart | ir.PartDelta | ir.PartStop))
+        self._next_index = len(parts)
 
     def _fail(self, response: Any) -> list[ir.Event]:
         self._done = True
@@ -1840,4 +1856,4 @@ def _request_echo(request: ir.Request | None) -> JSON:
     return echo
 
 
-DIALECT = OpenAIResponsesDialect()
+DIALECT: Dialect = OpenAIResponsesDialect()

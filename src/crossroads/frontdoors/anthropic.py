@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 async def messages(app: App, request: Request) -> Reply | StreamReply:
     body = json_body(request)
     inbound = Inbound(dialects.get("anthropic"), body, request.body, model_field(body),
-                      stream_flag(body), request.headers)
+                      stream_flag(body), request.headers,
+                          client_key=request.client_key)
     return await app.pipeline.handle(inbound)
 
 

@@ -18,7 +18,8 @@ def _door(dialect_name: str) -> Handler:
     async def handle(app: App, request: Request) -> Reply | StreamReply:
         body = json_body(request)
         inbound = Inbound(dialects.get(dialect_name), body, request.body, model_field(body),
-                          stream_flag(body), request.headers)
+                          stream_flag(body), request.headers,
+                          client_key=request.client_key)
         return await app.pipeline.handle(inbound)
 
     return handle
@@ -29,7 +30,7 @@ async def list_models(app: App, request: Request) -> Reply:
         return await anthropic.list_models(app, request)
     created = int(app.started_at)
     data = [{"id": name, "object": "model", "created": created,
-             "owned_by": pool[0].account.provider.config_key} for name, pool in app.registry.models()]
+             "owned_by": pool.tiers[0][0].account.provider.config_key} for name, pool in app.registry.models()]
     return json_reply(200, {"object": "list", "data": data})
 
 
@@ -42,7 +43,7 @@ async def get_model(app: App, request: Request) -> Reply:
     if "anthropic-version" in request.headers:
         return json_reply(200, anthropic.model_object(name, app.started_at))
     return json_reply(200, {"id": name, "object": "model", "created": int(app.started_at),
-                            "owned_by": pool[0].account.provider.config_key})
+                            "owned_by": pool.tiers[0][0].account.provider.config_key})
 
 
 ROUTES = [

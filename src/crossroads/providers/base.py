@@ -93,6 +93,11 @@ class Provider(Protocol):
         re-serialising a pass-through body)."""
         ...
 
+    async def on_unauthorized(self, account: Account) -> bool:
+        """The upstream answered 401: refresh the credential if it can be
+        refreshed; True means "try this account once more"."""
+        ...
+
     def catalogue(self) -> list[str]:
         """Model ids served when the config lists none."""
         ...
@@ -115,6 +120,9 @@ class ProviderBase:
 
     def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
         return None
+
+    async def on_unauthorized(self, account: Account) -> bool:
+        return False
 
     def catalogue(self) -> list[str]:
         return []

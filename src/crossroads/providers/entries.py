@@ -33,7 +33,7 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
         proxy_url=proxy_url or entry.get("proxy-url") or None,
         prefix=str(prefix).strip("/") if prefix else None,
         priority=int(entry.get("priority") or 0),
-        weight=int(entry.get("weight") or 1),
+        weight=int(entry["weight"]) if entry.get("weight") is not None else 1,
         excluded=tuple(str(p) for p in excluded),
         disabled=bool(entry.get("disabled", False)),
     )

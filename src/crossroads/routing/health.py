@@ -1,4 +1,5 @@
-"""Cooldowns per (account, model) after upstream failures."""
+"""Account health: cooldowns per (account, model) with their cause, and
+rate-limit headroom read from upstream headers."""
 
 from __future__ import annotations
 
@@ -7,11 +8,18 @@ from dataclasses import dataclass
 
 from crossroads import ir
 
-TRANSIENT_COOLDOWN = 10.0
-AUTH_COOLDOWN = 30 * 60.0
-MODEL_MISSING_COOLDOWN = 12 * 3600.0
-QUOTA_BACKOFF_BASE = 1.0
-QUOTA_BACKOFF_MAX = 30 * 60.0
+TRANSIENT_COOLDOWN = 10.0  # 408 / 5xx / connection errors / timeouts
+AUTH_COOLDOWN = 30 * 60.0  # 401 after the refresh-and-retry, 402, 403
+MODEL_MISSING_COOLDOWN = 12 * 3600.0  # 404 / model not supported: that model only
+QUOTA_BACKOFF_BASE = 1.0  # 429 without a reset time: 1 s, doubling...
+QUOTA_BACKOFF_MAX = 30 * 60.0  # ...up to 30 min
+LOW_HEADROOM = 0.05  # below 5 % of a rate-limit window left, prefer other accounts
+
+ALL_MODELS = "*"
+
+# Error codes/messages that mean the whole credential is out of quota, not one model.
+CREDENTIAL_WIDE_MARKERS = ("usage_limit_reached", "insufficient_quota", "billing", "credit balance",
+                           "quota exceeded for quota metric")
 
 
 @dataclass(slots=True)
@@ -21,26 +29,41 @@ class Cooldown:
     strikes: int = 1
 
 
+@dataclass(slots=True)
+class Headroom:
+    fraction: float  # share of the tightest window still available, 0..1
+    until: float  # when the window resets (monotonic)
+
+
 class Health:
-    def __init__(self) -> None:
+    def __init__(self, transient_cooldown: float = TRANSIENT_COOLDOWN) -> None:
         self._cooldowns: dict[tuple[str, str], Cooldown] = {}
-        self._now = time.monotonic
+        self._headroom: dict[str, Headroom] = {}
+        self.transient_cooldown = transient_cooldown
 
     def cooling_until(self, account_id: str, model: str) -> float | None:
-        cd = self._cooldowns.get((account_id, model))
-        if cd is None:
+        if not self._cooldowns:
             return None
-        if cd.until <= self._now():
-            return None
-        return cd.until
+        now = time.monotonic()
+        until: float | None = None
+        for key in ((account_id, model), (account_id, ALL_MODELS)):
+            cd = self._cooldowns.get(key)
+            if cd is not None and cd.until > now and (until is None or cd.until > until):
+                until = cd.until
+        return until
+
+    def available(self, account_id: str, model: str) -> bool:
+        return not self._cooldowns or self.cooling_until(account_id, model) is None
 
     def record_success(self, account_id: str, model: str) -> None:
         if self._cooldowns:
             self._cooldowns.pop((account_id, model), None)
 
     def record_failure(self, account_id: str, model: str, error: ir.Error) -> float:
-        """Cool the account down for this model; returns the cooldown length."""
-        key = (account_id, model)
+        """Cool the account down for this model (or for all its models when the
+        error is credential-wide); returns the cooldown length in seconds."""
+        scope = ALL_MODELS if _credential_wide(error) else model
+        key = (account_id, scope)
         previous = self._cooldowns.get(key)
         strikes = (previous.strikes + 1) if previous else 1
         if error.status == 429:
@@ -51,10 +74,33 @@ class Health:
         elif error.status == 404:
             seconds = MODEL_MISSING_COOLDOWN
         else:
-            seconds = TRANSIENT_COOLDOWN
-        self._cooldowns[key] = Cooldown(self._now() + seconds, f"{error.status} {error.kind}", strikes)
+            seconds = self.transient_cooldown
+        self._cooldowns[key] = Cooldown(time.monotonic() + seconds, f"{error.status} {error.kind}: "
+                                        f"{error.message[:200]}", strikes)
         return seconds
 
+    def clear(self) -> None:
+        self._cooldowns.clear()
+
     def snapshot(self) -> dict[tuple[str, str], Cooldown]:
-        now = self._now()
+        now = time.monotonic()
         return {k: v for k, v in self._cooldowns.items() if v.until > now}
+
+    # ---------------------------------------------------------------- headroom
+
+    def set_headroom(self, account_id: str, fraction: float, reset_in: float) -> None:
+        self._headroom[account_id] = Headroom(fraction, time.monotonic() + max(reset_in, 1.0))
+
+    def short_of_headroom(self, account_id: str) -> bool:
+        if not self._headroom:
+            return False
+        headroom = self._headroom.get(account_id)
+        return (headroom is not None and headroom.fraction < LOW_HEADROOM
+                and headroom.until > time.monotonic())
+
+
+def _credential_wide(error: ir.Error) -> bool:
+    if error.status == 402:
+        return True
+    text = f"{error.code or ''} {error.message}".lower()
+    return error.status in (403, 429) and any(marker in text for marker in CREDENTIAL_WIDE_MARKERS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from crossroads.providers.base import Account, ModelRoute
 
@@ -13,22 +13,47 @@ class Candidate:
     route: ModelRoute
 
 
-class Registry:
-    """Pools keyed by exposed model name; lookups are one dict access."""
+@dataclass(slots=True)
+class Pool:
+    """All candidates for one model, split into priority tiers (highest first)."""
 
-    def __init__(self, accounts: list[Account]) -> None:
+    model: str
+    tiers: list[list[Candidate]] = field(default_factory=list)
+
+    @property
+    def candidates(self) -> list[Candidate]:
+        return [c for tier in self.tiers for c in tier]
+
+    def __len__(self) -> int:
+        return sum(len(t) for t in self.tiers)
+
+    def __bool__(self) -> bool:
+        return bool(self.tiers)
+
+
+class Registry:
+    """Pools keyed by exposed model name; a lookup is one dict access."""
+
+    def __init__(self, accounts: list[Account], force_model_prefix: bool = False) -> None:
         self.accounts = accounts
-        self._pools: dict[str, list[Candidate]] = {}
+        flat: dict[str, list[Candidate]] = {}
         for account in accounts:
             if account.disabled:
                 continue
             for exposed, route in account.routes.items():
-                self._pools.setdefault(exposed, []).append(Candidate(account, route))
+                if force_model_prefix and account.prefix and "/" not in exposed:
+                    continue  # prefixed credentials answer only to prefix/model
+                flat.setdefault(exposed, []).append(Candidate(account, route))
+        self._pools: dict[str, Pool] = {}
+        for model, candidates in flat.items():
+            priorities = sorted({c.account.priority for c in candidates}, reverse=True)
+            tiers = [[c for c in candidates if c.account.priority == p] for p in priorities]
+            self._pools[model] = Pool(model, tiers)
 
-    def pool(self, model: str) -> list[Candidate]:
-        return self._pools.get(model, [])
+    def pool(self, model: str) -> Pool | None:
+        return self._pools.get(model)
 
-    def models(self) -> list[tuple[str, list[Candidate]]]:
+    def models(self) -> list[tuple[str, Pool]]:
         return sorted(self._pools.items())
 
     def __contains__(self, model: str) -> bool:

@@ -1,47 +1,136 @@
-"""Ordering a pool's candidates for one request."""
+"""Choosing accounts from a pool: strategies, priority tiers, affinity, headroom.
+
+``Selector.candidates`` is a generator: the first (usually only) candidate
+costs O(1) amortised whatever the pool size (O(log n) for weighted), and
+further candidates are produced only when the pipeline fails over.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import count
+from typing import Protocol
 
 from crossroads.routing.health import Health
-from crossroads.routing.registry import Candidate
+from crossroads.routing.registry import Candidate, Pool
+from crossroads.routing.sticky import Affinity
+
+HEADROOM_LOOKAHEAD = 8  # how far to look for an account with rate-limit headroom
+
+
+class Strategy(Protocol):
+    def order(self, key: str, tier: list[Candidate]) -> Iterator[Candidate]: ...
 
 
 class RoundRobin:
-    """Rotates the starting point per pool; healthy candidates first, in
-    priority tiers (higher ``priority`` first)."""
+    """A cursor per pool tier; each request starts one further along."""
 
-    def __init__(self, health: Health, fill_first: bool = False) -> None:
-        self._health = health
+    def __init__(self) -> None:
         self._cursors: dict[str, count[int]] = {}
-        self._fill_first = fill_first
 
-    def order(self, model: str, pool: list[Candidate]) -> list[Candidate]:
-        n = len(pool)
-        if n == 1:
-            return pool
-        if self._fill_first:
-            rotated = pool
-        else:
-            cursor = self._cursors.get(model)
-            if cursor is None:
-                cursor = self._cursors[model] = count()
-            start = next(cursor) % n
-            rotated = pool[start:] + pool[:start]
-        if any(c.account.priority for c in rotated):
-            rotated = sorted(rotated, key=lambda c: -c.account.priority)  # stable: keeps rotation
-        return rotated
+    def order(self, key: str, tier: list[Candidate]) -> Iterator[Candidate]:
+        n = len(tier)
+        cursor = self._cursors.get(key)
+        if cursor is None:
+            cursor = self._cursors[key] = count()
+        start = next(cursor) % n
+        for i in range(n):
+            yield tier[(start + i) % n]
 
-    def available(self, model: str, pool: list[Candidate]) -> tuple[list[Candidate], float | None]:
-        """Candidates not cooling down, in order, and the soonest cooldown end
-        among the others (None when none is cooling)."""
-        ready: list[Candidate] = []
+
+class FillFirst:
+    """Always the first available account; the next only when it is unavailable."""
+
+    def order(self, key: str, tier: list[Candidate]) -> Iterator[Candidate]:
+        yield from tier
+
+
+class WeightedRoundRobin:
+    """Smooth weighted round robin (as nginx does it): every pick adds each
+    account's weight to its score, takes the highest score and subtracts the
+    total from it, so 5:1:1 gives a a b a c a a. Accounts with weight <= 0 are
+    never picked. O(n) per pick in the tier size."""
+
+    def __init__(self) -> None:
+        self._scores: dict[str, list[int]] = {}
+
+    def order(self, key: str, tier: list[Candidate]) -> Iterator[Candidate]:
+        scores = self._scores.get(key)
+        if scores is None or len(scores) != len(tier):
+            scores = self._scores[key] = [0] * len(tier)
+        best = -1
+        total = 0
+        for i, cand in enumerate(tier):
+            weight = cand.account.weight
+            if weight <= 0:
+                continue
+            total += weight
+            scores[i] += weight
+            if best < 0 or scores[i] > scores[best]:
+                best = i
+        if best < 0:
+            return
+        scores[best] -= total
+        yield tier[best]
+        n = len(tier)
+        for i in range(1, n):  # failover: the rest in order
+            cand = tier[(best + i) % n]
+            if cand.account.weight > 0:
+                yield cand
+
+
+STRATEGIES: dict[str, type[RoundRobin] | type[FillFirst] | type[WeightedRoundRobin]] = {
+    "round-robin": RoundRobin,
+    "fill-first": FillFirst,
+    "weighted-round-robin": WeightedRoundRobin,
+    "weighted": WeightedRoundRobin,
+}
+
+
+def make_strategy(name: str) -> Strategy:
+    try:
+        return STRATEGIES[name]()
+    except KeyError:
+        raise ValueError(f"unknown routing strategy {name!r}; expected one of {', '.join(STRATEGIES)}") from None
+
+
+class Selector:
+    def __init__(self, health: Health, strategy: Strategy, affinity: Affinity | None = None) -> None:
+        self.health = health
+        self.strategy = strategy
+        self.affinity = affinity
+
+    def candidates(self, pool: Pool, session: str | None = None) -> Iterator[Candidate]:
+        """Available candidates in preference order, each once."""
+        health = self.health
+        sticky_id: str | None = None
+        if session is not None and self.affinity is not None:
+            sticky_id = self.affinity.get(pool.model, session)
+            if sticky_id is not None:
+                for cand in pool.candidates:
+                    if cand.account.id == sticky_id:
+                        if health.available(cand.account.id, cand.route.upstream):
+                            yield cand
+                        break
+        for number, tier in enumerate(pool.tiers):
+            deferred: list[Candidate] = []
+            looked = 0
+            for cand in self.strategy.order(f"{pool.model}#{number}", tier):
+                account_id = cand.account.id
+                if account_id == sticky_id or not health.available(account_id, cand.route.upstream):
+                    continue
+                if looked < HEADROOM_LOOKAHEAD and health.short_of_headroom(account_id):
+                    looked += 1
+                    deferred.append(cand)
+                    continue
+                yield cand
+            yield from deferred
+
+    def soonest_recovery(self, pool: Pool) -> float | None:
+        """When the first cooling account of the pool becomes usable again."""
         soonest: float | None = None
-        for cand in self.order(model, pool):
-            until = self._health.cooling_until(cand.account.id, cand.route.upstream)
-            if until is None:
-                ready.append(cand)
-            elif soonest is None or until < soonest:
+        for cand in pool.candidates:
+            until = self.health.cooling_until(cand.account.id, cand.route.upstream)
+            if until is not None and (soonest is None or until < soonest):
                 soonest = until
-        return ready, soonest
+        return soonest

@@ -1,0 +1,154 @@
+"""Usage from upstream payloads without a full decode, and the usage ledger
+(per client key, per account, per model)."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from crossroads import ir
+from crossroads.dialects.anthropic import usage_from_wire as _anthropic
+from crossroads.dialects.gemini import _parse_usage as _gemini
+from crossroads.dialects.openai_chat import parse_usage as _chat
+from crossroads.dialects.openai_responses import _parse_usage as _responses
+
+JSON = dict[str, Any]
+
+
+def _from_anthropic(payload: JSON) -> ir.Usage | None:
+    raw = payload.get("usage")
+    if raw is None and isinstance(payload.get("message"), dict):
+        raw = payload["message"].get("usage")  # message_start
+    return _anthropic(raw) if isinstance(raw, dict) else None
+
+
+def _from_chat(payload: JSON) -> ir.Usage | None:
+    return _chat(payload.get("usage"))
+
+
+def _from_responses(payload: JSON) -> ir.Usage | None:
+    raw = payload.get("usage")
+    if raw is None and isinstance(payload.get("response"), dict):
+        raw = payload["response"].get("usage")  # response.completed
+    return _responses(raw)
+
+
+def _from_gemini(payload: JSON) -> ir.Usage | None:
+    return _gemini(payload.get("usageMetadata") or payload.get("usage_metadata"))
+
+
+EXTRACTORS: dict[str, Callable[[JSON], ir.Usage | None]] = {
+    "anthropic": _from_anthropic,
+    "openai-chat": _from_chat,
+    "openai-completions": _from_chat,
+    "openai-responses": _from_responses,
+    "gemini": _from_gemini,
+}
+
+USAGE_MARKERS = (b'"usage', b"usageMetadata", b"usage_metadata")
+_EVENT = re.compile(rb"(.*?)(?:\r?\n\r?\n)", re.S)
+
+
+def from_body(dialect: str, body: bytes) -> ir.Usage | None:
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return EXTRACTORS[dialect](payload) if isinstance(payload, dict) else None
+
+
+class StreamUsage:
+    """Watches a pass-through SSE stream event by event, parsing only the
+    events that carry usage. With ``drop_usage_only_chunks`` it also removes
+    OpenAI's usage-only chunk (``choices: []``) that the router asked for on
+    the client's behalf."""
+
+    __slots__ = ("_buffer", "_drop", "_extract", "usage")
+
+    def __init__(self, dialect: str, drop_usage_only_chunks: bool = False) -> None:
+        self._extract = EXTRACTORS[dialect]
+        self._buffer = b""
+        self._drop = drop_usage_only_chunks
+        self.usage: ir.Usage | None = None
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Returns the bytes to forward (whole events only)."""
+        data = self._buffer + chunk if self._buffer else chunk
+        lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
+        end = max(lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1)
+        if end < 0:
+            self._buffer = data
+            return b""
+        self._buffer = data[end:]
+        complete = data[:end]
+        if not any(m in complete for m in USAGE_MARKERS):
+            return complete
+        kept: list[bytes] = []
+        for match in _EVENT.finditer(complete):
+            event = match.group(1)
+            if any(m in event for m in USAGE_MARKERS) and self._observe(event) and self._drop:
+                continue
+            kept.append(match.group(0))
+        return b"".join(kept)
+
+    def flush(self) -> bytes:
+        rest, self._buffer = self._buffer, b""
+        return rest
+
+    def _observe(self, event: bytes) -> bool:
+        """Record usage from one event; True when it is a usage-only chunk."""
+        for line in event.splitlines():
+            if line.startswith(b"data:"):
+                try:
+                    payload = orjson.loads(line[5:])
+                except orjson.JSONDecodeError:
+                    return False
+                if not isinstance(payload, dict):
+                    return False
+                usage = self._extract(payload)
+                if usage is not None:
+                    self.usage = usage if self.usage is None else self.usage.merged(usage)
+                return payload.get("choices") == [] and usage is not None
+        return False
+
+
+@dataclass(slots=True)
+class Totals:
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    unreported: int = 0  # requests whose upstream reported no usage
+
+    def add(self, usage: ir.Usage | None) -> None:
+        self.requests += 1
+        if usage is None:
+            self.unreported += 1
+            return
+        self.input_tokens += usage.input_tokens or 0
+        self.output_tokens += usage.output_tokens or 0
+        self.cached_tokens += usage.cache_read_tokens or 0
+        self.reasoning_tokens += usage.reasoning_tokens or 0
+
+
+@dataclass
+class Ledger:
+    by_key: dict[str, Totals] = field(default_factory=dict)
+    by_account: dict[str, Totals] = field(default_factory=dict)
+    by_model: dict[str, Totals] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, client_key: str | None, account_id: str, model: str, usage: ir.Usage | None) -> None:
+        with self._lock:
+            for table, name in ((self.by_key, client_key or "-"), (self.by_account, account_id),
+                                (self.by_model, model)):
+                totals = table.get(name)
+                if totals is None:
+                    totals = table[name] = Totals()
+                totals.add(usage)
