@@ -270,8 +270,13 @@ class Pipeline:
 
     async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
                                upstream_stream: bool) -> bytes:
+        thinking = request.reasoning
+        if thinking is not None and thinking.include_thoughts is None:
+            # the client asked for reasoning; have it come back (Responses summaries, Gemini thoughts)
+            thinking = dataclasses.replace(thinking, include_thoughts=True)
         request = dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream,
-                                      include_usage=True if upstream_stream else request.include_usage)
+                                      include_usage=True if upstream_stream else request.include_usage,
+                                      reasoning=thinking)
         if upstream.name in DIALECTS_NEEDING_INLINE_IMAGES:
             await self.images.inline(request)
         body = upstream.render_request(request)

@@ -20,6 +20,32 @@ class Conflict(StoreError):
     """``put`` with an ``expected_version`` that is no longer current."""
 
 
+class CorruptRecord(StoreError):
+    """A stored record that cannot be read (bad JSON, wrong encryption key, ...).
+    ``list()`` skips such records (and names them in ``store.problems``) so the
+    other accounts still load; ``get()`` raises this."""
+
+    def __init__(self, record_id: str, cause: str) -> None:
+        super().__init__(f"credential {record_id!r} cannot be read: {cause}")
+        self.record_id = record_id
+        self.cause = cause
+
+
+def check_id(record_id: str) -> str:
+    """Record ids become file names and object keys: refuse ones that could
+    escape their folder."""
+    if (not record_id or record_id.startswith(".") or "/" in record_id or "\\" in record_id
+            or "\x00" in record_id or len(record_id) > 200):
+        raise StoreError(f"invalid credential id {record_id!r}: use a plain file-name stem")
+    return record_id
+
+
+def problems_of(store: object) -> dict[str, str]:
+    """Records the store's last ``list()`` had to skip: id -> reason."""
+    problems = getattr(store, "problems", None)
+    return dict(problems) if isinstance(problems, dict) else {}
+
+
 @dataclass(slots=True)
 class Record:
     id: str  # file-name stem, e.g. "claude-user@example.com"
