@@ -31,6 +31,7 @@ class Request:
     body: bytes = b""
     path_params: dict[str, str] = field(default_factory=dict)
     client_key: str | None = None  # the client key presented (set after the access check)
+    client_host: str | None = None
     _query: dict[str, str] | None = None
 
     @property
@@ -81,7 +82,9 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
         if not message.get("more_body", False):
             break
     body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    return Request(scope["method"], scope["path"], scope.get("query_string", b""), headers, body)
+    client = scope.get("client")
+    return Request(scope["method"], scope["path"], scope.get("query_string", b""), headers, body,
+                   client_host=client[0] if client else None)
 
 
 async def send_reply(send: Send, reply: Reply, head_only: bool = False) -> None:

@@ -19,7 +19,7 @@ from tests.conformance.cells import (
 
 
 def main() -> int:
-    console = Console()
+    console = Console(width=200)
     results: dict[tuple[str, str, str], str] = {}
     failures: list[str] = []
     with environment() as env:
@@ -38,9 +38,9 @@ def main() -> int:
                         failures.append(f"{ingress} -> {upstream} [{feature}]: {exc!r}\n"
                                         + "".join(traceback.format_exception(exc)[-3:]))
     table = Table(title="Conformance: ingress -> upstream x feature")
-    table.add_column("ingress -> upstream")
+    table.add_column("ingress -> upstream", no_wrap=True)
     for feature in FEATURES:
-        table.add_column(feature)
+        table.add_column(feature, no_wrap=True)
     style = {"pass": "[green]pass[/green]", "FAIL": "[red]FAIL[/red]", "n/a": "[dim]n/a[/dim]"}
     for ingress in INGRESSES:
         for upstream in UPSTREAMS:

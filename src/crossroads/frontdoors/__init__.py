@@ -8,4 +8,5 @@ FRONTDOOR_MODULES = (
     "crossroads.frontdoors.anthropic",
     "crossroads.frontdoors.gemini",
     "crossroads.frontdoors.health",
+    "crossroads.frontdoors.management",
 )
