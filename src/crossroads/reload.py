@@ -1,15 +1,235 @@
 """Background work started with the server: loading stored credentials and
-applying config/store changes without a restart (hot reload)."""
+applying config/store changes without a restart (hot reload).
+
+At start the selected store's records (and, for a database/git/S3 store, its
+config document) are applied with ``App.apply``. Then the store is watched
+(a file dropped into auth-dir, a row changed by another replica, a git pull,
+an S3 object) together with config.yaml, and every change is applied within
+about a second. ``App.apply`` swaps whole objects, so in-flight requests and
+streams finish on what they started with.
+
+A config that does not parse or validate is rejected with a message naming
+the line, and the running config stays.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+import yaml
+
+from crossroads import config as config_module
+from crossroads.credentials.base import Change, Record, Store, problems_of
+from crossroads.credentials.crypto import EncryptedStore
+from crossroads.credentials.file import FileStore
 
 if TYPE_CHECKING:
     from crossroads.server import App
 
+log = logging.getLogger("crossroads.reload")
+
+CONFIG_POLL_SECONDS = 0.25
+SETTLE_SECONDS = 0.05  # gather a burst of changes into one apply
+
+_reloaders: dict[int, Reloader] = {}
+
+
+def store_for(app: App) -> Store | None:
+    """The store the running server loaded its credentials from (for code that
+    writes credentials back, e.g. a token refresh)."""
+    reloader = _reloaders.get(id(app))
+    return reloader.store if reloader else None
+
 
 async def start(app: App) -> list[asyncio.Task[None]]:
     """Load what the server needs at start and return the watcher tasks."""
-    return []
+    from crossroads.credentials.select import open_store
+    from crossroads.server import CONFIG_ENV
+
+    config_path = os.environ.get(CONFIG_ENV) or None
+    store = open_store(app.config, config_path)
+    reloader = Reloader(app, store, Path(config_path) if config_path else None)
+    _reloaders[id(app)] = reloader
+    return await reloader.start()
+
+
+def _is_local(store: Store) -> bool:
+    inner = store.inner if isinstance(store, EncryptedStore) else store
+    return isinstance(inner, FileStore)
+
+
+class Reloader:
+    def __init__(self, app: App, store: Store, config_path: Path | None) -> None:
+        self.app = app
+        self.store = store
+        self.config_path = config_path
+        self.records: dict[str, Record] = {}
+        self.config_text_hash = ""
+        self._dirty = asyncio.Event()
+
+    async def start(self) -> list[asyncio.Task[None]]:
+        self.records = {r.id: r for r in await self.store.list()}
+        for record_id, cause in problems_of(self.store).items():
+            log.error("credential %s not loaded: %s", record_id, cause)
+        if _is_local(self.store):
+            self.config_text_hash = _digest(await self.store.read_config())
+        else:
+            await self._adopt_store_config()
+        self._apply(self.app.config)
+        log.info("loaded %d credential(s) from %r", len(self.records), self.store)
+        tasks = [asyncio.create_task(self._watch_store(), name="crossroads-store-watch"),
+                 asyncio.create_task(self._applier(), name="crossroads-reload-apply")]
+        if not _is_local(self.store) and self.config_path is not None:
+            tasks.append(asyncio.create_task(self._watch_local_config(), name="crossroads-config-watch"))
+        return tasks
+
+    async def _adopt_store_config(self) -> None:
+        """A database/git/S3 store holds the config: use it; seed it from the
+        local file when it holds none yet."""
+        text = await self.store.read_config()
+        if text is None:
+            if self.config_path is not None and self.config_path.exists():
+                local = self.config_path.read_text(encoding="utf-8")
+                await self.store.write_config(local)
+                self.config_text_hash = _digest(local)
+                log.info("store had no config: seeded it from %s", self.config_path)
+            return
+        cfg = self._parse(text, "config in the store")
+        if cfg is not None:
+            self.app.config = cfg
+            self.config_text_hash = _digest(text)
+
+    def _parse(self, text: str, source: str) -> config_module.Config | None:
+        from crossroads.server import build_accounts
+
+        try:
+            cfg = config_module.parse(text, source=source)
+            build_accounts(cfg)  # validates the upstream entries
+        except config_module.ConfigError as exc:
+            log.error("config reload rejected, the running config stays: %s", with_line(str(exc), text))
+            return None
+        return cfg
+
+    def _apply(self, cfg: config_module.Config) -> bool:
+        try:
+            self.app.apply(cfg, list(self.records.values()))
+        except config_module.ConfigError as exc:
+            log.error("config reload rejected, the running config stays: %s", exc)
+            return False
+        return True
+
+    async def _watch_store(self) -> None:
+        while True:
+            try:
+                async for change in self.store.watch():
+                    await self._on_change(change)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a store outage must not end hot reload for good
+                log.warning("watching %r failed (%s); retrying in 1s", self.store, exc)
+                await asyncio.sleep(1.0)
+
+    async def _on_change(self, change: Change) -> None:
+        if change.kind == "put" and change.record is not None:
+            self.records[change.id] = change.record
+            self._dirty.set()
+        elif change.kind == "delete":
+            if self.records.pop(change.id, None) is not None:
+                self._dirty.set()
+        elif change.kind == "config":
+            await self._reload_config(await self.store.read_config(), self._config_source())
+
+    def _config_source(self) -> str:
+        if _is_local(self.store) and self.config_path is not None:
+            return str(self.config_path)
+        return "config in the store"
+
+    async def _reload_config(self, text: str | None, source: str) -> bool:
+        if text is None:
+            return False
+        digest = _digest(text)
+        if digest == self.config_text_hash:
+            return False
+        cfg = self._parse(text, source)
+        if cfg is None:
+            self.config_text_hash = digest  # do not log the same rejection again
+            return False
+        if self._apply(cfg):
+            self.config_text_hash = digest
+            log.info("config reloaded from %s", source)
+            return True
+        return False
+
+    async def _watch_local_config(self) -> None:
+        """With a database/git/S3 store, an edit of the local config.yaml is
+        applied here and written to the store for the other replicas."""
+        assert self.config_path is not None
+        async for text in _poll_file(self.config_path):
+            if await self._reload_config(text, str(self.config_path)):
+                try:
+                    await self.store.write_config(text)
+                except Exception as exc:
+                    log.error("could not write the new config to %r: %s", self.store, exc)
+
+    async def _applier(self) -> None:
+        try:
+            while True:
+                await self._dirty.wait()
+                await asyncio.sleep(SETTLE_SECONDS)
+                self._dirty.clear()
+                if self._apply(self.app.config):
+                    log.info("credentials reloaded: %d account record(s)", len(self.records))
+        finally:
+            _reloaders.pop(id(self.app), None)
+            with contextlib.suppress(Exception):
+                await self.store.close()
+
+
+async def _poll_file(path: Path) -> AsyncIterator[str]:
+    def fingerprint() -> tuple[int, int, int] | None:
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+    seen = fingerprint()
+    while True:
+        await asyncio.sleep(CONFIG_POLL_SECONDS)
+        now = fingerprint()
+        if now == seen or now is None:
+            continue
+        seen = now
+        try:
+            yield path.read_text(encoding="utf-8")
+        except OSError as exc:
+            log.error("cannot read %s: %s", path, exc)
+
+
+def _digest(text: str | None) -> str:
+    return hashlib.sha256(text.encode()).hexdigest() if text is not None else ""
+
+
+def with_line(message: str, text: str) -> str:
+    """Add the line of the key a schema error names (YAML syntax errors carry it already)."""
+    if re.search(r"\bline \d+", message):
+        return message
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return message
+    if not isinstance(root, yaml.MappingNode):
+        return message
+    for key_node, _value in root.value:
+        key = str(key_node.value)
+        if f"'{key}'" in message or re.search(rf"(?<![\w-]){re.escape(key)}[.\[:]", message):
+            return f"{message} (line {key_node.start_mark.line + 1})"
+    return message

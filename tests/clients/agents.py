@@ -36,11 +36,13 @@ UPSTREAMS = ("anthropic", "openai-chat", "openai-responses", "gemini")
 CLAUDE_MODEL = "claude-sonnet-4-5"
 CLAUDE_SMALL_MODEL = "claude-haiku-4-5"
 CODEX_MODEL = "gpt-5.1-codex"
-GEMINI_MODEL = "gemini-2.5-flash"
-CLIENT_MODELS = (CLAUDE_MODEL, CLAUDE_SMALL_MODEL, CODEX_MODEL, GEMINI_MODEL, "gemini-2.5-flash-lite")
-
-UPSTREAM_MODEL = {"anthropic": "claude-sonnet-4-5", "openai-chat": "gpt-5.1",
-                  "openai-responses": "gpt-5.1", "gemini": "gemini-2.5-flash"}
+# Gemini CLI's default "auto" routing: a classifier call, then the model it picks
+# (the flash model for simple prompts, the pro model when the classifier fails).
+GEMINI_CLASSIFIER_MODEL = "gemini-3.5-flash-lite"
+GEMINI_FLASH_MODEL = "gemini-3.8-flash"
+GEMINI_PRO_MODEL = "gemini-3.1-pro-preview"
+CLIENT_MODELS = (CLAUDE_MODEL, CLAUDE_SMALL_MODEL, CODEX_MODEL, GEMINI_CLASSIFIER_MODEL, GEMINI_FLASH_MODEL,
+                 GEMINI_PRO_MODEL, "gemini-2.5-flash")
 
 
 def missing_clis() -> list[str]:
@@ -54,8 +56,9 @@ def make_fake(upstream: str) -> FakeServer:
 
 
 def router_config(upstream: str, fake: FakeServer) -> dict[str, Any]:
-    """A router whose every client-facing model is served by ``fake``."""
-    models = [{"name": UPSTREAM_MODEL[upstream], "alias": alias} for alias in CLIENT_MODELS]
+    """A router whose every client-facing model is served by ``fake`` under the same
+    name (the fakes answer any model name), so the fake's log shows what the CLI asked for."""
+    models = [{"name": name} for name in CLIENT_MODELS]
     config: dict[str, Any] = {"api-keys": [CLIENT_KEY]}
     if upstream == "anthropic":
         config["claude-api-key"] = [{"api-key": FAKE_KEY, "base-url": fake.base_url, "models": models}]
@@ -161,7 +164,7 @@ class Codex(Agent):
 class GeminiCli(Agent):
     name = "gemini"
 
-    def __init__(self, base_url: str, key: str = CLIENT_KEY, model: str | None = GEMINI_MODEL) -> None:
+    def __init__(self, base_url: str, key: str = CLIENT_KEY, model: str | None = None) -> None:
         super().__init__(base_url, key)
         self.model = model
 

@@ -195,3 +195,12 @@ def test_key_policy_models_rpm_and_budget() -> None:
     with pytest.raises(ir.Error, match="budget of 100 tokens"):
         spend.admit("k", "m")
     limiter.admit("someone-else", "gpt-5")  # unlimited keys pass
+
+
+def test_weighted_round_robin_on_large_tiers_keeps_proportions() -> None:
+    entries = "\n".join(f"  - {{api-key: k{i}, weight: {3 if i < 10 else 1}, models: [m]}}" for i in range(80))
+    registry = _registry(f"claude-api-key:\n{entries}\n")
+    selector = Selector(Health(), WeightedRoundRobin())
+    picks = Counter(_first(selector, registry) for _ in range(100 * 10))  # 10 rounds of total weight 100
+    assert all(picks[f"k{i}"] == 30 for i in range(10)), picks
+    assert all(picks[f"k{i}"] == 10 for i in range(10, 80)), picks

@@ -19,13 +19,15 @@ class Pool:
 
     model: str
     tiers: list[list[Candidate]] = field(default_factory=list)
+    candidates: list[Candidate] = field(default_factory=list)
+    by_account: dict[str, Candidate] = field(default_factory=dict)
 
-    @property
-    def candidates(self) -> list[Candidate]:
-        return [c for tier in self.tiers for c in tier]
+    def __post_init__(self) -> None:
+        self.candidates = [c for tier in self.tiers for c in tier]
+        self.by_account = {c.account.id: c for c in self.candidates}
 
     def __len__(self) -> int:
-        return sum(len(t) for t in self.tiers)
+        return len(self.candidates)
 
     def __bool__(self) -> bool:
         return bool(self.tiers)

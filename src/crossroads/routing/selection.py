@@ -7,6 +7,7 @@ further candidates are produced only when the pipeline fails over.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterator
 from itertools import count
 from typing import Protocol
@@ -46,15 +47,32 @@ class FillFirst:
 
 
 class WeightedRoundRobin:
-    """Smooth weighted round robin (as nginx does it): every pick adds each
-    account's weight to its score, takes the highest score and subtracts the
-    total from it, so 5:1:1 gives a a b a c a a. Accounts with weight <= 0 are
-    never picked. O(n) per pick in the tier size."""
+    """Smooth weighted round robin. Up to ``SMALL_TIER`` accounts it works as
+    nginx does (every pick adds each weight to its score, takes the highest
+    and subtracts the total), so 5:1:1 gives a a b a c a a. Larger tiers use
+    stride scheduling on a heap (each account advances by total/weight when
+    picked; the lowest position goes next): the same proportions in
+    O(log n) per pick. Accounts with weight <= 0 are never picked."""
+
+    SMALL_TIER = 64
+    _SCALE = 1 << 40
 
     def __init__(self) -> None:
         self._scores: dict[str, list[int]] = {}
+        self._heaps: dict[str, list[tuple[int, int]]] = {}
 
     def order(self, key: str, tier: list[Candidate]) -> Iterator[Candidate]:
+        best = self._pick_small(key, tier) if len(tier) <= self.SMALL_TIER else self._pick_large(key, tier)
+        if best < 0:
+            return
+        yield tier[best]
+        n = len(tier)
+        for i in range(1, n):  # failover: the rest in order
+            cand = tier[(best + i) % n]
+            if cand.account.weight > 0:
+                yield cand
+
+    def _pick_small(self, key: str, tier: list[Candidate]) -> int:
         scores = self._scores.get(key)
         if scores is None or len(scores) != len(tier):
             scores = self._scores[key] = [0] * len(tier)
@@ -68,15 +86,21 @@ class WeightedRoundRobin:
             scores[i] += weight
             if best < 0 or scores[i] > scores[best]:
                 best = i
-        if best < 0:
-            return
-        scores[best] -= total
-        yield tier[best]
-        n = len(tier)
-        for i in range(1, n):  # failover: the rest in order
-            cand = tier[(best + i) % n]
-            if cand.account.weight > 0:
-                yield cand
+        if best >= 0:
+            scores[best] -= total
+        return best
+
+    def _pick_large(self, key: str, tier: list[Candidate]) -> int:
+        heap = self._heaps.get(key)
+        if heap is None:
+            heap = [(self._SCALE // c.account.weight // 2, i) for i, c in enumerate(tier) if c.account.weight > 0]
+            heapq.heapify(heap)
+            self._heaps[key] = heap
+        if not heap:
+            return -1
+        position, index = heap[0]
+        heapq.heapreplace(heap, (position + self._SCALE // tier[index].account.weight, index))
+        return index
 
 
 STRATEGIES: dict[str, type[RoundRobin] | type[FillFirst] | type[WeightedRoundRobin]] = {
@@ -107,11 +131,9 @@ class Selector:
         if session is not None and self.affinity is not None:
             sticky_id = self.affinity.get(pool.model, session)
             if sticky_id is not None:
-                for cand in pool.candidates:
-                    if cand.account.id == sticky_id:
-                        if health.available(cand.account.id, cand.route.upstream):
-                            yield cand
-                        break
+                cand = pool.by_account.get(sticky_id)
+                if cand is not None and health.available(sticky_id, cand.route.upstream):
+                    yield cand
         for number, tier in enumerate(pool.tiers):
             deferred: list[Candidate] = []
             looked = 0

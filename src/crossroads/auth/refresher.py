@@ -1,0 +1,339 @@
+"""The token lifecycle: fresh access tokens for stored OAuth credentials.
+
+Guarantees:
+- single flight: however many requests find a token expiring, one refresh
+  call goes out per credential; the others wait for its result;
+- refresh ahead: a token is refreshed once ``now >= expiry - lead`` (lead per
+  provider, :mod:`crossroads.auth.settings`); a background loop does it for
+  idle accounts too;
+- persist first: the rotated refresh token is written to the Store
+  (atomically, merged onto any concurrent edit of the record) before the new
+  access token is handed to anyone. Killed before that write, the record
+  still holds the previous refresh token, which identity servers honour until
+  a token from the new grant is used;
+- failures back off (the still-valid token keeps serving); a dead grant
+  (``invalid_grant`` ...) marks the credential ``needs_login`` in the record,
+  visible to ``crossroads auth list``, instead of retrying forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal
+
+from crossroads import ir
+from crossroads.auth import grants, oauth, settings, tokens
+from crossroads.credentials.base import Conflict, Record, Store, StoreError
+
+if TYPE_CHECKING:
+    from crossroads.config import Config
+
+log = logging.getLogger("crossroads.auth")
+
+Status = Literal["ok", "failing", "needs_login"]
+Checkpoint = Callable[[str], Awaitable[None]]
+
+NEEDS_LOGIN = "needs_login"  # record field set when the grant is dead
+LAST_ERROR = "last_refresh_error"
+BACKOFF_BASE = 10.0
+BACKOFF_MAX = 300.0
+MAX_MERGE_ATTEMPTS = 8
+MEMORY_ONLY = frozenset({"vertex"})  # minted from a long-lived key; nothing to persist
+
+
+def needs_login_message(record_id: str, kind: str) -> str:
+    return (f"credential {record_id!r} needs a new login (its refresh token was revoked or expired): "
+            f"run `crossroads login {kind}`")
+
+
+class Credential:
+    """One stored OAuth credential and its refresh state."""
+
+    def __init__(self, owner: Refresher, record: Record) -> None:
+        self.owner = owner
+        self.record = record
+        self.failures = 0
+        self.retry_at = 0.0
+        self.last_error = str(record.data.get(LAST_ERROR) or "")
+        self.status: Status = "needs_login" if record.data.get(NEEDS_LOGIN) else "ok"
+        self.refresh_calls = 0  # refreshes that reached the identity server
+        self._memory: tokens.TokenGrant | None = None  # MEMORY_ONLY types
+        self._memory_expiry: float | None = None
+        self._inflight: asyncio.Task[str] | None = None
+
+    # -- reading -----------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def type(self) -> str:
+        return self.record.type
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.record.data
+
+    @property
+    def access_token(self) -> str:
+        if self._memory is not None:
+            return self._memory.access_token
+        return tokens.access_token(self.record.data)
+
+    @property
+    def expires_at(self) -> float | None:
+        if self.type in MEMORY_ONLY:
+            return self._memory_expiry if self._memory is not None else 0.0
+        return tokens.expires_at(self.record.data)
+
+    def due(self, now: float) -> bool:
+        expiry = self.expires_at
+        if expiry is None:
+            return False  # no expiry known (pasted or setup tokens): use until a 401
+        return now >= expiry - settings.get(self.type).lead
+
+    def expired(self, now: float) -> bool:
+        expiry = self.expires_at
+        return expiry is not None and now >= expiry
+
+    def adopt(self, record: Record) -> None:
+        """A newer copy of the record (hot reload, another replica's refresh)."""
+        if record.version and record.version < self.record.version:
+            return
+        self.record = record
+        if self.type not in MEMORY_ONLY:
+            self._memory = None
+        if not record.data.get(NEEDS_LOGIN) and self.status == "needs_login":
+            self.status, self.failures, self.retry_at = "ok", 0, 0.0
+
+    # -- the public operations -----------------------------------------------------
+
+    async def token(self) -> str:
+        """A usable access token, refreshing first when it is about to expire."""
+        if self.status == "needs_login":
+            raise self._needs_login_error()
+        now = self.owner.clock()
+        if not self.due(now):
+            return self.access_token
+        if not grants.can_refresh(self.data):
+            if self.expired(now):
+                raise ir.Error(401, "authentication",
+                               f"credential {self.id!r} has expired and cannot be refreshed: "
+                               f"run `crossroads login {self.type}`")
+            return self.access_token
+        if now < self.retry_at:
+            return self._token_during_backoff(now)
+        try:
+            return await self.refresh()
+        except ir.Error:
+            if self.status != "needs_login" and not self.expired(self.owner.clock()):
+                return self.access_token  # still valid: keep serving while refresh backs off
+            raise
+
+    async def after_unauthorized(self, used_token: str) -> bool:
+        """The upstream refused ``used_token``: True when a different token is
+        now available (refreshed here or meanwhile by another request)."""
+        if self.access_token != used_token:
+            return True
+        if not grants.can_refresh(self.data) or self.status == "needs_login":
+            return False
+        if self.owner.clock() < self.retry_at:
+            return False
+        try:
+            await self.refresh(force=True)
+        except ir.Error:
+            return False
+        return self.access_token != used_token
+
+    async def refresh(self, force: bool = False) -> str:
+        """Refresh now; concurrent callers share one call. Raises ir.Error."""
+        loop = asyncio.get_running_loop()
+        task = self._inflight
+        if task is None or task.done() or task.get_loop() is not loop:
+            # a task, not an inline await: a caller giving up must not abort a
+            # refresh half way (the rotated token has to reach the store)
+            task = loop.create_task(self._refresh(force))
+            self._inflight = task
+            task.add_done_callback(self._finished)
+        return await asyncio.shield(task)
+
+    def _finished(self, task: asyncio.Task[str]) -> None:
+        if self._inflight is task:
+            self._inflight = None
+        if not task.cancelled():
+            task.exception()  # retrieved: waiters may all have gone
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _token_during_backoff(self, now: float) -> str:
+        if not self.expired(now):
+            return self.access_token
+        wait = max(1.0, self.retry_at - now)
+        raise ir.Error(503, "overloaded",
+                       f"credential {self.id!r} expired and refreshing it failed ({self.last_error}); "
+                       f"next attempt in {wait:.0f}s", retry_after=wait)
+
+    def _needs_login_error(self) -> ir.Error:
+        return ir.Error(401, "authentication", needs_login_message(self.id, self.type),
+                        code="needs_login")
+
+    async def _refresh(self, force: bool) -> str:
+        if self.type in MEMORY_ONLY:
+            return await self._mint()
+        store = self.owner.store
+        if store is None:
+            raise ir.Error(503, "overloaded", f"credential {self.id!r} cannot be refreshed: no credential "
+                                              "store is bound (the rotated token could not be saved)")
+        stored = await store.get(self.id)
+        if stored is None:
+            raise ir.Error(401, "authentication", f"credential {self.id!r} was deleted")
+        if tokens.access_token(stored.data) != self.access_token:
+            self.adopt(stored)  # someone else refreshed (another replica, a new login)
+            if self.status == "needs_login":
+                raise self._needs_login_error()
+            if not force and not self.due(self.owner.clock()):
+                return self.access_token
+        await self.owner.checkpoint("before_request")
+        self.refresh_calls += 1
+        try:
+            grant = await grants.REFRESH[stored.type](stored.data)
+        except oauth.OAuthError as exc:
+            await self._failed(exc, stored)
+            raise AssertionError("unreachable") from None
+        await self.owner.checkpoint("after_response")
+        data = tokens.with_grant(stored.data, grant, self.owner.clock())
+        data.pop(NEEDS_LOGIN, None)
+        data.pop(LAST_ERROR, None)
+        self.record = await self._write(store, stored, data)
+        await self.owner.checkpoint("after_persist")
+        self.status, self.failures, self.retry_at, self.last_error = "ok", 0, 0.0, ""
+        log.info("refreshed credential %s (%s)", self.id, self.type)
+        return self.access_token
+
+    async def _mint(self) -> str:
+        self.refresh_calls += 1
+        try:
+            grant = await grants.REFRESH[self.type](self.data)
+        except oauth.OAuthError as exc:
+            await self._failed(exc, None)
+            raise AssertionError("unreachable") from None
+        self._memory = grant
+        self._memory_expiry = self.owner.clock() + (grant.expires_in or 3600.0)
+        self.status, self.failures, self.retry_at = "ok", 0, 0.0
+        return grant.access_token
+
+    async def _write(self, store: Store, base: Record, data: dict[str, Any]) -> Record:
+        """Put ``data``; if someone edited the record meanwhile, keep their edit
+        and lay the new tokens over it (the new refresh token must not be lost)."""
+        for _ in range(MAX_MERGE_ATTEMPTS):
+            try:
+                return await store.put(Record(self.id, data, base.version), expected_version=base.version)
+            except Conflict:
+                current = await store.get(self.id)
+                if current is None:
+                    raise ir.Error(401, "authentication",
+                                   f"credential {self.id!r} was deleted during its refresh") from None
+                data = {**current.data, **tokens.token_fields(data)}
+                data.pop(NEEDS_LOGIN, None)
+                base = current
+            except StoreError as exc:
+                raise ir.Error(503, "overloaded",
+                               f"credential {self.id!r} refreshed but could not be saved: {exc}") from None
+        raise ir.Error(503, "overloaded", f"credential {self.id!r}: the store kept changing during refresh")
+
+    async def _failed(self, exc: oauth.OAuthError, stored: Record | None) -> None:
+        self.last_error = str(exc)
+        if exc.needs_login:
+            self.status = "needs_login"
+            log.error("%s (%s)", needs_login_message(self.id, self.type), exc.code)
+            if stored is not None and self.owner.store is not None:
+                marked = {**stored.data, NEEDS_LOGIN: True, LAST_ERROR: self.last_error}
+                with contextlib.suppress(ir.Error):
+                    self.record = await self._write(self.owner.store, stored, marked)
+            raise self._needs_login_error()
+        self.status = "failing"
+        self.failures += 1
+        delay = min(BACKOFF_MAX, BACKOFF_BASE * 2 ** (self.failures - 1))
+        self.retry_at = self.owner.clock() + delay
+        log.warning("refreshing credential %s failed (%s); retrying in %.0fs", self.id, exc, delay)
+        raise ir.Error(503, "overloaded", f"credential {self.id!r} could not be refreshed: {exc}",
+                       retry_after=delay)
+
+
+async def _no_checkpoint(name: str) -> None:
+    return None
+
+
+class Refresher:
+    """Holds every known credential; one per process is the default."""
+
+    def __init__(self, store: Store | None = None, *, clock: Callable[[], float] = time.time,
+                 checkpoint: Checkpoint = _no_checkpoint) -> None:
+        self.store = store
+        self.clock = clock
+        self.checkpoint = checkpoint
+        self.credentials: dict[str, Credential] = {}
+        self.store_is_default = False
+
+    def bind(self, store: Store) -> None:
+        self.store = store
+        self.store_is_default = False
+
+    def credential(self, record: Record) -> Credential:
+        """The live credential for a record; reloads keep the same object (and
+        so its single-flight state), updated to the newer record."""
+        found = self.credentials.get(record.id)
+        if found is None:
+            found = Credential(self, record)
+            self.credentials[record.id] = found
+        elif record is not found.record:
+            found.adopt(record)
+        return found
+
+    def forget(self, record_id: str) -> None:
+        self.credentials.pop(record_id, None)
+
+    async def refresh_due(self) -> int:
+        """Refresh every credential within its lead (skipping dead and backing-off ones)."""
+        now = self.clock()
+        due = [c for c in self.credentials.values()
+               if c.status != "needs_login" and now >= c.retry_at and c.due(now) and grants.can_refresh(c.data)]
+        results = await asyncio.gather(*(c.refresh() for c in due), return_exceptions=True)
+        return sum(1 for r in results if isinstance(r, str))
+
+    async def run(self, interval: float = 15.0) -> None:
+        """Background loop; cancel the task to stop it."""
+        while True:
+            try:
+                await self.refresh_due()
+            except Exception:  # one bad record must not stop the loop
+                log.exception("background refresh pass failed")
+            await asyncio.sleep(interval)
+
+
+_default = Refresher()
+
+
+def default() -> Refresher:
+    return _default
+
+
+def bind_store(store: Store) -> None:
+    """Use ``store`` for persisting refreshed tokens (the server's store)."""
+    _default.bind(store)
+
+
+def configure(cfg: Config) -> None:
+    """Apply ``oauth-endpoints``; without an explicitly bound store, persist to
+    the config's ``auth-dir`` through a FileStore."""
+    settings.configure(cfg.raw)
+    if _default.store is None or _default.store_is_default:
+        from crossroads.credentials.file import FileStore
+
+        _default.store = FileStore(cfg.auth_dir)
+        _default.store_is_default = True
