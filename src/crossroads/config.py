@@ -38,6 +38,7 @@ _KNOWN = {
     "max-retry-credentials", "max-retry-interval", "routing", "claude-api-key", "gemini-api-key",
     "codex-api-key", "openai-compatibility", "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
     "transient-error-cooldown-seconds", "remote-management",
+    "store",  # credential/config store selection (crossroads.credentials.select)
 }
 
 
@@ -184,11 +185,7 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     t = data.get("timeouts") or {}
     if not isinstance(t, dict):
         raise ConfigError(f"{source}: 'timeouts' must be a mapping")
-    cfg.timeouts = Timeouts(
-        connect=float(_number(t.get("connect", 10), "timeouts.connect", source)),
-        first_byte=float(_number(t.get("first-byte", 120), "timeouts.first-byte", source)),
-        idle=float(_number(t.get("idle", 300), "timeouts.idle", source)),
-    )
+    cfg.timeouts = parse_timeouts(t, Timeouts(), "timeouts", source)
     img = data.get("image-fetch") or {}
     if isinstance(img, dict) and "max-bytes" in img:
         cfg.image_fetch_max_bytes = int(_number(img["max-bytes"], "image-fetch.max-bytes", source))
@@ -199,6 +196,15 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
             raise ConfigError(f"{source}: '{key}' must be a list of mappings")
         cfg.upstreams[key] = entries
     return cfg
+
+
+def parse_timeouts(data: dict[str, Any], base: Timeouts, where: str, source: str) -> Timeouts:
+    """``{connect, first-byte, idle}`` in seconds; missing values come from ``base``."""
+    return Timeouts(
+        connect=_number(data.get("connect", base.connect), f"{where}.connect", source),
+        first_byte=_number(data.get("first-byte", base.first_byte), f"{where}.first-byte", source),
+        idle=_number(data.get("idle", base.idle), f"{where}.idle", source),
+    )
 
 
 def _seconds(value: Any, key: str, source: str) -> float:

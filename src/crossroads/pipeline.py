@@ -230,7 +230,8 @@ class Pipeline:
         for attempt in range(2):
             call = await provider.call(account, cand.route.upstream, upstream_stream, inbound.headers)
             try:
-                response = await self.transport.post(call.url, body, call.headers, account.proxy_url)
+                response = await self.transport.post(call.url, body, call.headers, account.proxy_url,
+                                                     account.timeouts)
             except TimeoutError:
                 raise ir.Error(504, "timeout", f"upstream {account.label} did not answer in time") from None
             except aiohttp.ClientError as exc:

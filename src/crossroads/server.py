@@ -31,6 +31,7 @@ from crossroads.http import (
 )
 from crossroads.pipeline import Pipeline
 from crossroads.providers import Account, Provider, all_providers
+from crossroads.providers.base import ModelRoute
 from crossroads.routing.registry import Registry
 from crossroads.transport import Transport
 
@@ -57,10 +58,37 @@ def build_accounts(cfg: config_module.Config, records: Iterable[Record] = ()) ->
             log.warning("credential %s has unknown type %r; skipped", record.id, record.type)
             continue
         try:
-            accounts.append(owner.account_from_record(record))
+            account = owner.account_from_record(record)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("credential %s cannot be used: %s", record.id, exc)
+            continue
+        apply_channel_rules(account, record.type, cfg)
+        accounts.append(account)
     return accounts
+
+
+def apply_channel_rules(account: Account, channel: str, cfg: config_module.Config) -> None:
+    """``oauth-excluded-models`` and ``oauth-model-alias`` for one OAuth channel
+    (claude, codex, gemini, ...): exclude upstream models by wildcard, and
+    expose upstream models under aliases (``fork: true`` keeps the original
+    name as well)."""
+    excluded = (cfg.raw.get("oauth-excluded-models") or {}).get(channel) or []
+    if excluded:
+        account.excluded = (*account.excluded, *map(str, excluded))
+        account.routes = {k: r for k, r in account.routes.items() if not account.is_excluded(r.upstream)}
+    for rule in (cfg.raw.get("oauth-model-alias") or {}).get(channel) or []:
+        if not isinstance(rule, dict) or not rule.get("name") or not rule.get("alias"):
+            continue
+        upstream, alias = str(rule["name"]), str(rule["alias"])
+        original = next((r for r in account.routes.values() if r.upstream == upstream), None)
+        if original is None:
+            continue
+        if not rule.get("fork"):
+            account.routes = {k: r for k, r in account.routes.items() if r.upstream != upstream}
+        account.routes[alias] = ModelRoute(upstream=upstream, exposed=alias)
+        if account.prefix:
+            named = f"{account.prefix}/{alias}"
+            account.routes[named] = ModelRoute(upstream=upstream, exposed=named)
 
 
 class App:

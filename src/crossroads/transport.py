@@ -35,14 +35,19 @@ class Transport:
         return self._session
 
     async def post(self, url: str, body: bytes, headers: dict[str, str],
-                   proxy_url: str | None = None) -> aiohttp.ClientResponse:
+                   proxy_url: str | None = None, timeouts: Timeouts | None = None) -> aiohttp.ClientResponse:
         """POST and wait for the response headers (at most ``first_byte``
         seconds); body reads then time out after ``idle`` seconds of silence."""
         proxy = proxy_url or self.proxy_url
         if proxy in ("direct", "none"):
             proxy = None
-        async with asyncio.timeout(self.timeouts.first_byte):
-            return await self.session.post(url, data=body, headers=headers, proxy=proxy)
+        limits = timeouts or self.timeouts
+        per_request = None if timeouts is None else aiohttp.ClientTimeout(
+            total=None, sock_connect=limits.connect, sock_read=limits.idle)
+        async with asyncio.timeout(limits.first_byte):
+            if per_request is None:
+                return await self.session.post(url, data=body, headers=headers, proxy=proxy)
+            return await self.session.post(url, data=body, headers=headers, proxy=proxy, timeout=per_request)
 
     async def close(self) -> None:
         if self._session is not None:

@@ -207,3 +207,20 @@ def test_client_key_policy_and_usage_accounting(three_fakes: list[FakeOpenAIChat
         assert limited_totals["output_tokens"] >= 7 + 2 and limited_totals["unreported"] == 0
         assert "limited-key" not in str(report)  # keys are masked
         assert report["by_model"]["pool"]["requests"] == 4
+
+
+def test_per_upstream_timeouts(three_fakes: list[FakeOpenAIChat]) -> None:
+    slow, fast, stalling = three_fakes
+    slow.push(Scenario(delay=1.5))
+    stalling.push(Scenario(text="one two three four five six", chunk_delay=1.5))
+    config = {"routing": {"strategy": "fill-first"}, "openai-compatibility": [
+        chat_entry(slow, "pool", "slow", timeouts={"first-byte": 0.5}),
+        chat_entry(fast, "pool", "fast"),
+        chat_entry(stalling, "stall", "stalling", timeouts={"idle": 0.5})]}
+    with RouterProcess(config) as router:
+        started = time.monotonic()
+        results = asyncio.run(fire(router.base_url, 1, 1))
+        assert isinstance(results[0], str) and time.monotonic() - started < 2.5, results
+        assert generated(slow) == 1 and generated(fast) == 1
+        results = asyncio.run(fire(router.base_url, 1, 1, model="stall", stream=True))
+        assert isinstance(results[0], openai.APIError) and "stalled" in str(results[0]), results

@@ -57,9 +57,9 @@ async def _iflow(data: dict[str, Any]) -> TokenGrant:
 
 
 async def _vertex(data: dict[str, Any]) -> TokenGrant:
-    from crossroads.auth import vertex
+    from crossroads.auth.vertex import mint_token
 
-    return await vertex.mint_token(data)
+    return await mint_token(data)
 
 
 def codex_identity(id_token: str) -> dict[str, Any]:

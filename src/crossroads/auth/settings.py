@@ -168,3 +168,7 @@ def get(kind: str) -> OAuthSettings:
     if settings is None:
         raise KeyError(f"no OAuth settings for provider type {kind!r}")
     return settings
+
+
+def overridden(kind: str) -> bool:
+    return kind in _overrides

@@ -50,8 +50,7 @@ async def mint_token(data: dict[str, Any]) -> TokenGrant:
     if not isinstance(account, dict):
         raise oauth.OAuthError("invalid_grant", "the vertex credential holds no service_account")
     kind = settings.get("vertex")
-    token_url = kind.token_url if "vertex" in settings._overrides else str(
-        account.get("token_uri") or kind.token_url)
+    token_url = kind.token_url if settings.overridden("vertex") else str(account.get("token_uri") or kind.token_url)
     try:
         assertion = signed_assertion(account, token_url, " ".join(kind.scopes))
     except (ValueError, TypeError, KeyError) as exc:

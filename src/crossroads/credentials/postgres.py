@@ -188,9 +188,9 @@ class PostgresStore:
                     async for change in self._resync(known):
                         yield change
                     continue
-                change = await self._change_for(payload, known)
-                if change is not None:
-                    yield change
+                notified = await self._change_for(payload, known)
+                if notified is not None:
+                    yield notified
         finally:
             if conn is not None and not conn.is_closed():
                 with contextlib.suppress(Exception):

@@ -160,9 +160,9 @@ def open_spec(spec: str, cfg: Config | None = None, config_path: str | os.PathLi
         inner = _git({"url": url}, env)
     elif spec.startswith("s3://"):
         parts = urlsplit(spec)
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        inner = _s3({"bucket": parts.netloc, "prefix": parts.path.strip("/"), "endpoint": query.get("endpoint"),
-                     "region": query.get("region")}, env)
+        options = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        inner = _s3({"bucket": parts.netloc, "prefix": parts.path.strip("/"), "endpoint": options.get("endpoint"),
+                     "region": options.get("region")}, env)
     else:
         path = spec[5:] if spec.startswith("file:") else spec
         inner = FileStore(Path(path).expanduser())

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from crossroads import ir
+from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
 
 
@@ -40,6 +41,7 @@ class Account:
     routes: dict[str, ModelRoute] = field(default_factory=dict)  # exposed name -> route
     excluded: tuple[str, ...] = ()
     disabled: bool = False
+    timeouts: Timeouts | None = None  # None: the global timeouts
 
     @property
     def masked_secret(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from crossroads.config import ConfigError, Timeouts, parse_timeouts
 from crossroads.providers.base import Account, ModelRoute, Provider
 
 
@@ -37,6 +38,14 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
         excluded=tuple(str(p) for p in excluded),
         disabled=bool(entry.get("disabled", False)),
     )
+    timeouts = entry.get("timeouts")
+    if timeouts is not None:
+        if not isinstance(timeouts, dict):
+            raise ValueError(f"{where}: 'timeouts' must be a mapping of connect/first-byte/idle seconds")
+        try:
+            account.timeouts = parse_timeouts(timeouts, Timeouts(), f"{where}.timeouts", "config")
+        except ConfigError as exc:
+            raise ValueError(str(exc).removeprefix("config: ")) from None
     for upstream, exposed in _model_pairs(entry, where, catalogue):
         if account.is_excluded(upstream):
             continue
