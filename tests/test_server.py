@@ -238,3 +238,23 @@ def test_oversized_remote_image_is_refused_clearly(fakes: dict[str, Any], image_
         with pytest.raises(openai.BadRequestError, match="limit"):
             client.chat.completions.create(model="gemini-2.5-flash", messages=[{"role": "user", "content": [
                 {"type": "image_url", "image_url": {"url": f"{image_server}/big.png"}}]}])
+
+
+def test_count_tokens_endpoints(router: RouterProcess) -> None:
+    ac = anthropic.Anthropic(base_url=router.base_url, api_key=CLIENT_KEY)
+    counted = ac.messages.count_tokens(model="sonnet", messages=[{"role": "user", "content": "x" * 400}])
+    assert 90 <= counted.input_tokens <= 120
+    gc = genai.Client(api_key=CLIENT_KEY, http_options=gtypes.HttpOptions(base_url=router.base_url,
+                                                                           api_version="v1beta"))
+    total = gc.models.count_tokens(model="gemini-2.5-flash", contents="y" * 400).total_tokens
+    assert total is not None and 90 <= total <= 120
+
+
+def test_legacy_completions_translated(router: RouterProcess) -> None:
+    client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    reply = client.completions.create(model="sonnet", prompt="complete me", max_tokens=50)
+    assert "You said: complete me" in reply.choices[0].text
+    assert reply.usage is not None and reply.usage.completion_tokens > 0
+    streamed = "".join(c.choices[0].text for c in client.completions.create(
+        model="mini", prompt="stream me", max_tokens=50, stream=True) if c.choices)
+    assert "You said: stream me" in streamed
