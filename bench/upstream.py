@@ -49,17 +49,23 @@ def _chat_json() -> bytes:
     })
 
 
-def _chat_stream() -> list[bytes]:
-    def chunk(delta: dict[str, object], finish: str | None = None, **extra: object) -> bytes:
-        return _sse({"id": CHAT_ID, "object": "chat.completion.chunk", "created": CREATED,
-                     "model": OPENAI_MODEL, "system_fingerprint": "fp_bench",
-                     "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-                     **extra})
+def _chat_stream(include_usage: bool) -> list[bytes]:
+    """As OpenAI streams: with ``stream_options.include_usage`` every chunk
+    carries ``"usage": null`` and a last chunk with empty choices carries the usage."""
+    head: dict[str, object] = {"id": CHAT_ID, "object": "chat.completion.chunk", "created": CREATED,
+                               "model": OPENAI_MODEL, "system_fingerprint": "fp_bench"}
+    usage_null = {"usage": None} if include_usage else {}
+
+    def chunk(delta: dict[str, object], finish: str | None = None) -> bytes:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return _sse({**head, "choices": [choice], **usage_null})
 
     frames = [chunk({"role": "assistant", "content": _token(0)})]
     frames += [chunk({"content": _token(i)}) for i in range(1, STREAM_CHUNKS)]
-    frames.append(chunk({}, "stop", usage={"prompt_tokens": 25, "completion_tokens": STREAM_CHUNKS,
-                                           "total_tokens": 25 + STREAM_CHUNKS}))
+    frames.append(chunk({}, "stop"))
+    if include_usage:
+        frames.append(_sse({**head, "choices": [], "usage": {
+            "prompt_tokens": 25, "completion_tokens": STREAM_CHUNKS, "total_tokens": 25 + STREAM_CHUNKS}}))
     frames.append(b"data: [DONE]\n\n")
     return frames
 
@@ -96,18 +102,18 @@ def _messages_stream() -> list[bytes]:
 
 
 CHAT_JSON = _chat_json()
-CHAT_STREAM = _chat_stream()
+CHAT_STREAM = _chat_stream(include_usage=False)
+CHAT_STREAM_WITH_USAGE = _chat_stream(include_usage=True)
 MESSAGES_JSON = _messages_json()
 MESSAGES_STREAM = _messages_stream()
 
 
-async def _wants_stream(request: web.Request) -> bool:
-    body = await request.read()
+async def _payload(request: web.Request) -> dict[str, object]:
     try:
-        payload = orjson.loads(body)
+        payload = orjson.loads(await request.read())
     except orjson.JSONDecodeError:
-        return False
-    return isinstance(payload, dict) and payload.get("stream") is True
+        return {}
+    return payload if isinstance(payload, dict) else {}
 
 
 async def _stream(request: web.Request, frames: list[bytes]) -> web.StreamResponse:
@@ -120,13 +126,16 @@ async def _stream(request: web.Request, frames: list[bytes]) -> web.StreamRespon
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    if await _wants_stream(request):
-        return await _stream(request, CHAT_STREAM)
+    payload = await _payload(request)
+    if payload.get("stream") is True:
+        options = payload.get("stream_options")
+        with_usage = isinstance(options, dict) and options.get("include_usage") is True
+        return await _stream(request, CHAT_STREAM_WITH_USAGE if with_usage else CHAT_STREAM)
     return web.Response(body=CHAT_JSON, content_type="application/json")
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
-    if await _wants_stream(request):
+    if (await _payload(request)).get("stream") is True:
         return await _stream(request, MESSAGES_STREAM)
     return web.Response(body=MESSAGES_JSON, content_type="application/json")
 

@@ -53,7 +53,7 @@ STREAM_TERMINATORS: dict[str, tuple[bytes, ...]] = {
 
 TAIL_BYTES = 4096  # the last event of a stream fits in this
 
-DIALECTS_NEEDING_INLINE_IMAGES = frozenset({"gemini"})
+DIALECTS_NEEDING_INLINE_IMAGES = frozenset({"gemini", "cloudcode"})
 
 
 @dataclass(slots=True)

@@ -56,6 +56,9 @@ async def start(app: App) -> list[asyncio.Task[None]]:
 
     config_path = os.environ.get(CONFIG_ENV) or None
     store = open_store(app.config, config_path)
+    from crossroads.auth import refresher
+
+    refresher.bind_store(store)  # refreshed tokens go to the store the server loaded them from
     reloader = Reloader(app, store, Path(config_path) if config_path else None)
     _reloaders[id(app)] = reloader
     return await reloader.start()

@@ -13,6 +13,7 @@ from importlib import import_module
 from crossroads import config as config_module
 from crossroads import dialects, ir, reload
 from crossroads.access import KeyCheck
+from crossroads.auth import refresher as auth_refresher
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
@@ -44,6 +45,10 @@ def build_accounts(cfg: config_module.Config, records: Iterable[Record] = ()) ->
     """Accounts from the config's upstream lists and from stored credentials."""
     accounts: list[Account] = []
     by_type: dict[str, Provider] = {}
+    try:
+        auth_refresher.configure(cfg)  # OAuth endpoints; where refreshed tokens are saved
+    except ValueError as exc:
+        raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
     for provider in all_providers():
         entries = cfg.upstreams.get(provider.config_key) or []
         try:

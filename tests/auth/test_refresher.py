@@ -194,6 +194,6 @@ def test_token_layouts() -> None:
     updated = tokens.with_grant(gemini, tokens.TokenGrant("b", None, 100), now=1000.0)
     assert updated["token"]["access_token"] == "b" and updated["token"]["refresh_token"] == "r"
     assert updated["token"]["expiry"] == "1970-01-01T00:18:20Z"
-    antigravity = {"type": "antigravity", "timestamp": 1_000_000, "expires_in": 3599}
-    assert tokens.expires_at(antigravity) == pytest.approx(4599.0)
+    antigravity = {"type": "antigravity", "timestamp": 1_700_000_000_000, "expires_in": 3599}
+    assert tokens.expires_at(antigravity) == pytest.approx(1_700_003_599.0)
     assert tokens.expires_at({"expires_at": 1_700_000_000_000}) == 1_700_000_000.0

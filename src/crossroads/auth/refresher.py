@@ -42,6 +42,7 @@ LAST_ERROR = "last_refresh_error"
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 300.0
 MAX_MERGE_ATTEMPTS = 8
+RECENT = 30.0  # a 401 right after a refresh is not cured by another one
 MEMORY_ONLY = frozenset({"vertex"})  # minted from a long-lived key; nothing to persist
 
 
@@ -61,6 +62,7 @@ class Credential:
         self.last_error = str(record.data.get(LAST_ERROR) or "")
         self.status: Status = "needs_login" if record.data.get(NEEDS_LOGIN) else "ok"
         self.refresh_calls = 0  # refreshes that reached the identity server
+        self.refreshed_at = -RECENT  # monotonic time of the last successful refresh
         self._memory: tokens.TokenGrant | None = None  # MEMORY_ONLY types
         self._memory_expiry: float | None = None
         self._inflight: asyncio.Task[str] | None = None
@@ -135,10 +137,22 @@ class Credential:
                 return self.access_token  # still valid: keep serving while refresh backs off
             raise
 
-    async def after_unauthorized(self, used_token: str) -> bool:
+    async def after_unauthorized(self, used_token: str | None) -> bool:
         """The upstream refused ``used_token``: True when a different token is
-        now available (refreshed here or meanwhile by another request)."""
-        if self.access_token != used_token:
+        now available (refreshed here or meanwhile by another request). With
+        ``None`` (token unknown) a refresh in flight or finished within
+        ``RECENT`` seconds counts as the new token."""
+        if used_token is None:
+            task = self._inflight
+            if task is not None and not task.done():
+                try:
+                    await asyncio.shield(task)
+                except ir.Error:
+                    return False
+                return True
+            if time.monotonic() - self.refreshed_at < RECENT:
+                return True
+        elif self.access_token != used_token:
             return True
         if not grants.can_refresh(self.data) or self.status == "needs_login":
             return False
@@ -148,7 +162,7 @@ class Credential:
             await self.refresh(force=True)
         except ir.Error:
             return False
-        return self.access_token != used_token
+        return self.access_token != used_token if used_token is not None else True
 
     async def refresh(self, force: bool = False) -> str:
         """Refresh now; concurrent callers share one call. Raises ir.Error."""
@@ -185,7 +199,7 @@ class Credential:
     async def _refresh(self, force: bool) -> str:
         if self.type in MEMORY_ONLY:
             return await self._mint()
-        store = self.owner.store
+        store = self.owner.resolve_store()
         if store is None:
             raise ir.Error(503, "overloaded", f"credential {self.id!r} cannot be refreshed: no credential "
                                               "store is bound (the rotated token could not be saved)")
@@ -212,6 +226,7 @@ class Credential:
         self.record = await self._write(store, stored, data)
         await self.owner.checkpoint("after_persist")
         self.status, self.failures, self.retry_at, self.last_error = "ok", 0, 0.0, ""
+        self.refreshed_at = time.monotonic()
         log.info("refreshed credential %s (%s)", self.id, self.type)
         return self.access_token
 
@@ -225,6 +240,7 @@ class Credential:
         self._memory = grant
         self._memory_expiry = self.owner.clock() + (grant.expires_in or 3600.0)
         self.status, self.failures, self.retry_at = "ok", 0, 0.0
+        self.refreshed_at = time.monotonic()
         return grant.access_token
 
     async def _write(self, store: Store, base: Record, data: dict[str, Any]) -> Record:
@@ -279,10 +295,17 @@ class Refresher:
         self.checkpoint = checkpoint
         self.credentials: dict[str, Credential] = {}
         self.store_is_default = False
+        self.store_factory: Callable[[], Store] | None = None
 
     def bind(self, store: Store) -> None:
         self.store = store
         self.store_is_default = False
+        self.store_factory = None
+
+    def resolve_store(self) -> Store | None:
+        if self.store is None and self.store_factory is not None:
+            self.store = self.store_factory()
+        return self.store
 
     def credential(self, record: Record) -> Credential:
         """The live credential for a record; reloads keep the same object (and
@@ -329,11 +352,16 @@ def bind_store(store: Store) -> None:
 
 
 def configure(cfg: Config) -> None:
-    """Apply ``oauth-endpoints``; without an explicitly bound store, persist to
-    the config's ``auth-dir`` through a FileStore."""
+    """Apply ``oauth-endpoints``; without an explicitly bound store, persist
+    to the store the config selects (opened on first use)."""
     settings.configure(cfg.raw)
     if _default.store is None or _default.store_is_default:
-        from crossroads.credentials.file import FileStore
-
-        _default.store = FileStore(cfg.auth_dir)
+        _default.store = None
         _default.store_is_default = True
+        _default.store_factory = lambda: _open_store(cfg)
+
+
+def _open_store(cfg: Config) -> Store:
+    from crossroads.credentials.select import open_store
+
+    return open_store(cfg)

@@ -79,7 +79,8 @@ DEFAULTS: dict[str, OAuthSettings] = {
         authorize_url=GOOGLE_AUTHORIZE, token_url=GOOGLE_TOKEN,
         base_url="https://cloudcode-pa.googleapis.com", scopes=GOOGLE_SCOPES,
         callback_port=8085, callback_path="/oauth2callback", lead=5 * MINUTE,
-        extra={"userinfo-url": "https://www.googleapis.com/oauth2/v1/userinfo?alt=json"}),
+        extra={"userinfo-url": "https://www.googleapis.com/oauth2/v1/userinfo?alt=json",
+               "user-agent": "GeminiCLI/0.17.1 (linux; x64)"}),
     "antigravity": OAuthSettings(
         "antigravity", client_id="1071006060591-tmhssin2h21lcre235vtolojh4g403ep.apps.googleusercontent.com",
         authorize_url=GOOGLE_AUTHORIZE, token_url=GOOGLE_TOKEN,
@@ -88,6 +89,7 @@ DEFAULTS: dict[str, OAuthSettings] = {
                 "https://www.googleapis.com/auth/experimentsandconfigs"),
         callback_port=51121, callback_path="/oauth-callback", lead=5 * MINUTE,
         extra={"userinfo-url": "https://www.googleapis.com/oauth2/v1/userinfo?alt=json",
+               "user-agent": "antigravity/1.11.5 linux/amd64",
                "fallback-base-urls": "https://daily-cloudcode-pa.googleapis.com,https://cloudcode-pa.googleapis.com"}),
     "qwen": OAuthSettings(
         "qwen", client_id="f0304373b74a44d2b584a3fb70ca9e56",

@@ -1,9 +1,193 @@
-"""`crossroads` commands: login."""
+"""`crossroads login <provider>`, `crossroads auth list`, `crossroads auth import`.
+
+The flows live in :mod:`crossroads.auth`; this module only talks to the
+terminal (and the browser) and writes the resulting records to the store.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+import webbrowser
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
 import typer
+
+from crossroads import config as config_module
+from crossroads.auth import device, flows, settings, tokens
+from crossroads.auth.callback import CallbackServer, parse_redirect
+from crossroads.auth.oauth import LoginError
+from crossroads.auth.refresher import LAST_ERROR, NEEDS_LOGIN
+from crossroads.credentials.base import Record, Store, StoreError
+from crossroads.providers.base import mask
+
+KNOWN_TYPES = ("claude", "codex", "gemini", "antigravity", "qwen", "kimi", "xai", "iflow", "vertex")
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to config.yaml.")]
+AuthDirOption = Annotated[Path | None, typer.Option("--auth-dir", help="Override the config's auth-dir.")]
+
+
+def open_store(config: Path | None, auth_dir: Path | None) -> Store:
+    from crossroads.credentials.select import open_store as select_store
+
+    cfg = config_module.load(str(config) if config else None)
+    if auth_dir is not None:
+        cfg.auth_dir = str(auth_dir)
+        cfg.raw = {**cfg.raw, "auth-dir": str(auth_dir)}
+    settings.configure(cfg.raw)
+    return select_store(cfg, str(config) if config else None)
+
+
+async def save(store: Store, results: list[flows.LoginResult]) -> None:
+    for result in results:
+        existing = await store.get(result.record_id)
+        data = dict(result.data)
+        if existing is not None:  # keep the user's routing fields across re-logins
+            for key in ("prefix", "priority", "weight", "disabled", "excluded_models", "proxy_url",
+                        "model_aliases", "note"):
+                if key in existing.data and key not in data:
+                    data[key] = existing.data[key]
+        await store.put(Record(result.record_id, data))
+        typer.echo(f"saved {result.record_id} ({result.label})")
+
+
+async def browser_login(kind: str, *, no_browser: bool, port: int | None,
+                        options: dict[str, Any]) -> list[flows.LoginResult]:
+    if no_browser:
+        login = flows.start(kind, loopback=False, port=port, options=options)
+        typer.echo(f"Open this URL in a browser and sign in:\n\n  {login.url}\n")
+        pasted = typer.prompt("Paste the redirect URL (or the code shown)")
+        return await flows.complete(login, parse_redirect(pasted))
+    login = flows.start(kind, loopback=True, port=port, options=options)
+    server = await CallbackServer(login.settings.callback_port, login.settings.callback_path).start()
+    try:
+        typer.echo(f"Opening the browser for {kind} login. If it does not open, visit:\n\n  {login.url}\n")
+        await asyncio.to_thread(webbrowser.open, login.url)
+        redirect = await server.wait()
+    finally:
+        await server.close()
+    return await flows.complete(login, redirect)
+
+
+async def device_login(kind: str, options: dict[str, Any]) -> list[flows.LoginResult]:
+    login = await device.start(kind, options)
+    where = login.verification_uri_complete or login.verification_uri
+    typer.echo(f"Visit {where} and enter the code: {login.user_code}")
+    return await device.poll(login)
+
+
+async def run_login(kind: str, store: Store, *, no_browser: bool, port: int | None, use_device: bool,
+                    setup_token: bool, token: str | None, options: dict[str, Any]) -> None:
+    if token:
+        results = [flows.pasted_token_record(kind, token, options.get("email", ""))]
+    elif kind == "vertex":
+        results = [await device.vertex_import(options)]
+    elif use_device or kind in device.DEVICE_ONLY:
+        results = await device_login(kind, options)
+    else:
+        if setup_token:
+            options["setup_token"] = True
+        results = await browser_login(kind, no_browser=no_browser, port=port, options=options)
+    results = await device.after_login(kind, results, options)
+    await save(store, results)
 
 
 def register(app: typer.Typer, auth_app: typer.Typer) -> None:
     """Add this module's commands to the CLI."""
+
+    @app.command("login")
+    def login_command(
+        provider: Annotated[str, typer.Argument(help=f"One of: {', '.join(KNOWN_TYPES)}.")],
+        no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL; paste the redirect.")] = False,
+        use_device: Annotated[bool, typer.Option("--device", help="Device-code login (codex).")] = False,
+        setup_token: Annotated[bool, typer.Option("--setup-token",
+                                                  help="Claude: long-lived inference-only token.")] = False,
+        token: Annotated[str | None, typer.Option("--token", help="Store an existing access token.")] = None,
+        port: Annotated[int | None, typer.Option("--port", help="Local callback port.")] = None,
+        project_id: Annotated[str | None, typer.Option("--project-id", help="Gemini: GCP project(s), "
+                                                       "comma-separated.")] = None,
+        service_account: Annotated[Path | None, typer.Option("--service-account",
+                                                             help="Vertex: service-account JSON.")] = None,
+        location: Annotated[str, typer.Option("--location", help="Vertex region.")] = "us-central1",
+        cookie: Annotated[str | None, typer.Option("--cookie", help="iFlow: browser cookie (BXAuth=...).")] = None,
+        config: ConfigOption = None,
+        auth_dir: AuthDirOption = None,
+    ) -> None:
+        """Log in to a subscription and store the credential in auth-dir."""
+        kind = provider.lower()
+        if kind not in KNOWN_TYPES:
+            raise typer.BadParameter(f"unknown provider {provider!r}; choose one of {', '.join(KNOWN_TYPES)}")
+        options: dict[str, Any] = {"location": location}
+        if project_id:
+            options["project_ids"] = [p.strip() for p in project_id.split(",") if p.strip()]
+        if service_account is not None:
+            options["service_account"] = str(service_account)
+        if cookie:
+            options["cookie"] = cookie
+        try:
+            store = open_store(config, auth_dir)
+            asyncio.run(run_login(kind, store, no_browser=no_browser, port=port, use_device=use_device,
+                                  setup_token=setup_token, token=token, options=options))
+        except (LoginError, StoreError, config_module.ConfigError, ValueError) as exc:
+            typer.echo(f"login failed: {exc}", err=True)
+            raise typer.Exit(1) from None
+
+    @auth_app.command("list")
+    def list_command(config: ConfigOption = None, auth_dir: AuthDirOption = None,
+                     as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+        """Show stored accounts (secrets masked)."""
+        store = open_store(config, auth_dir)
+        records = asyncio.run(store.list())
+        rows = [describe(record) for record in records]
+        if as_json:
+            typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
+            return
+        if not rows:
+            typer.echo("no stored accounts")
+        for row in rows:
+            typer.echo("  ".join(f"{k}={v}" for k, v in row.items() if v not in ("", None)))
+
+    @auth_app.command("import")
+    def import_command(files: Annotated[list[Path], typer.Argument(help="CLIProxyAPI auth files (JSON).")],
+                       config: ConfigOption = None, auth_dir: AuthDirOption = None) -> None:
+        """Copy existing CLIProxyAPI auth files into the store."""
+        store = open_store(config, auth_dir)
+        failed = 0
+        for path in files:
+            try:
+                data = orjson.loads(path.read_bytes())
+                if not isinstance(data, dict) or data.get("type") not in KNOWN_TYPES:
+                    raise ValueError(f"'type' must be one of {', '.join(KNOWN_TYPES)}")
+                asyncio.run(store.put(Record(path.stem, data)))
+                typer.echo(f"imported {path.stem} ({data['type']})")
+            except (OSError, ValueError, StoreError) as exc:
+                failed += 1
+                typer.echo(f"{path}: not imported: {exc}", err=True)
+        if failed:
+            raise typer.Exit(1)
+
+
+def describe(record: Record) -> dict[str, Any]:
+    """One account for display: never a secret in clear."""
+    data = record.data
+    expiry = tokens.expires_at(data)
+    if data.get(NEEDS_LOGIN):
+        status = "needs-login"
+    elif data.get("disabled"):
+        status = "disabled"
+    elif expiry is not None and expiry < time.time() and not tokens.refresh_token(data):
+        status = "expired"
+    else:
+        status = "ok"
+    return {
+        "id": record.id, "provider": record.type,
+        "email": str(data.get("email") or data.get("label") or ""),
+        "plan": str(data.get("plan_type") or data.get("token_kind") or ""),
+        "project": str(data.get("project_id") or ""),
+        "expires": tokens.format_time(expiry) if expiry else "",
+        "status": status,
+        "error": str(data.get(LAST_ERROR) or "") if data.get(NEEDS_LOGIN) else "",
+        "token": mask(tokens.access_token(data)) if tokens.access_token(data) else "",
+        "priority": data.get("priority") or 0,
+    }

@@ -12,6 +12,7 @@ _MODULES = {
     "openai-responses": "crossroads.dialects.openai_responses",
     "anthropic": "crossroads.dialects.anthropic",
     "gemini": "crossroads.dialects.gemini",
+    "cloudcode": "crossroads.dialects.cloudcode",
 }
 
 _cache: dict[str, Dialect] = {}

@@ -1,16 +1,246 @@
-"""WebSocket front doors (the Responses API over WebSocket, used by Codex)."""
+"""WebSocket front doors: the Responses API over WebSocket, which Codex tries first.
+
+Protocol (as Codex speaks it): the upgrade is ``GET /v1/responses`` (or
+``/backend-api/codex/responses``) with the usual auth header and
+``openai-beta: responses_websockets=...``. Each request is one text frame
+``{"type": "response.create", ...a Responses body...}``; the server answers with
+the same events the SSE stream carries, one JSON text frame each, ending at
+``response.completed`` (or ``response.failed``/``response.incomplete``). The
+socket stays open for the next request. A failure before the stream starts is
+a frame ``{"type": "error", "status": N, "error": {...}}``.
+
+The real service keeps the last response of a socket, so a client may send only
+the new items plus ``previous_response_id``. Upstreams here are stateless, so
+this door remembers the last request's input and the response's output items
+and expands such a request into the full conversation.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from crossroads.http import Receive, Scope, Send
+import orjson
+
+from crossroads import dialects, ir
+from crossroads.http import Receive, Request, Scope, Send, StreamReply
+from crossroads.pipeline import Inbound
 
 if TYPE_CHECKING:
     from crossroads.server import App
 
+log = logging.getLogger("crossroads.websocket")
+
+PATHS = frozenset({"/v1/responses", "/responses", "/backend-api/codex/responses"})
+DIALECT = "openai-responses"
+TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
+NOTED_EVENTS = TERMINAL_EVENTS | {"response.created", "response.output_item.done"}
+WS_ONLY_FIELDS = ("type", "generate")  # fields of the frame that are not Responses body fields
+
+
+class ClientGone(Exception):
+    """The client closed the socket while a response was streaming."""
+
+
+@dataclass(slots=True)
+class Conversation:
+    """What the socket remembers of its last response (see module docstring)."""
+
+    response_id: str | None = None
+    items: list[Any] = field(default_factory=list)  # the last input followed by its output
+
+    def expand(self, body: dict[str, Any]) -> dict[str, Any]:
+        previous = body.get("previous_response_id")
+        if not previous or previous != self.response_id:
+            return body  # unknown ids go upstream unchanged (a stateful upstream may know them)
+        expanded = {k: v for k, v in body.items() if k != "previous_response_id"}
+        new_items = body.get("input") or []
+        if isinstance(new_items, str):
+            new_items = [{"type": "message", "role": "user", "content": new_items}]
+        expanded["input"] = [*self.items, *new_items]
+        return expanded
+
+
+class SseToFrames:
+    """Splits the pipeline's SSE bytes into event payloads (one frame each),
+    noting the response id and output items for the next request."""
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self.response_id: str | None = None
+        self.output: list[Any] = []
+        self.finished = False
+        self._items_done: list[Any] = []
+
+    def feed(self, chunk: bytes) -> list[str]:
+        self._buffer += chunk
+        frames: list[str] = []
+        while True:
+            end = self._buffer.find(b"\n\n")
+            if end < 0:
+                return frames
+            block, self._buffer = self._buffer[:end], self._buffer[end + 2:]
+            payload = self._payload(block)
+            if payload is not None:
+                frames.append(payload)
+
+    def _payload(self, block: bytes) -> str | None:
+        name: str | None = None
+        data: list[bytes] = []
+        for line in block.replace(b"\r\n", b"\n").split(b"\n"):
+            if line.startswith(b"data:"):
+                data.append(line[5:].lstrip())
+            elif line.startswith(b"event:"):
+                name = line[6:].strip().decode()
+        if not data or data == [b"[DONE]"]:
+            return None
+        raw = b"\n".join(data)
+        if name is None or name in NOTED_EVENTS:
+            self._note(raw)
+        return raw.decode()
+
+    def _note(self, raw: bytes) -> None:
+        try:
+            event = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return
+        kind = event.get("type")
+        if kind == "response.output_item.done" and isinstance(event.get("item"), dict):
+            self._items_done.append(event["item"])
+            return
+        response = event.get("response")
+        if isinstance(response, dict) and isinstance(response.get("id"), str):
+            self.response_id = response["id"]
+        if kind in TERMINAL_EVENTS:
+            self.finished = True
+            output = response.get("output") if isinstance(response, dict) else None
+            self.output = output if isinstance(output, list) and output else self._items_done
+
 
 async def serve(app: App, scope: Scope, receive: Receive, send: Send) -> None:
     message = await receive()
-    if message["type"] == "websocket.connect":
-        await send({"type": "websocket.close", "code": 1003})
+    if message["type"] != "websocket.connect":
+        return
+    path = scope.get("path", "").rstrip("/") or "/"
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+    request = Request("GET", path, scope.get("query_string", b""), headers)
+    if path not in PATHS:
+        await send({"type": "websocket.close", "code": 1008, "reason": f"no WebSocket endpoint at {path}"})
+        return
+    if not app.keys.allows(request):
+        # closing before accepting makes the server answer the upgrade with 403
+        await send({"type": "websocket.close", "code": 1008, "reason": "missing or invalid client key"})
+        return
+    client_key = app.keys.presented(request)
+    await send({"type": "websocket.accept"})
+    conversation = Conversation()
+    with contextlib.suppress(ClientGone):
+        while True:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.disconnect":
+                return
+            if kind != "websocket.receive":
+                continue
+            text = message.get("text")
+            if text is None:
+                await _send_error(send, ir.bad_request("binary frames are not supported; send JSON text frames"))
+                continue
+            await _handle_frame(app, send, headers, client_key, conversation, text)
+
+
+async def _handle_frame(app: App, send: Send, headers: dict[str, str], client_key: str | None,
+                        conversation: Conversation, text: str) -> None:
+    try:
+        frame = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        await _send_error(send, ir.bad_request(f"frame is not valid JSON: {exc}"))
+        return
+    if not isinstance(frame, dict):
+        await _send_error(send, ir.bad_request("frame must be a JSON object"))
+        return
+    kind = frame.get("type")
+    if kind == "response.processed":
+        return  # an acknowledgement; nothing to answer
+    if kind != "response.create":
+        await _send_error(send, ir.bad_request(f"unsupported frame type {kind!r}; expected 'response.create'",
+                                               param="type"))
+        return
+    if frame.get("generate") is False:
+        await _prewarm(send, frame, conversation)
+        return
+    body = conversation.expand({k: v for k, v in frame.items() if k not in WS_ONLY_FIELDS})
+    body["stream"] = True
+    try:
+        model = body.get("model")
+        if not isinstance(model, str) or not model:
+            raise ir.bad_request("'model' is required and must be a non-empty string", param="model")
+        inbound = Inbound(dialects.get(DIALECT), body, orjson.dumps(body), model, True, headers,
+                          client_key=client_key)
+        reply = await app.pipeline.handle(inbound)
+    except ir.Error as error:
+        await _send_error(send, error)
+        return
+    except Exception:
+        log.exception("unhandled error on a Responses WebSocket request")
+        await _send_error(send, ir.Error(500, "server_error", "internal error in crossroads; see server log"))
+        return
+    if not isinstance(reply, StreamReply):  # a whole reply: one completed event
+        await _send_text(send, orjson.dumps({"type": "response.completed", "response": orjson.loads(reply.body)})
+                         .decode())
+        return
+    splitter = SseToFrames()
+    chunks = reply.chunks
+    try:
+        async for chunk in chunks:
+            for payload in splitter.feed(chunk):
+                await _send_text(send, payload)
+    finally:
+        closer = getattr(chunks, "aclose", None)
+        if closer is not None:
+            await closer()
+    if splitter.finished and splitter.response_id:
+        conversation.response_id = splitter.response_id
+        conversation.items = [*(_as_list(body.get("input"))), *splitter.output]
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, list):
+        return value
+    if isinstance(value, str):
+        return [{"type": "message", "role": "user", "content": value}]
+    return []
+
+
+async def _prewarm(send: Send, frame: dict[str, Any], conversation: Conversation) -> None:
+    """``generate: false`` warms the connection up: answer with an empty response."""
+    response_id = f"resp_ws{time.time_ns():x}"
+    response: dict[str, Any] = {"id": response_id, "object": "response", "created_at": int(time.time()), "status": "completed",
+                "model": frame.get("model"), "output": [], "error": None, "incomplete_details": None,
+                "usage": {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0,
+                          "input_tokens_details": {"cached_tokens": 0},
+                          "output_tokens_details": {"reasoning_tokens": 0}}}
+    for number, kind in enumerate(("response.created", "response.completed")):
+        status = "in_progress" if kind == "response.created" else "completed"
+        await _send_text(send, orjson.dumps({"type": kind, "sequence_number": number,
+                                             "response": {**response, "status": status}}).decode())
+    conversation.response_id = response_id
+    conversation.items = _as_list(frame.get("input"))
+
+
+async def _send_error(send: Send, error: ir.Error) -> None:
+    status, payload = dialects.get(DIALECT).render_error(error)
+    event: dict[str, Any] = {"type": "error", "status": status, **payload}
+    if error.retry_after is not None:
+        event["headers"] = {"retry-after": str(max(1, round(error.retry_after)))}
+    await _send_text(send, orjson.dumps(event).decode())
+
+
+async def _send_text(send: Send, text: str) -> None:
+    try:
+        await send({"type": "websocket.send", "text": text})
+    except Exception as exc:  # the server raises its own error type once the client is gone
+        raise ClientGone() from exc

@@ -12,6 +12,10 @@ _MODULES = (
     "crossroads.providers.gemini",
     "crossroads.providers.openai_responses",
     "crossroads.providers.openai_compatible",
+    "crossroads.providers.claude_oauth",
+    "crossroads.providers.codex",
+    "crossroads.providers.gemini_cli",
+    "crossroads.providers.antigravity",
 )
 
 

@@ -41,6 +41,7 @@ class Account:
     routes: dict[str, ModelRoute] = field(default_factory=dict)  # exposed name -> route
     excluded: tuple[str, ...] = ()
     disabled: bool = False
+    credential: Any = None  # crossroads.auth.refresher.Credential for OAuth accounts (fresh tokens)
     timeouts: Timeouts | None = None  # None: the global timeouts
 
     @property

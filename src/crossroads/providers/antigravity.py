@@ -1,0 +1,56 @@
+"""Antigravity subscriptions (auth-file type ``antigravity``): Cloud Code
+Assist ``v1internal`` (Gemini envelope) serving Gemini and Claude models.
+
+The base URL is the first of ``fallback-base-urls`` (daily, then prod);
+``oauth-endpoints.antigravity.base-url`` overrides it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from crossroads.auth import accounts
+from crossroads.credentials.base import Record
+from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.gemini_cli import cloudcode_url, project_of
+
+USER_AGENT = "antigravity/1.11.5 linux/amd64"
+MODELS = ["gemini-3-pro-preview", "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
+          "claude-sonnet-4-5", "claude-sonnet-4-5-thinking", "claude-opus-4-5-thinking"]
+
+
+class AntigravityProvider(ProviderBase):
+    config_key: ClassVar[str] = "antigravity"
+    dialect: ClassVar[str] = "cloudcode"
+    default_base_url: ClassVar[str] = "https://daily-cloudcode-pa.googleapis.com"
+    auth_types: ClassVar[tuple[str, ...]] = ("antigravity",)
+
+    def account_from_record(self, record: Record) -> Account:
+        project_of(record)
+        return accounts.oauth_account(self, record, MODELS,
+                                      label=f"antigravity:{record.data.get('email') or record.id}")
+
+    async def call(self, account: Account, model: str, stream: bool,
+                   client_headers: Mapping[str, str]) -> UpstreamCall:
+        token = await accounts.bearer(account)
+        headers = {"content-type": "application/json", "authorization": f"Bearer {token}",
+                   "user-agent": USER_AGENT}
+        if stream:
+            headers["accept"] = "text/event-stream"
+        headers.update(account.headers)
+        return UpstreamCall(url=cloudcode_url(account.base_url, stream), headers=headers)
+
+    def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
+        return {**body, "project": project_of(accounts.credential_of(account).record),
+                "requestId": f"agent-{uuid.uuid4()}", "userAgent": "antigravity", "requestType": "agent"}
+
+    async def on_unauthorized(self, account: Account) -> bool:
+        return await accounts.refresh_after_401(account)
+
+    def catalogue(self) -> list[str]:
+        return MODELS
+
+
+PROVIDER = AntigravityProvider()

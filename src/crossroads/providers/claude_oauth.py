@@ -1,0 +1,99 @@
+"""Claude Pro/Max subscriptions (auth-file type ``claude``): Anthropic
+Messages with the OAuth bearer.
+
+Subscription tokens are only accepted in requests that look like Claude
+Code's: the ``oauth-2025-04-20`` and ``claude-code-20250219`` betas, Claude
+Code's user agent and app headers, and a first system block naming Claude
+Code. That block is inserted unchanged every turn (and the client's own
+system blocks follow it untouched), so the cacheable prefix stays the same
+from one turn to the next.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from crossroads.auth import accounts
+from crossroads.credentials.base import Record
+from crossroads.providers import catalogue
+from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+
+ANTHROPIC_VERSION = "2023-06-01"
+IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
+REQUIRED_BETAS = ("claude-code-20250219", "oauth-2025-04-20", "interleaved-thinking-2025-05-14",
+                  "fine-grained-tool-streaming-2025-05-14")
+CLAUDE_CODE_HEADERS = {
+    "user-agent": "claude-cli/2.0.31 (external, cli)",
+    "x-app": "cli",
+    "anthropic-dangerous-direct-browser-access": "true",
+    "x-stainless-lang": "js",
+    "x-stainless-runtime": "node",
+    "x-stainless-package-version": "0.60.0",
+    "x-stainless-retry-count": "0",
+    "x-stainless-timeout": "600",
+}
+
+
+def merged_betas(client_beta: str | None) -> str:
+    betas = list(REQUIRED_BETAS)
+    for beta in (client_beta or "").split(","):
+        beta = beta.strip()
+        if beta and beta not in betas:
+            betas.append(beta)
+    return ",".join(betas)
+
+
+def with_identity(system: Any) -> list[dict[str, Any]] | None:
+    """The system blocks with Claude Code's identity first; None when it already is."""
+    identity = {"type": "text", "text": IDENTITY}
+    if system is None or system == "" or system == []:
+        return [identity]
+    if isinstance(system, str):
+        return [identity, {"type": "text", "text": system}]
+    if isinstance(system, list):
+        first = system[0] if system else None
+        if isinstance(first, dict) and str(first.get("text", "")).startswith(IDENTITY):
+            return None
+        return [identity, *system]
+    return None  # malformed: let the upstream say so
+
+
+class ClaudeOAuthProvider(ProviderBase):
+    config_key: ClassVar[str] = "claude"
+    dialect: ClassVar[str] = "anthropic"
+    default_base_url: ClassVar[str] = "https://api.anthropic.com"
+    forwarded_headers: ClassVar[tuple[str, ...]] = ("anthropic-beta", "anthropic-version")
+    auth_types: ClassVar[tuple[str, ...]] = ("claude",)
+
+    def account_from_record(self, record: Record) -> Account:
+        return accounts.oauth_account(self, record, self.catalogue())
+
+    async def call(self, account: Account, model: str, stream: bool,
+                   client_headers: Mapping[str, str]) -> UpstreamCall:
+        token = await accounts.bearer(account)
+        headers = {
+            "content-type": "application/json",
+            "authorization": f"Bearer {token}",
+            "anthropic-version": client_headers.get("anthropic-version", ANTHROPIC_VERSION),
+            "anthropic-beta": merged_betas(client_headers.get("anthropic-beta")),
+            "accept": "text/event-stream" if stream else "application/json",
+            **CLAUDE_CODE_HEADERS,
+        }
+        headers.update(account.headers)
+        return UpstreamCall(url=f"{account.base_url}/v1/messages?beta=true", headers=headers)
+
+    def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
+        system = with_identity(body.get("system"))
+        if system is None:
+            return None
+        return {**body, "system": system}
+
+    async def on_unauthorized(self, account: Account) -> bool:
+        return await accounts.refresh_after_401(account)
+
+    def catalogue(self) -> list[str]:
+        return catalogue.ANTHROPIC
+
+
+PROVIDER = ClaudeOAuthProvider()
