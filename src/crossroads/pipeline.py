@@ -346,10 +346,15 @@ class Pipeline:
         markers = STREAM_TERMINATORS.get(inbound.dialect.name, ())
         meter = usage.StreamUsage(inbound.dialect.name, drop_usage_chunks)
         tail = first[-TAIL_BYTES:]
+        # the terminator may open a final event longer than TAIL_BYTES (a Responses
+        # response.completed echoes all the request's tools), so look for it as chunks pass
+        seen_end = any(m in first for m in markers)
         complete = False
         try:
             yield meter.feed(first)
             async for chunk in chunks:
+                if not seen_end:
+                    seen_end = any(m in chunk or m in tail[-64:] + chunk[:64] for m in markers)
                 tail = (tail + chunk)[-TAIL_BYTES:]
                 out = meter.feed(chunk)
                 if out:
@@ -357,7 +362,7 @@ class Pipeline:
             rest = meter.flush()
             if rest:
                 yield rest
-            complete = not markers or any(m in tail for m in markers)
+            complete = not markers or seen_end
             if not complete:
                 yield self._stream_error(inbound, ir.Error(
                     502, "server_error", f"upstream {served.account.label} ended the stream before completion"))

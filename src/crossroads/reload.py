@@ -61,7 +61,13 @@ async def start(app: App) -> list[asyncio.Task[None]]:
     refresher.bind_store(store)  # refreshed tokens go to the store the server loaded them from
     reloader = Reloader(app, store, Path(config_path) if config_path else None)
     _reloaders[id(app)] = reloader
-    return await reloader.start()
+    tasks = await reloader.start()
+    # issue 4: refreshed OAuth tokens are saved to this store; idle accounts refresh in the background
+    from crossroads.auth import refresher as auth_refresher
+
+    auth_refresher.bind_store(store)
+    tasks.append(asyncio.create_task(auth_refresher.default().run()))
+    return tasks
 
 
 def _is_local(store: Store) -> bool:

@@ -31,7 +31,7 @@ from crossroads.http import (
     send_stream,
 )
 from crossroads.pipeline import Pipeline
-from crossroads.providers import Account, Provider, all_providers
+from crossroads.providers import Account, Provider, all_providers, subscription_catalogue
 from crossroads.providers.base import ModelRoute
 from crossroads.routing.registry import Registry
 from crossroads.transport import Transport
@@ -47,6 +47,7 @@ def build_accounts(cfg: config_module.Config, records: Iterable[Record] = ()) ->
     by_type: dict[str, Provider] = {}
     try:
         auth_refresher.configure(cfg)  # OAuth endpoints; where refreshed tokens are saved
+        subscription_catalogue.configure(cfg.raw)  # model-catalogue overrides
     except ValueError as exc:
         raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
     for provider in all_providers():

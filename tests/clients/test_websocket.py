@@ -174,7 +174,12 @@ def test_codex_uses_the_websocket(router: RouterProcess, fakes: dict[str, FakeSe
                            "--dangerously-bypass-approvals-and-sandbox", "go"], cwd=work, env=env,
                           capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "WS-FINAL" in proc.stdout
+    assert "WS-FINAL" in proc.stdout, [(r.path, r.body.get("previous_response_id"), len(r.body["input"]), [i.get("type") for i in r.body["input"]]) for r in fake.requests]
     assert (work / "ws.txt").read_text() == "ws-tool\n"
-    assert b"7 ws.txt" in fake.requests[-1].raw
-    assert "successfully connected to websocket" in proc.stderr, proc.stderr[-3000:]
+    last = fake.requests[-1].body
+    assert b"8 ws.txt" in fake.requests[-1].raw
+    # Codex sent only the new items after previous_response_id; the upstream got the whole turn
+    assert "previous_response_id" not in last
+    assert [i["type"] for i in last["input"]][-2:] == ["function_call", "function_call_output"]
+    assert any(i.get("role") == "user" and i["content"][0].get("text") == "go" for i in last["input"])
+    assert "successfully connected to Responses WebSocket" in proc.stderr, proc.stderr[-3000:]

@@ -34,7 +34,7 @@ from .oauth import FakeIdentity
 
 ENVELOPE_KEYS = frozenset({"model", "project", "request", "user_prompt_id", "requestId", "requestType",
                            "userAgent"})
-MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview", "claude-sonnet-4-5")
+MODELS = ("gemini-2.5-pro", "gemini-2.5-flash", "gemini-3-pro-preview", "claude-opus-4-5-thinking")
 
 
 class FakeCloudCode(FakeServer):

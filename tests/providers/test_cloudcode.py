@@ -55,7 +55,7 @@ def login(kind: str, identity: FakeIdentity, upstream: FakeCloudCode, auth_dir: 
 
 
 @pytest.mark.parametrize(("kind", "model", "agent"), [("gemini", "gemini-2.5-pro", "GeminiCLI/"),
-                                                      ("antigravity", "claude-sonnet-4-5", "antigravity/")])
+                                                      ("antigravity", "claude-opus-4-5-thinking", "antigravity/")])
 def test_login_then_every_dialect_then_refresh(tmp_path: Path, identity: FakeIdentity, kind: str, model: str,
                                                agent: str) -> None:
     with FakeCloudCode(identity, project=f"proj-{kind}", onboarded=False, onboard_polls=1,
@@ -109,7 +109,8 @@ def test_envelope_round_trip() -> None:
     chunk = {"response": {"candidates": [{"content": {"role": "model", "parts": [{"text": "yo"}]},
                                           "finishReason": "STOP"}]}, "traceId": "t"}
     events = decoder.feed(None, orjson.dumps(chunk).decode()) + decoder.close()
-    assert any(isinstance(e, ir.TextDelta) and e.text == "yo" for e in events)
+    assert any(isinstance(e, ir.PartDelta) and e.text == "yo" for e in events)
+    assert isinstance(events[-1], ir.Finish)
     encoder = cloudcode.DIALECT.stream_encoder(model="m")
     framed = b"".join(encoder.encode(e) for e in events) + encoder.close()
     assert framed.startswith(b'data: {"response":')

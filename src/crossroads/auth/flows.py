@@ -194,8 +194,41 @@ class AntigravityFlow(GoogleFlow):
     type: ClassVar[str] = "antigravity"
 
 
+class IflowFlow:
+    """iFlow: authorization code (client secret, no PKCE on iFlow's side),
+    then the user info call that carries the account's API key."""
+
+    type: ClassVar[str] = "iflow"
+
+    def authorize_params(self, login: BrowserLogin) -> dict[str, str]:
+        return {"loginMethod": "phone", "type": "phone", "redirect": login.redirect_uri,
+                "state": login.state, "client_id": login.settings.client_id}
+
+    def exchange_params(self, login: BrowserLogin, code: str) -> dict[str, Any]:
+        return {"grant_type": "authorization_code", "code": code, "redirect_uri": login.redirect_uri,
+                "client_id": login.settings.client_id}
+
+    async def finish(self, login: BrowserLogin, reply: dict[str, Any]) -> list[LoginResult]:
+        url = login.settings.extra["userinfo-url"]
+        query = urllib.parse.urlencode({"accessToken": reply["access_token"]})
+        try:
+            info = await oauth.get_json(f"{url}?{query}", {"accept": "application/json"})
+        except oauth.OAuthError as exc:
+            raise LoginError(f"iFlow user info failed: {exc}") from None
+        user = info.get("data") if isinstance(info.get("data"), dict) else {}
+        api_key = str((user or {}).get("apiKey") or "")
+        if not api_key:
+            raise LoginError("iFlow returned no API key for this account")
+        email = str((user or {}).get("email") or (user or {}).get("phone") or "")
+        data: dict[str, Any] = {"type": "iflow", "access_token": reply["access_token"],
+                                "refresh_token": reply.get("refresh_token", ""), "api_key": api_key,
+                                "email": email, "last_refresh": tokens.format_time(time.time()),
+                                **expiry_fields(reply)}
+        return [LoginResult(safe_id("iflow", email or "account"), data)]
+
+
 FLOWS: dict[str, Flow] = {"claude": ClaudeFlow(), "codex": CodexFlow(), "gemini": GoogleFlow(),
-                          "antigravity": AntigravityFlow()}
+                          "antigravity": AntigravityFlow(), "iflow": IflowFlow()}
 
 
 def register(flow: Flow) -> None:
@@ -250,8 +283,9 @@ async def complete(login: BrowserLogin, redirect: Redirect) -> list[LoginResult]
     params = flow.exchange_params(login, redirect.code)
     if conf.client_secret and "client_secret" not in params:
         params["client_secret"] = conf.client_secret
+    basic = (conf.client_id, conf.client_secret) if login.type == "iflow" else None  # iFlow wants Basic auth
     try:
-        reply = await oauth.post(conf.token_url, params, encoding=conf.encoding)
+        reply = await oauth.post(conf.token_url, params, encoding=conf.encoding, basic_auth=basic)
     except oauth.OAuthError as exc:
         raise LoginError(f"exchanging the code failed: {exc}") from None
     if not isinstance(reply.get("access_token"), str):

@@ -205,6 +205,7 @@ class Credential:
                                               "store is bound (the rotated token could not be saved)")
         stored = await store.get(self.id)
         if stored is None:
+            self.owner.forget(self.id)  # deleted: stop refreshing it
             raise ir.Error(401, "authentication", f"credential {self.id!r} was deleted")
         if tokens.access_token(stored.data) != self.access_token:
             self.adopt(stored)  # someone else refreshed (another replica, a new login)

@@ -83,6 +83,10 @@ async def run_login(kind: str, store: Store, *, no_browser: bool, port: int | No
         results = [flows.pasted_token_record(kind, token, options.get("email", ""))]
     elif kind == "vertex":
         results = [await device.vertex_import(options)]
+    elif kind == "iflow" and options.get("cookie"):
+        from crossroads.auth.iflow import login_with_cookie
+
+        results = [await login_with_cookie(str(options["cookie"]))]
     elif use_device or kind in device.DEVICE_ONLY:
         results = await device_login(kind, options)
     else:

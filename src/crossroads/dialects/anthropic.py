@@ -36,6 +36,11 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from crossroads import ids, ir, reasoning, sse
+from crossroads.dialects.wire import optional_int as _opt_int
+from crossroads.dialects.wire import optional_str as _opt_str
+from crossroads.dialects.wire import require_dict as _dict
+from crossroads.dialects.wire import require_list as _list
+from crossroads.dialects.wire import require_str as _str
 
 NAME = "anthropic"
 DEFAULT_MAX_TOKENS = 8192
@@ -155,34 +160,14 @@ def _merge_extra(block: JSON, extra: JSON | None) -> JSON:
     return {**fields, **block}
 
 
-def _dict(value: Any, param: str) -> JSON:
-    if not isinstance(value, dict):
-        raise ir.bad_request(f"{param}: expected an object", param)
-    return value
 
 
-def _list(value: Any, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ir.bad_request(f"{param}: expected an array", param)
-    return value
 
 
-def _str(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise ir.bad_request(f"{param}: expected a string", param)
-    return value
 
 
-def _opt_str(value: Any, param: str) -> str | None:
-    return None if value is None else _str(value, param)
 
 
-def _opt_int(value: Any, param: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ir.bad_request(f"{param}: expected an integer", param)
-    return value
 
 
 def _opt_number(value: Any, param: str) -> float | None:

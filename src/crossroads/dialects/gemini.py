@@ -64,6 +64,8 @@ import orjson
 
 from crossroads import ids, ir, reasoning, sse
 from crossroads.dialects.gemini_schema import clean_schema, to_json_schema
+from crossroads.dialects.wire import require_dict as _require_dict
+from crossroads.dialects.wire import require_list as _require_list
 
 NAME = "gemini"
 _META = "_meta"
@@ -211,16 +213,8 @@ def _leftover(obj: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
     return {_camel(k): v for k, v in obj.items() if k not in known}
 
 
-def _require_dict(value: Any, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ir.bad_request(f"{where} must be an object", where)
-    return value
 
 
-def _require_list(value: Any, where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ir.bad_request(f"{where} must be an array", where)
-    return value
 
 
 def _opt_number(obj: dict[str, Any], key: str, where: str) -> float | None:

@@ -47,6 +47,9 @@ from typing import Any
 import orjson
 
 from crossroads import ir, reasoning
+from crossroads.dialects.wire import data_url, require_dict, require_list, require_str
+from crossroads.dialects.wire import invalid as _invalid
+from crossroads.dialects.wire import split_data_url as parse_data_url
 from crossroads.ids import new_id
 from crossroads.sse import frame
 
@@ -59,42 +62,14 @@ JSON = dict[str, Any]
 # Small validators: bad client input must become a 400, never a KeyError.
 
 
-def _kind_of(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
-def _invalid(param: str, expected: str, value: Any) -> ir.Error:
-    return ir.bad_request(f"invalid type for '{param}': expected {expected}, got {_kind_of(value)}", param)
 
 
-def require_dict(value: Any, param: str) -> JSON:
-    if not isinstance(value, dict):
-        raise _invalid(param, "an object", value)
-    return value
 
 
-def require_list(value: Any, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise _invalid(param, "an array", value)
-    return value
 
 
-def require_str(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise _invalid(param, "a string", value)
-    return value
 
 
 def opt_str(body: JSON, key: str, param: str | None = None) -> str | None:
@@ -182,21 +157,8 @@ def render_stream_options(request: ir.Request, form: JSON) -> JSON | None:
 # Data URLs
 
 
-def parse_data_url(url: str) -> tuple[str, str] | None:
-    """``data:<type>;base64,<data>`` -> (media type, base64 data); None otherwise."""
-    if not url.startswith("data:"):
-        return None
-    header, sep, data = url[5:].partition(",")
-    if not sep:
-        return None
-    media_type, _, params = header.partition(";")
-    if "base64" not in params.split(";"):
-        return None
-    return media_type or "application/octet-stream", data
 
 
-def data_url(media_type: str | None, data: str) -> str:
-    return f"data:{media_type or 'application/octet-stream'};base64,{data}"
 
 
 # ---------------------------------------------------------------------------

@@ -71,6 +71,15 @@ import orjson
 from crossroads import ids, ir, reasoning, sse
 from crossroads.assemble import Assembler, events_for
 from crossroads.dialects.base import Dialect
+from crossroads.dialects.wire import data_url as _data_url
+from crossroads.dialects.wire import optional_str as _opt_str
+from crossroads.dialects.wire import require_bool as _bool
+from crossroads.dialects.wire import require_dict as _dict
+from crossroads.dialects.wire import require_int as _int
+from crossroads.dialects.wire import require_list as _list
+from crossroads.dialects.wire import require_number as _number
+from crossroads.dialects.wire import require_str as _str
+from crossroads.dialects.wire import split_data_url as _split_data_url
 
 NAME = "openai-responses"
 _META = f"{NAME}:meta"  # Response.extra key for bookkeeping that must not reach the wire
@@ -123,46 +132,18 @@ def _is_synth(item_id: Any) -> bool:
     return bool(sep) and rest.startswith(_SYNTH)
 
 
-def _str(value: Any, param: str) -> str:
-    if not isinstance(value, str):
-        raise ir.bad_request(f"{param} must be a string", param)
-    return value
 
 
-def _opt_str(value: Any, param: str) -> str | None:
-    if value is not None and not isinstance(value, str):
-        raise ir.bad_request(f"{param} must be a string", param)
-    return value
 
 
-def _dict(value: Any, param: str) -> JSON:
-    if not isinstance(value, dict):
-        raise ir.bad_request(f"{param} must be an object", param)
-    return value
 
 
-def _list(value: Any, param: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ir.bad_request(f"{param} must be an array", param)
-    return value
 
 
-def _number(value: Any, param: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ir.bad_request(f"{param} must be a number", param)
-    return value
 
 
-def _int(value: Any, param: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ir.bad_request(f"{param} must be an integer", param)
-    return value
 
 
-def _bool(value: Any, param: str) -> bool:
-    if not isinstance(value, bool):
-        raise ir.bad_request(f"{param} must be a boolean", param)
-    return value
 
 
 def _leftover(obj: JSON, modelled: frozenset[str]) -> JSON:
@@ -170,17 +151,8 @@ def _leftover(obj: JSON, modelled: frozenset[str]) -> JSON:
     return {k: v for k, v in obj.items() if k not in modelled or v is None}
 
 
-def _split_data_url(url: str) -> tuple[str, str] | None:
-    if not url.startswith("data:"):
-        return None
-    header, sep, data = url.partition(",")
-    if not sep or not header.endswith(";base64"):
-        return None
-    return header[5:-7] or "application/octet-stream", data
 
 
-def _data_url(media_type: str | None, data: str, fallback: str) -> str:
-    return f"data:{media_type or fallback};base64,{data}"
 
 
 # --------------------------------------------------------------------- content parts

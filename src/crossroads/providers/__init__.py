@@ -16,6 +16,11 @@ _MODULES = (
     "crossroads.providers.codex",
     "crossroads.providers.gemini_cli",
     "crossroads.providers.antigravity",
+    "crossroads.providers.qwen",
+    "crossroads.providers.kimi",
+    "crossroads.providers.xai",
+    "crossroads.providers.iflow",
+    "crossroads.providers.vertex",
 )
 
 

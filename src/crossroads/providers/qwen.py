@@ -1,0 +1,53 @@
+"""Qwen Code subscriptions (auth-file type ``qwen``): OpenAI chat completions
+on the account's ``resource_url`` (default portal.qwen.ai) with the OAuth
+bearer and Qwen Code's DashScope headers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from crossroads.auth import accounts, settings
+from crossroads.credentials.base import Record
+from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+
+USER_AGENT = "QwenCode/0.2.1 (linux; x64)"
+MODELS = ["qwen3-coder-plus", "qwen3-coder-flash", "vision-model"]
+
+
+def resource_base(resource_url: str) -> str:
+    url = resource_url.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        url = f"https://{url}"
+    return url if url.endswith("/v1") else f"{url}/v1"
+
+
+class QwenProvider(ProviderBase):
+    config_key: ClassVar[str] = "qwen"
+    dialect: ClassVar[str] = "openai-chat"
+    default_base_url: ClassVar[str] = "https://portal.qwen.ai/v1"
+    auth_types: ClassVar[tuple[str, ...]] = ("qwen",)
+
+    def account_from_record(self, record: Record) -> Account:
+        resource = str(record.data.get("resource_url") or "")
+        base = resource_base(resource) if resource and not settings.overridden("qwen") else None
+        return accounts.oauth_account(self, record, MODELS, base_url=base)
+
+    async def call(self, account: Account, model: str, stream: bool,
+                   client_headers: Mapping[str, str]) -> UpstreamCall:
+        token = await accounts.bearer(account)
+        headers = {"content-type": "application/json", "authorization": f"Bearer {token}",
+                   "user-agent": USER_AGENT, "x-dashscope-useragent": USER_AGENT,
+                   "x-dashscope-authtype": "qwen-oauth", "x-dashscope-cachecontrol": "enable",
+                   "accept": "text/event-stream" if stream else "application/json"}
+        headers.update(account.headers)
+        return UpstreamCall(url=f"{account.base_url}/chat/completions", headers=headers)
+
+    async def on_unauthorized(self, account: Account) -> bool:
+        return await accounts.refresh_after_401(account)
+
+    def catalogue(self) -> list[str]:
+        return MODELS
+
+
+PROVIDER = QwenProvider()
