@@ -51,7 +51,7 @@ STREAM_TERMINATORS: dict[str, tuple[bytes, ...]] = {
     "gemini": (b"finishReason", b"finish_reason"),
 }
 
-TAIL_BYTES = 4096  # the last event of a stream fits in this
+MARKER_EDGE = 32  # longer than any terminator marker
 
 DIALECTS_NEEDING_INLINE_IMAGES = frozenset({"gemini", "cloudcode"})
 
@@ -345,17 +345,19 @@ class Pipeline:
                            inbound: Inbound, served: _Served, drop_usage_chunks: bool) -> AsyncIterator[bytes]:
         markers = STREAM_TERMINATORS.get(inbound.dialect.name, ())
         meter = usage.StreamUsage(inbound.dialect.name, drop_usage_chunks)
-        tail = first[-TAIL_BYTES:]
-        # the terminator may open a final event longer than TAIL_BYTES (a Responses
-        # response.completed echoes all the request's tools), so look for it as chunks pass
+        # look for the terminator as chunks pass (a final event can be long: a Responses
+        # response.completed echoes every tool of the request); ``edge`` catches one split
+        # across two chunks
         seen_end = any(m in first for m in markers)
+        edge = first[-MARKER_EDGE:]
         complete = False
         try:
             yield meter.feed(first)
             async for chunk in chunks:
                 if not seen_end:
-                    seen_end = any(m in chunk or m in tail[-64:] + chunk[:64] for m in markers)
-                tail = (tail + chunk)[-TAIL_BYTES:]
+                    window = edge + chunk
+                    seen_end = any(m in window for m in markers)
+                    edge = window[-MARKER_EDGE:]
                 out = meter.feed(chunk)
                 if out:
                     yield out

@@ -204,3 +204,52 @@ def test_cli_import_and_needs_login_status(tmp_path: Path) -> None:
     bad.write_text('{"type": "nope"}')
     assert runner.invoke(app, ["auth", "import", str(bad), "--auth-dir", str(target)]).exit_code == 1
     assert time.time() > 0
+
+
+async def test_iflow_login_gets_the_api_key(endpoints: FakeIdentity) -> None:
+    from crossroads.auth import settings
+
+    url = endpoints.base_url
+    endpoints.client_secret = "iflow-secret"
+    settings.configure({"oauth-endpoints": {"iflow": {
+        "client-id": "test-client", "client-secret": "iflow-secret", "token-url": f"{url}/oauth/token",
+        "authorize-url": f"{url}/iflow/oauth", "userinfo-url": f"{url}/api/oauth/getUserInfo"}}})
+    login = flows.start("iflow", port=1)
+    [result] = await flows.complete(login, parse_redirect(await follow(login.url, into_callback=False)))
+    assert result.data["api_key"] == "sk-iflow-fake" and result.data["type"] == "iflow"
+    token_call = next(r for r in endpoints.requests if r.path == "/oauth/token")
+    assert token_call.headers["Authorization"].startswith("Basic ")
+
+
+def test_cli_browser_login_catches_the_redirect(tmp_path: Path, endpoints: FakeIdentity,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`crossroads login claude`: the scripted browser follows the authorize
+    redirect into the CLI's local callback server."""
+    import threading
+    import urllib.request
+
+    import yaml
+
+    from crossroads.cli import app
+
+    endpoints.encoding = "json"
+    endpoints.extra_token_fields = {"account": {"email_address": "cli@example.com"}}
+    url = endpoints.base_url
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"auth-dir": str(tmp_path / "auth"), "oauth-endpoints": {"claude": {
+        "client-id": "test-client", "token-url": f"{url}/oauth/token", "authorize-url": f"{url}/oauth/authorize"}}}))
+
+    def browser(target: str) -> bool:
+        def visit() -> None:
+            time.sleep(0.2)  # the callback server is listening by then
+            with urllib.request.urlopen(target, timeout=10) as response:  # follows the 302 to localhost
+                assert response.status == 200
+
+        threading.Thread(target=visit, daemon=True).start()
+        return True
+
+    monkeypatch.setattr("webbrowser.open", browser)
+    result = CliRunner().invoke(app, ["login", "claude", "--config", str(config), "--port", str(free_port())])
+    assert result.exit_code == 0, result.output
+    saved = orjson.loads((tmp_path / "auth" / "claude-cli@example.com.json").read_bytes())
+    assert endpoints.refresh_token_valid(saved["refresh_token"])

@@ -151,6 +151,8 @@ class FakeIdentity(FakeServer):
         app.router.add_post("/deviceauth/token", self._codex_device_token)
         app.router.add_get("/userinfo", self._userinfo)
         app.router.add_get("/.well-known/openid-configuration", self._discovery)
+        app.router.add_get("/iflow/oauth", self._iflow_authorize)
+        app.router.add_get("/api/oauth/getUserInfo", self._iflow_userinfo)
 
     async def _authorize(self, request: web.Request) -> web.StreamResponse:
         q = request.query
@@ -172,6 +174,22 @@ class FakeIdentity(FakeServer):
         target = q["redirect_uri"] + ("&" if "?" in q["redirect_uri"] else "?") + urllib.parse.urlencode(
             {"code": code, "state": q["state"]})
         raise web.HTTPFound(target)
+
+    async def _iflow_authorize(self, request: web.Request) -> web.StreamResponse:
+        """iFlow's authorize page: ``redirect`` (not redirect_uri), no PKCE."""
+        q = request.query
+        if q.get("client_id") != self.client_id or not q.get("redirect") or not q.get("state"):
+            return json_response({"error": "invalid_request", "error_description": "client_id, redirect, state"},
+                                 status=400)
+        code = f"code-{secrets.token_hex(8)}"
+        with self._glock:
+            self.codes[code] = PendingCode(q["client_id"], q["redirect"], "", "", q["state"])
+        raise web.HTTPFound(q["redirect"] + "?" + urllib.parse.urlencode({"code": code, "state": q["state"]}))
+
+    async def _iflow_userinfo(self, request: web.Request) -> web.StreamResponse:
+        if not self.use_access(request.query.get("accessToken", "")):
+            return json_response({"success": False, "message": "invalid token"}, status=401)
+        return json_response({"success": True, "data": {"apiKey": "sk-iflow-fake", "email": self.email}})
 
     async def _params(self, request: web.Request) -> dict[str, str] | web.Response:
         content_type = request.headers.get("Content-Type", "")
@@ -216,7 +234,7 @@ class FakeIdentity(FakeServer):
             return self._error(400, "invalid_grant", "unknown or already used authorization code")
         if params.get("redirect_uri") != pending.redirect_uri:
             return self._error(400, "invalid_grant", "redirect_uri does not match the authorize request")
-        if s256(params.get("code_verifier", "")) != pending.challenge:
+        if pending.challenge and s256(params.get("code_verifier", "")) != pending.challenge:
             return self._error(400, "invalid_grant", "code_verifier does not match code_challenge")
         with self._glock:
             grant = self._issue(None, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
@@ -48,10 +49,12 @@ async def post(url: str, params: Mapping[str, Any], *, encoding: Encoding = "for
     else:
         data = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None}).encode()
         sent["content-type"] = "application/x-www-form-urlencoded"
-    auth = aiohttp.BasicAuth(*basic_auth) if basic_auth else None
+    if basic_auth is not None:
+        pair = f"{basic_auth[0]}:{basic_auth[1]}".encode()
+        sent["authorization"] = "Basic " + base64.b64encode(pair).decode()
     try:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as session, \
-                session.post(url, data=data, headers=sent, auth=auth) as response:
+                session.post(url, data=data, headers=sent) as response:
             body = await response.read()
             status = response.status
     except (aiohttp.ClientError, TimeoutError) as exc:
