@@ -258,3 +258,32 @@ def test_legacy_completions_translated(router: RouterProcess) -> None:
     streamed = "".join(c.choices[0].text for c in client.completions.create(
         model="mini", prompt="stream me", max_tokens=50, stream=True) if c.choices)
     assert "You said: stream me" in streamed
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    ("sonnet(8192)", {"type": "enabled", "budget_tokens": 8192}),
+    ("sonnet(high)", {"type": "enabled", "budget_tokens": 24576}),
+    ("sonnet-thinking-4096", {"type": "enabled", "budget_tokens": 4096}),
+    ("sonnet(none)", {"type": "disabled"}),
+])
+def test_reasoning_from_the_model_name(router: RouterProcess, fakes: dict[str, Any], model: str,
+                                       expected: dict[str, Any]) -> None:
+    for client_dialect in ("openai", "anthropic"):  # translated, and same dialect (which must be rewritten)
+        if client_dialect == "openai":
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+            client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hmm"}])
+        else:
+            ac = anthropic.Anthropic(base_url=router.base_url, api_key=CLIENT_KEY, max_retries=0)
+            reply = ac.messages.create(model=model, max_tokens=1000, messages=[{"role": "user", "content": "hmm"}])
+            assert reply.content
+        body = fakes["anthropic"].requests[-1].body
+        assert body["model"] == "claude-sonnet-4-5"
+        assert {k: body["thinking"][k] for k in expected} == expected, body["thinking"]
+        if expected["type"] == "enabled":
+            assert body["max_tokens"] > expected["budget_tokens"]
+
+
+def test_unknown_reasoning_suffix_is_a_clear_400(router: RouterProcess) -> None:
+    client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    with pytest.raises(openai.BadRequestError, match="unknown reasoning setting"):
+        client.chat.completions.create(model="sonnet(extreme)", messages=[{"role": "user", "content": "x"}])

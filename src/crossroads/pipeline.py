@@ -32,8 +32,9 @@ from crossroads.config import Config
 from crossroads.dialects.base import Dialect
 from crossroads.http import Reply, StreamReply
 from crossroads.images import ImageFetcher
+from crossroads.providers import subscription_catalogue
 from crossroads.providers.base import Account, retryable
-from crossroads.routing import ratelimits
+from crossroads.routing import ratelimits, suffix
 from crossroads.routing.health import Health
 from crossroads.routing.registry import Candidate, Pool, Registry
 from crossroads.routing.selection import Selector, make_strategy
@@ -73,6 +74,7 @@ class _Progress:
     """What one request learned while trying accounts."""
 
     ir_request: ir.Request | None = None
+    suffix_reasoning: ir.Reasoning | None = None  # from the model name; forces translation
     last_error: ir.Error | None = None
     soonest: float | None = None  # monotonic time the first cooling account recovers
     served_pools: int = 0
@@ -106,9 +108,13 @@ class Pipeline:
     # ------------------------------------------------------------------ entry
 
     async def handle(self, inbound: Inbound) -> Reply | StreamReply:
+        progress = _Progress()
+        named = suffix.resolve(inbound.model, self.registry.__contains__)
+        if named.reasoning is not None:  # model(high), model-thinking-8192, ...
+            inbound.model = named.model
+            progress.suffix_reasoning = named.reasoning
         self.limiter.admit(inbound.client_key, inbound.model)
         session = session_key(inbound.headers, inbound.body) if self.config.session_affinity else None
-        progress = _Progress()
         for model in (inbound.model, *self.config.fallbacks.get(inbound.model, ())):
             pool = self.registry.pool(model)
             if pool is None:
@@ -181,7 +187,8 @@ class Pipeline:
         provider = account.provider
         upstream = dialects.get(provider.dialect)
         # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
-        passthrough = upstream.name == inbound.dialect.name and inbound.sse
+        passthrough = (upstream.name == inbound.dialect.name and inbound.sse
+                       and progress.suffix_reasoning is None)
         upstream_stream = provider.upstream_stream(inbound.stream)
         drop_usage_chunks = False
         if passthrough:
@@ -190,7 +197,8 @@ class Pipeline:
             if progress.ir_request is None:
                 progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
                                                                     stream=inbound.stream)
-            body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream)
+            body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
+                                               progress.suffix_reasoning)
         response = await self._send(inbound, cand, upstream, body, upstream_stream)
         served = _Served(account, model)
         if inbound.stream:
@@ -270,8 +278,10 @@ class Pipeline:
         return (orjson.dumps(body) if changed else inbound.raw), drop_usage_chunks
 
     async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
-                               upstream_stream: bool) -> bytes:
-        thinking = request.reasoning
+                               upstream_stream: bool, suffix_reasoning: ir.Reasoning | None = None) -> bytes:
+        # one canonical setting, fitted to what the target model supports
+        thinking = suffix.fit(suffix.merged(request.reasoning, suffix_reasoning),
+                              subscription_catalogue.lookup(cand.route.upstream))
         if thinking is not None and thinking.include_thoughts is None:
             # the client asked for reasoning; have it come back (Responses summaries, Gemini thoughts)
             thinking = dataclasses.replace(thinking, include_thoughts=True)
