@@ -29,7 +29,7 @@ from crossroads import dialects, ir, usage
 from crossroads.access.policy import Limiter
 from crossroads.assemble import Assembler
 from crossroads.config import Config
-from crossroads.dialects.base import Dialect
+from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
 from crossroads.images import ImageFetcher
 from crossroads.providers import subscription_catalogue
@@ -39,7 +39,7 @@ from crossroads.routing.health import Health
 from crossroads.routing.registry import Candidate, Pool, Registry
 from crossroads.routing.selection import Selector, make_strategy
 from crossroads.routing.sticky import Affinity, session_key
-from crossroads.transport import Transport, iter_sse
+from crossroads.transport import Transport, iter_sse_batches
 
 log = logging.getLogger("crossroads.pipeline")
 
@@ -114,12 +114,14 @@ class Pipeline:
             inbound.model = named.model
             progress.suffix_reasoning = named.reasoning
         self.limiter.admit(inbound.client_key, inbound.model)
-        session = session_key(inbound.headers, inbound.body) if self.config.session_affinity else None
         for model in (inbound.model, *self.config.fallbacks.get(inbound.model, ())):
             pool = self.registry.pool(model)
             if pool is None:
                 continue
             progress.served_pools += 1
+            session = None
+            if self.config.session_affinity and len(pool) > 1:  # one account: nothing to stick to
+                session = session_key(inbound.headers, inbound.body)
             result = await self._serve_pool(inbound, model, pool, session, progress)
             if result is not None:
                 return result
@@ -321,8 +323,9 @@ class Pipeline:
         decoder = upstream.stream_decoder()
         assembler = Assembler()
         try:
-            async for event_name, data in iter_sse(response):
-                assembler.feed_all(decoder.feed(event_name, data))
+            async for batch in iter_sse_batches(response):
+                for event_name, data in batch:
+                    assembler.feed_all(decoder.feed(event_name, data))
             assembler.feed_all(decoder.close())
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _stream_failure(exc, account) from None
@@ -387,14 +390,14 @@ class Pipeline:
     async def _translate_stream(self, response: aiohttp.ClientResponse, inbound: Inbound, upstream: Dialect,
                                 ir_request: ir.Request | None, served: _Served) -> StreamReply:
         decoder = upstream.stream_decoder()
-        events = iter_sse(response)
+        batches = iter_sse_batches(response)
         first: list[ir.Event] = []
         try:
             while not first:  # the first event that means something decides failover
-                event_name, data = await events.__anext__()
-                first = decoder.feed(event_name, data)
+                for event_name, data in await batches.__anext__():
+                    first.extend(decoder.feed(event_name, data))
         except StopAsyncIteration:
-            first = decoder.close()
+            first.extend(decoder.close())
         except (aiohttp.ClientError, TimeoutError) as exc:
             response.close()
             raise _stream_failure(exc, served.account) from None
@@ -402,52 +405,45 @@ class Pipeline:
             if isinstance(event, ir.ErrorEvent):
                 response.close()
                 raise event.error
-        return StreamReply(self._translated_chunks(response, events, decoder, first, inbound, ir_request, served),
+        return StreamReply(self._translated_chunks(response, batches, decoder, first, inbound, ir_request, served),
                            content_type=b"text/event-stream" if inbound.sse else b"application/json")
 
     async def _translated_chunks(self, response: aiohttp.ClientResponse,
-                                 events: AsyncIterator[tuple[str | None, str]], decoder: Any,
+                                 batches: AsyncIterator[list[tuple[str | None, str]]], decoder: StreamDecoder,
                                  first: list[ir.Event], inbound: Inbound, ir_request: ir.Request | None,
                                  served: _Served) -> AsyncIterator[bytes]:
+        """One write per upstream read: every event decoded from a read is
+        encoded and sent together."""
         encoder = inbound.dialect.stream_encoder(model=served.model, request=ir_request, sse=inbound.sse)
         spent: ir.Usage | None = None
+
+        def encode(events: list[ir.Event]) -> bytes:
+            nonlocal spent
+            out = []
+            for event in events:
+                if isinstance(event, ir.Finish | ir.Start | ir.UsageEvent) and event.usage is not None:
+                    spent = event.usage if spent is None else spent.merged(event.usage)
+                out.append(encoder.encode(event))
+            return b"".join(out)
+
         try:
-            batch = first
-            while True:
-                for event in batch:
-                    spent = _usage_of(event, spent)
-                    out = encoder.encode(event)
-                    if out:
-                        yield out
-                try:
-                    event_name, data = await events.__anext__()
-                except StopAsyncIteration:
-                    break
-                batch = decoder.feed(event_name, data)
-            for event in decoder.close():
-                spent = _usage_of(event, spent)
-                out = encoder.encode(event)
-                if out:
-                    yield out
+            yield encode(first)
+            async for batch in batches:
+                events: list[ir.Event] = []
+                for event_name, data in batch:
+                    events.extend(decoder.feed(event_name, data))
+                if events:
+                    yield encode(events)
+            yield encode(decoder.close()) + encoder.close()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            yield encoder.encode(ir.ErrorEvent(_stream_failure(exc, served.account)))
+            yield encoder.encode(ir.ErrorEvent(_stream_failure(exc, served.account))) + encoder.close()
         finally:
             response.close()
             self._account(inbound, served, spent)
-        yield encoder.close()
 
     def _stream_error(self, inbound: Inbound, error: ir.Error) -> bytes:
         encoder = inbound.dialect.stream_encoder(model=inbound.model, sse=inbound.sse)
         return encoder.encode(ir.ErrorEvent(error))
-
-
-def _usage_of(event: ir.Event, spent: ir.Usage | None) -> ir.Usage | None:
-    found = None
-    if isinstance(event, ir.Finish | ir.Start | ir.UsageEvent):
-        found = event.usage
-    if found is None:
-        return spent
-    return found if spent is None else spent.merged(found)
 
 
 def _leading_error(upstream: Dialect, first: bytes) -> ir.Error | None:

@@ -55,25 +55,55 @@ class Transport:
             self._session = None
 
 
-async def iter_sse(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str | None, str]]:
-    """Yield (event, data) pairs from an SSE body as they arrive."""
-    event: str | None = None
-    data: list[str] = []
-    content = response.content
-    while True:
-        raw = await content.readline()
-        if not raw:
-            break
-        line = raw.decode("utf-8").rstrip("\r\n")
+class SSEParser:
+    """Incremental server-sent-events parser: bytes in, (event, data) out."""
+
+    __slots__ = ("_buffer", "_data", "_event")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._event: str | None = None
+        self._data: list[str] = []
+
+    def feed(self, chunk: bytes) -> list[tuple[str | None, str]]:
+        data = self._buffer + chunk if self._buffer else chunk
+        lines = data.split(b"\n")
+        self._buffer = lines.pop()  # an unfinished line waits for the next chunk
+        events: list[tuple[str | None, str]] = []
+        for line in lines:
+            self._line(line, events)
+        return events
+
+    def close(self) -> list[tuple[str | None, str]]:
+        events: list[tuple[str | None, str]] = []
+        if self._buffer:
+            self._line(self._buffer, events)
+            self._buffer = b""
+        self._line(b"", events)
+        return events
+
+    def _line(self, line: bytes, events: list[tuple[str | None, str]]) -> None:
+        if line.endswith(b"\r"):
+            line = line[:-1]
         if not line:
-            if data:
-                yield event, "\n".join(data)
-            event, data = None, []
-            continue
-        if line.startswith("data:"):
-            data.append(line[6:] if line.startswith("data: ") else line[5:])
-        elif line.startswith("event:"):
-            event = line[6:].strip()
+            if self._data:
+                events.append((self._event, "\n".join(self._data)))
+            self._event, self._data = None, []
+        elif line.startswith(b"data:"):
+            self._data.append(line[6:].decode() if line.startswith(b"data: ") else line[5:].decode())
+        elif line.startswith(b"event:"):
+            self._event = line[6:].strip().decode()
         # comments (":") and other fields (id, retry) are ignored
-    if data:
-        yield event, "\n".join(data)
+
+
+async def iter_sse_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[tuple[str | None, str]]]:
+    """The events of an SSE body, one list per network read (so a consumer can
+    answer each read with one write)."""
+    parser = SSEParser()
+    async for chunk in response.content.iter_any():
+        events = parser.feed(chunk)
+        if events:
+            yield events
+    tail = parser.close()
+    if tail:
+        yield tail

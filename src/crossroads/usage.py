@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -50,8 +49,8 @@ EXTRACTORS: dict[str, Callable[[JSON], ir.Usage | None]] = {
     "gemini": _from_gemini,
 }
 
-USAGE_MARKERS = (b'"usage', b"usageMetadata", b"usage_metadata")
-_EVENT = re.compile(rb"(.*?)(?:\r?\n\r?\n)", re.S)
+# An object, not ``"usage":null`` (which OpenAI puts on every chunk when usage is asked for).
+USAGE_MARKERS = (b'"usage":{', b'"usage": {', b'"usageMetadata"', b'"usage_metadata"')
 
 
 def from_body(dialect: str, body: bytes) -> ir.Usage | None:
@@ -88,12 +87,14 @@ class StreamUsage:
         complete = data[:end]
         if not any(m in complete for m in USAGE_MARKERS):
             return complete
+        separator = b"\r\n\r\n" if b"\r\n\r\n" in complete else b"\n\n"
         kept: list[bytes] = []
-        for match in _EVENT.finditer(complete):
-            event = match.group(1)
+        for event in complete.split(separator):
+            if not event:
+                continue
             if any(m in event for m in USAGE_MARKERS) and self._observe(event) and self._drop:
                 continue
-            kept.append(match.group(0))
+            kept.append(event + separator)
         return b"".join(kept)
 
     def flush(self) -> bytes:

@@ -20,33 +20,40 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+_ANTHROPIC = tuple((f"anthropic-ratelimit-{k}-limit", f"anthropic-ratelimit-{k}-remaining",
+                    f"anthropic-ratelimit-{k}-reset") for k in ("requests", "tokens", "input-tokens", "output-tokens"))
+_UNIFIED = tuple((f"anthropic-ratelimit-unified-{w}-utilization", f"anthropic-ratelimit-unified-{w}-reset")
+                 for w in ("5h", "7d"))
+_OPENAI = tuple((f"x-ratelimit-limit-{k}", f"x-ratelimit-remaining-{k}", f"x-ratelimit-reset-{k}")
+                for k in ("requests", "tokens"))
+_CODEX = tuple((f"x-codex-{w}-used-percent", f"x-codex-{w}-reset-after-seconds") for w in ("primary", "secondary"))
+
+
 def headroom(headers: Mapping[str, str]) -> tuple[float, float] | None:
     """(fraction left of the tightest window, seconds until it resets), or None
     when the response carries no rate-limit headers."""
     windows: list[tuple[float, float]] = []
-    for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
-        limit = _num(headers.get(f"anthropic-ratelimit-{kind}-limit"))
-        remaining = _num(headers.get(f"anthropic-ratelimit-{kind}-remaining"))
-        if limit and remaining is not None:
-            windows.append((remaining / limit, _until_timestamp(headers.get(f"anthropic-ratelimit-{kind}-reset"))))
-    for window in ("5h", "7d"):
-        used = _num(headers.get(f"anthropic-ratelimit-unified-{window}-utilization"))
-        if used is not None:
-            used = used / 100.0 if used > 1.0 else used
-            windows.append((1.0 - used, _until_timestamp(headers.get(f"anthropic-ratelimit-unified-{window}-reset"))))
-    for kind in ("requests", "tokens"):
-        limit = _num(headers.get(f"x-ratelimit-limit-{kind}"))
-        remaining = _num(headers.get(f"x-ratelimit-remaining-{kind}"))
-        if limit and remaining is not None:
-            windows.append((remaining / limit, _duration(headers.get(f"x-ratelimit-reset-{kind}"))))
-    for window in ("primary", "secondary"):
-        used = _num(headers.get(f"x-codex-{window}-used-percent"))
-        if used is not None:
-            reset = _num(headers.get(f"x-codex-{window}-reset-after-seconds")) or 60.0
-            windows.append((1.0 - used / 100.0, reset))
-    if not windows:
-        return None
-    return min(windows)
+    if _ANTHROPIC[0][0] in headers or _UNIFIED[0][0] in headers or _ANTHROPIC[1][0] in headers:
+        for limit_name, remaining_name, reset_name in _ANTHROPIC:
+            limit, remaining = _num(headers.get(limit_name)), _num(headers.get(remaining_name))
+            if limit and remaining is not None:
+                windows.append((remaining / limit, _until_timestamp(headers.get(reset_name))))
+        for used_name, reset_name in _UNIFIED:
+            used = _num(headers.get(used_name))
+            if used is not None:
+                used = used / 100.0 if used > 1.0 else used
+                windows.append((1.0 - used, _until_timestamp(headers.get(reset_name))))
+    if _OPENAI[0][0] in headers or _OPENAI[1][0] in headers:
+        for limit_name, remaining_name, reset_name in _OPENAI:
+            limit, remaining = _num(headers.get(limit_name)), _num(headers.get(remaining_name))
+            if limit and remaining is not None:
+                windows.append((remaining / limit, _duration(headers.get(reset_name))))
+    if _CODEX[0][0] in headers or _CODEX[1][0] in headers:
+        for used_name, reset_name in _CODEX:
+            used = _num(headers.get(used_name))
+            if used is not None:
+                windows.append((1.0 - used / 100.0, _num(headers.get(reset_name)) or 60.0))
+    return min(windows) if windows else None
 
 
 def _num(value: str | None) -> float | None:
