@@ -239,24 +239,34 @@ class Pipeline:
         provider = account.provider
         for attempt in range(2):
             call = await provider.call(account, cand.route.upstream, upstream_stream, inbound.headers)
-            try:
-                response = await self.transport.post(call.url, body, call.headers, account.proxy_url,
-                                                     account.timeouts)
-            except TimeoutError:
-                raise ir.Error(504, "timeout", f"upstream {account.label} did not answer in time") from None
-            except aiohttp.ClientError as exc:
-                raise ir.Error(502, "server_error",
-                               f"upstream {account.label} unreachable: {type(exc).__name__}") from None
-            if response.status < 400:
-                headroom = ratelimits.headroom(response.headers)
-                if headroom is not None:
-                    self.health.set_headroom(account.id, *headroom)
-                return response
-            error = await self._upstream_error(response, upstream)
-            if response.status == 401 and attempt == 0 and await provider.on_unauthorized(account):
-                continue  # the credential was refreshed: one more try on this account
-            raise error
-        raise AssertionError("unreachable")
+            urls = (call.url, *call.fallback_urls)
+            for number, url in enumerate(urls):
+                last_url = number == len(urls) - 1
+                try:
+                    response = await self.transport.post(url, body, call.headers, account.proxy_url,
+                                                         account.timeouts)
+                except TimeoutError:
+                    if last_url:
+                        raise ir.Error(504, "timeout", f"upstream {account.label} did not answer in time") from None
+                    continue
+                except aiohttp.ClientError as exc:
+                    if last_url:
+                        raise ir.Error(502, "server_error",
+                                       f"upstream {account.label} unreachable: {type(exc).__name__}") from None
+                    continue
+                if response.status < 400:
+                    headroom = ratelimits.headroom(response.headers)
+                    if headroom is not None:
+                        self.health.set_headroom(account.id, *headroom)
+                    return response
+                if not last_url and (response.status == 429 or response.status >= 500):
+                    response.release()
+                    continue  # the same endpoint elsewhere may work
+                error = await self._upstream_error(response, upstream)
+                if response.status == 401 and attempt == 0 and await provider.on_unauthorized(account):
+                    break  # the credential was refreshed: one more try on this account
+                raise error
+        raise ir.Error(502, "server_error", f"upstream {account.label} refused the refreshed credential")
 
     # ------------------------------------------------------------------ bodies
 

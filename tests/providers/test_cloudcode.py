@@ -114,3 +114,22 @@ def test_envelope_round_trip() -> None:
     encoder = cloudcode.DIALECT.stream_encoder(model="m")
     framed = b"".join(encoder.encode(e) for e in events) + encoder.close()
     assert framed.startswith(b'data: {"response":')
+
+
+def test_antigravity_falls_back_to_the_next_endpoint(tmp_path: Path, identity: FakeIdentity) -> None:
+    from tests.fakes.common import Scenario
+
+    with FakeCloudCode(identity, project="proj-ag", user_agent_prefix="antigravity/") as daily, \
+            FakeCloudCode(identity, project="proj-ag", user_agent_prefix="antigravity/") as prod:
+        login("antigravity", identity, daily, tmp_path)
+        config = {"api-keys": [CLIENT_KEY], "auth-dir": str(tmp_path), "oauth-endpoints": {"antigravity": {
+            **endpoints("antigravity", identity, daily)["antigravity"],
+            "fallback-base-urls": f"{daily.base_url},{prod.base_url}"}}}
+        with RouterProcess(config) as router:
+            daily.clear()
+            daily.push(Scenario.fail(503, "daily is down"))
+            assert "You said: first" in via_chat(router, "gemini-2.5-pro", "first")
+            assert [r.path for r in daily.requests] == ["/v1internal:generateContent"]
+            assert len(prod.requests) == 1  # the same request, answered by the next endpoint
+            assert "You said: second" in via_chat(router, "gemini-2.5-pro", "second")
+            assert len(daily.requests) == 2  # daily stays first for later requests

@@ -1,8 +1,10 @@
 """Antigravity subscriptions (auth-file type ``antigravity``): Cloud Code
 Assist ``v1internal`` (Gemini envelope) serving Gemini and Claude models.
 
-The base URL is the first of ``fallback-base-urls`` (daily, then prod);
-``oauth-endpoints.antigravity.base-url`` overrides it.
+The base URL is the first of ``fallback-base-urls`` (daily, then prod); when
+one fails (connection error, timeout, 429, 5xx) the next is tried before the
+account counts as failed. ``oauth-endpoints.antigravity.base-url`` and
+``fallback-base-urls`` override them.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.auth import accounts
+from crossroads.auth import accounts, settings
 from crossroads.credentials.base import Record
 from crossroads.providers.base import Account, ProviderBase, UpstreamCall
 from crossroads.providers.gemini_cli import cloudcode_url, project_of
@@ -40,7 +42,8 @@ class AntigravityProvider(ProviderBase):
         if stream:
             headers["accept"] = "text/event-stream"
         headers.update(account.headers)
-        return UpstreamCall(url=cloudcode_url(account.base_url, stream), headers=headers)
+        urls = [cloudcode_url(base, stream) for base in endpoint_order(account.base_url)]
+        return UpstreamCall(url=urls[0], headers=headers, fallback_urls=tuple(urls[1:]))
 
     def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
         return {**body, "project": project_of(accounts.credential_of(account).record),
@@ -51,6 +54,16 @@ class AntigravityProvider(ProviderBase):
 
     def catalogue(self) -> list[str]:
         return MODELS
+
+
+def endpoint_order(base_url: str) -> list[str]:
+    """The account's base URL first, then the rest of ``fallback-base-urls``
+    when the account's URL is one of them (a custom base URL stands alone)."""
+    listed = [u.strip().rstrip("/") for u in
+              settings.get("antigravity").extra.get("fallback-base-urls", "").split(",") if u.strip()]
+    if base_url not in listed:
+        return [base_url]
+    return [base_url, *(u for u in listed if u != base_url)]
 
 
 PROVIDER = AntigravityProvider()

@@ -62,6 +62,9 @@ def mask(secret: str) -> str:
 class UpstreamCall:
     url: str
     headers: dict[str, str]
+    # the same endpoint elsewhere (e.g. Antigravity's daily -> prod), tried in
+    # order on connection errors, timeouts, 429 and 5xx before the account is failed
+    fallback_urls: tuple[str, ...] = ()
 
 
 class Provider(Protocol):
