@@ -126,3 +126,24 @@ def test_identity_block_keeps_the_cacheable_prefix_stable() -> None:
     already = {"system": [{"type": "text", "text": claude_oauth.IDENTITY}, {"type": "text", "text": "x"}]}
     assert claude_oauth.PROVIDER.adapt_body(None, already) is None  # type: ignore[arg-type]
     assert claude_oauth.merged_betas("context-1m-2025-08-07,oauth-2025-04-20").endswith(",context-1m-2025-08-07")
+
+
+def test_auth_list_shows_the_running_servers_cooldowns(tmp_path: Path, identity: FakeIdentity,
+                                                       upstream: FakeClaudeOAuth) -> None:
+    from typer.testing import CliRunner
+
+    from crossroads.cli import app
+    from tests.fakes.common import Scenario
+
+    login_to(tmp_path, identity, upstream)
+    config = {"api-keys": [CLIENT_KEY], "auth-dir": str(tmp_path), "remote-management": {"secret-key": "m-key"},
+              "oauth-endpoints": endpoints(identity, upstream)}
+    with RouterProcess(config) as process:
+        upstream.push(Scenario.fail(429, "five-hour limit reached", retry_after=600))
+        with pytest.raises(Exception, match="cooling down"):
+            via_anthropic(process, MODEL, "hit the limit")
+        listed = CliRunner().invoke(app, ["auth", "list", "--json", "--config", str(process.config_path)])
+        assert listed.exit_code == 0, listed.output
+        [row] = orjson.loads(listed.output)
+        assert row["provider"] == "claude" and row["status"] == "ok"
+        assert row["cooldowns"].startswith(f"{MODEL} for ") and "five-hour limit" in row["cooldowns"]

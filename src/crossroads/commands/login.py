@@ -144,6 +144,12 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
         store = open_store(config, auth_dir)
         records = asyncio.run(store.list())
         rows = [describe(record) for record in records]
+        cooling = running_cooldowns(config)
+        for row in rows:
+            if cooling is None:
+                row["cooldowns"] = "unknown (server not reachable; needs remote-management.secret-key)"
+            else:
+                row["cooldowns"] = ", ".join(cooling.get(row["id"], [])) or "none"
         if as_json:
             typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
             return
@@ -170,6 +176,32 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
                 typer.echo(f"{path}: not imported: {exc}", err=True)
         if failed:
             raise typer.Exit(1)
+
+
+def running_cooldowns(config: Path | None) -> dict[str, list[str]] | None:
+    """Cooldowns per account from the running server's management API (they
+    live in the server's memory), or None when it cannot be asked."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        cfg = config_module.load(str(config) if config else None)
+    except config_module.ConfigError:
+        return None
+    if not cfg.management_secret:
+        return None
+    request = urllib.request.Request(f"http://127.0.0.1:{cfg.port}/v0/management/cooldowns",
+                                     headers={"X-Management-Key": cfg.management_secret})
+    try:
+        with urllib.request.urlopen(request, timeout=2) as response:
+            rows = orjson.loads(response.read())["cooldowns"]
+    except (urllib.error.URLError, OSError, ValueError, KeyError):
+        return None
+    cooling: dict[str, list[str]] = {}
+    for row in rows:
+        cooling.setdefault(str(row["account"]), []).append(
+            f"{row['model']} for {row['seconds_left']:.0f}s ({row['reason']})")
+    return cooling
 
 
 def describe(record: Record) -> dict[str, Any]:
