@@ -147,3 +147,39 @@ def test_auth_list_shows_the_running_servers_cooldowns(tmp_path: Path, identity:
         [row] = orjson.loads(listed.output)
         assert row["provider"] == "claude" and row["status"] == "ok"
         assert row["cooldowns"].startswith(f"{MODEL} for ") and "five-hour limit" in row["cooldowns"]
+
+
+def test_login_driven_through_the_management_api(tmp_path: Path, identity: FakeIdentity,
+                                                 upstream: FakeClaudeOAuth) -> None:
+    import urllib3
+
+    config = {"api-keys": [CLIENT_KEY], "auth-dir": str(tmp_path), "remote-management": {"secret-key": "m-key"},
+              "oauth-endpoints": endpoints(identity, upstream)}
+    http = urllib3.PoolManager()
+    auth = {"x-management-key": "m-key"}
+    with RouterProcess(config) as process:
+        base = f"{process.base_url}/v0/management"
+        assert http.request("GET", f"{base}/anthropic-auth-url").status == 401
+        started = http.request("GET", f"{base}/anthropic-auth-url", headers=auth).json()
+        assert started["url"].startswith(identity.base_url) and started["state"]
+        redirect = asyncio.run(follow(started["url"], into_callback=False))
+        tampered = redirect.replace(started["state"], "not-the-state")
+        refused = http.request("POST", f"{base}/oauth-callback", json={"redirect_url": tampered}, headers=auth)
+        assert refused.status == 400 and "state" in refused.json()["error"]["message"]
+        done = http.request("POST", f"{base}/oauth-callback", json={"redirect_url": redirect}, headers=auth)
+        assert done.status == 200, done.data
+        [record_id] = done.json()["accounts"]
+        assert (tmp_path / f"{record_id}.json").exists()
+        assert http.request("GET", f"{base}/get-auth-status?state={started['state']}",
+                            headers=auth).json()["status"] == "ok"
+        replay = http.request("POST", f"{base}/oauth-callback", json={"redirect_url": redirect}, headers=auth)
+        assert replay.status == 400 and "already completed" in replay.json()["error"]["message"]
+        deadline = time.monotonic() + 5  # hot reload picks the new account up
+        while time.monotonic() < deadline:
+            try:
+                assert "You said: hi" in via_chat(process, MODEL, "hi")
+                break
+            except Exception:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("the new account was not served")

@@ -19,6 +19,7 @@ from crossroads import config as config_module
 from crossroads.auth import device, flows, settings, tokens
 from crossroads.auth.callback import CallbackServer, parse_redirect
 from crossroads.auth.oauth import LoginError
+from crossroads.auth.persist import save_results
 from crossroads.auth.refresher import LAST_ERROR, NEEDS_LOGIN
 from crossroads.credentials.base import Record, Store, StoreError
 from crossroads.providers.base import mask
@@ -40,16 +41,8 @@ def open_store(config: Path | None, auth_dir: Path | None) -> Store:
 
 
 async def save(store: Store, results: list[flows.LoginResult]) -> None:
-    for result in results:
-        existing = await store.get(result.record_id)
-        data = dict(result.data)
-        if existing is not None:  # keep the user's routing fields across re-logins
-            for key in ("prefix", "priority", "weight", "disabled", "excluded_models", "proxy_url",
-                        "model_aliases", "note"):
-                if key in existing.data and key not in data:
-                    data[key] = existing.data[key]
-        await store.put(Record(result.record_id, data))
-        typer.echo(f"saved {result.record_id} ({result.label})")
+    for record_id, result in zip(await save_results(store, results), results, strict=True):
+        typer.echo(f"saved {record_id} ({result.label})")
 
 
 async def browser_login(kind: str, *, no_browser: bool, port: int | None,

@@ -1,4 +1,5 @@
-"""Management API (``/v0/management``): usage, cooldowns, quota reset.
+"""Management API (``/v0/management``): usage, cooldowns, quota reset, and
+OAuth logins driven from a browser elsewhere.
 
 Enabled only when ``remote-management.secret-key`` is set; the key is sent as
 ``Authorization: Bearer`` or ``X-Management-Key``. Answers only loopback
@@ -12,8 +13,12 @@ import time
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
-from crossroads import ir
-from crossroads.frontdoors.base import Route
+from crossroads import ir, reload
+from crossroads.auth.callback import parse_redirect
+from crossroads.auth.flows import PendingLogins, start
+from crossroads.auth.oauth import LoginError
+from crossroads.auth.persist import save_results
+from crossroads.frontdoors.base import Route, json_body
 from crossroads.http import Reply, Request, json_reply
 from crossroads.providers.base import mask
 
@@ -61,4 +66,70 @@ ROUTES = [
     Route("GET", "/v0/management/usage", usage_report, "openai-chat", protected=False),
     Route("GET", "/v0/management/cooldowns", cooldowns, "openai-chat", protected=False),
     Route("POST", "/v0/management/reset-quota", reset_quota, "openai-chat", protected=False),
+]
+
+
+# ---------------------------------------------------------------- OAuth logins
+# CLIProxyAPI's management names: GET /{provider}-auth-url starts a login and
+# returns the URL to open; the user pastes where the browser landed to
+# POST /oauth-callback; GET /get-auth-status?state= says how it went.
+
+LOGIN_KINDS = {"anthropic": "claude", "claude": "claude", "codex": "codex", "gemini-cli": "gemini",
+               "antigravity": "antigravity", "iflow": "iflow"}
+_pending = PendingLogins()
+_outcomes: dict[str, dict[str, object]] = {}
+
+
+async def start_login(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = request.path.rsplit("/", 1)[1].removesuffix("-auth-url")
+    kind = LOGIN_KINDS.get(name)
+    if kind is None:
+        raise ir.Error(404, "not_found", f"no login for {name!r}; known: {', '.join(sorted(LOGIN_KINDS))}")
+    try:
+        login = _pending.add(start(kind, loopback=False, options=dict(request.query)))
+    except LoginError as exc:
+        raise ir.bad_request(str(exc)) from None
+    if len(_outcomes) > 1000:  # forget the oldest outcomes
+        for state in list(_outcomes)[:500]:
+            del _outcomes[state]
+    _outcomes[login.state] = {"status": "wait"}
+    return json_reply(200, {"status": "ok", "url": login.url, "state": login.state})
+
+
+async def finish_login(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    body = json_body(request)
+    pasted = body.get("redirect_url") or (f"{body.get('code', '')}#{body.get('state', '')}"
+                                          if body.get("code") else "")
+    try:
+        redirect = parse_redirect(str(pasted))
+        results = await _pending.complete(redirect)
+    except LoginError as exc:
+        if redirect_state := body.get("state"):
+            _outcomes[str(redirect_state)] = {"status": "error", "error": str(exc)}
+        raise ir.bad_request(str(exc)) from None
+    store = reload.store_for(app)
+    if store is None:
+        raise ir.Error(503, "overloaded", "the credential store is not open yet; try again")
+    saved = await save_results(store, results)
+    if redirect.state:
+        _outcomes[redirect.state] = {"status": "ok", "accounts": saved}
+    return json_reply(200, {"status": "ok", "accounts": saved})
+
+
+async def login_status(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    state = request.query.get("state", "")
+    outcome = _outcomes.get(state)
+    if outcome is None:
+        raise ir.Error(404, "not_found", "unknown login state")
+    return json_reply(200, outcome)
+
+
+ROUTES += [Route("GET", f"/v0/management/{name}-auth-url", start_login, "openai-chat", protected=False)
+           for name in LOGIN_KINDS]
+ROUTES += [
+    Route("POST", "/v0/management/oauth-callback", finish_login, "openai-chat", protected=False),
+    Route("GET", "/v0/management/get-auth-status", login_status, "openai-chat", protected=False),
 ]
