@@ -39,7 +39,8 @@ from crossroads.routing.health import Health
 from crossroads.routing.registry import Candidate, Pool, Registry
 from crossroads.routing.selection import Selector, make_strategy
 from crossroads.routing.sticky import Affinity, session_key
-from crossroads.transport import Transport, iter_sse_batches
+from crossroads.state import open_state
+from crossroads.transport import SSEParser, Transport, iter_sse_batches
 
 log = logging.getLogger("crossroads.pipeline")
 
@@ -90,9 +91,10 @@ class _Served:
 class Pipeline:
     def __init__(self, config: Config, registry: Registry, transport: Transport) -> None:
         self.transport = transport
-        self.health = Health(config.transient_cooldown)
-        self.affinity = Affinity(config.session_affinity_ttl)
-        self.ledger = usage.Ledger()
+        self.state = open_state(config.state)  # started/closed by the server's lifespan
+        self.health = Health(config.transient_cooldown, self.state)
+        self.affinity = Affinity(config.session_affinity_ttl, self.state)
+        self.ledger = usage.Ledger(state=self.state)
         self.images = ImageFetcher(transport, config.image_fetch_max_bytes)
         self.configure(config, registry)
 
@@ -101,9 +103,12 @@ class Pipeline:
         self.config = config
         self.registry = registry
         self.affinity.ttl = config.session_affinity_ttl
-        self.selector = Selector(self.health, make_strategy(config.routing_strategy),
+        self.selector = Selector(self.health, make_strategy(config.routing_strategy, self._replica_number),
                                  self.affinity if config.session_affinity else None)
-        self.limiter = Limiter(config.key_policies)
+        self.limiter = Limiter(config.key_policies, self.state)
+
+    def _replica_number(self) -> int:
+        return self.state.replica_number
 
     # ------------------------------------------------------------------ entry
 
@@ -113,7 +118,7 @@ class Pipeline:
         if named.reasoning is not None:  # model(high), model-thinking-8192, ...
             inbound.model = named.model
             progress.suffix_reasoning = named.reasoning
-        self.limiter.admit(inbound.client_key, inbound.model)
+        await self.limiter.acquire(inbound.client_key, inbound.model)
         for model in (inbound.model, *self.config.fallbacks.get(inbound.model, ())):
             pool = self.registry.pool(model)
             if pool is None:
@@ -122,6 +127,8 @@ class Pipeline:
             session = None
             if self.config.session_affinity and len(pool) > 1:  # one account: nothing to stick to
                 session = session_key(inbound.headers, inbound.body)
+                if session is not None:
+                    await self.affinity.recall(model, session)
             result = await self._serve_pool(inbound, model, pool, session, progress)
             if result is not None:
                 return result
@@ -460,18 +467,10 @@ def _leading_error(upstream: Dialect, first: bytes) -> ir.Error | None:
     """An error event at the very start of a 200 stream (e.g. Anthropic's
     ``overloaded_error``): nothing has reached the client, so fail over."""
     decoder = upstream.stream_decoder()
-    for block in first.split(b"\n\n"):
-        name: str | None = None
-        data: list[str] = []
-        for line in block.decode("utf-8", "replace").splitlines():
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data.append(line[5:].lstrip())
-        if data:
-            for event in decoder.feed(name, "\n".join(data)):
-                if isinstance(event, ir.ErrorEvent):
-                    return event.error
+    for name, data in SSEParser().feed(first):
+        for event in decoder.feed(name, data):
+            if isinstance(event, ir.ErrorEvent):
+                return event.error
     return None
 
 
