@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 
 from crossroads.access.policy import KeyPolicy, parse_key
+from crossroads.state import StateConfig
+from crossroads.state import parse_config as parse_state_config
 
 DEFAULT_PORT = 8317
 
@@ -39,6 +41,7 @@ _KNOWN = {
     "codex-api-key", "openai-compatibility", "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
     "transient-error-cooldown-seconds", "remote-management",
     "store",  # credential/config store selection (crossroads.credentials.select)
+    "state",  # state shared between replicas (crossroads.state)
 }
 
 
@@ -74,6 +77,7 @@ class Config:
     transient_cooldown: float = 10.0
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch_max_bytes: int = 20 * 1024 * 1024
+    state: StateConfig = field(default_factory=StateConfig)
     upstreams: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
     unknown_keys: list[str] = field(default_factory=list)
@@ -93,7 +97,7 @@ class Config:
         return not self.api_keys
 
 
-UPSTREAM_KEYS = ("claude-api-key", "gemini-api-key", "codex-api-key", "openai-compatibility")
+UPSTREAM_KEYS = ("claude-api-key", "gemini-api-key", "codex-api-key", "openai-compatibility", "vertex-api-key")
 
 
 def load(path: str | os.PathLike[str] | None) -> Config:
@@ -189,6 +193,11 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     img = data.get("image-fetch") or {}
     if isinstance(img, dict) and "max-bytes" in img:
         cfg.image_fetch_max_bytes = int(_number(img["max-bytes"], "image-fetch.max-bytes", source))
+
+    try:
+        cfg.state = parse_state_config(data.get("state"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
 
     for key in UPSTREAM_KEYS:
         entries = data.get(key) or []

@@ -189,6 +189,7 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    await self.pipeline.state.start()
                     self._background = await reload.start(self)
                 except Exception as exc:
                     log.exception("start-up failed")
@@ -199,6 +200,7 @@ class App:
                 for task in self._background:
                     task.cancel()
                 await self.transport.close()
+                await self.pipeline.state.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

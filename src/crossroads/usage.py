@@ -15,6 +15,8 @@ from crossroads.dialects.anthropic import usage_from_wire as _anthropic
 from crossroads.dialects.gemini import _parse_usage as _gemini
 from crossroads.dialects.openai_chat import parse_usage as _chat
 from crossroads.dialects.openai_responses import _parse_usage as _responses
+from crossroads.providers.base import mask
+from crossroads.state.base import USAGE_FIELDS, State, StateUnavailable
 
 JSON = dict[str, Any]
 
@@ -138,11 +140,19 @@ class Totals:
         self.reasoning_tokens += usage.reasoning_tokens or 0
 
 
+    def counts(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in USAGE_FIELDS}
+
+
 @dataclass
 class Ledger:
+    """This replica's totals; with a shared state also everyone's, which is
+    what ``report`` shows when the state can answer."""
+
     by_key: dict[str, Totals] = field(default_factory=dict)
     by_account: dict[str, Totals] = field(default_factory=dict)
     by_model: dict[str, Totals] = field(default_factory=dict)
+    state: State | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, client_key: str | None, account_id: str, model: str, usage: ir.Usage | None) -> None:
@@ -153,3 +163,35 @@ class Ledger:
                 if totals is None:
                     totals = table[name] = Totals()
                 totals.add(usage)
+        if self.state is not None and self.state.shared:
+            self.state.add_usage(_display_key(client_key), account_id, model, _counts(usage))
+
+    async def report(self) -> dict[str, Any]:
+        """``{by_key, by_account, by_model, scope}`` with client keys masked;
+        scope is "shared" (all replicas) or "replica" (this one only)."""
+        if self.state is not None and self.state.shared:
+            try:
+                tables = await self.state.usage()
+            except StateUnavailable:
+                pass
+            else:
+                report: dict[str, Any] = {table: {name: {f: row.get(f, 0) for f in USAGE_FIELDS}
+                                                  for name, row in rows.items()} for table, rows in tables.items()}
+                return {**report, "scope": "shared"}
+        with self._lock:
+            return {"by_key": {_display_key(k if k != "-" else None): t.counts() for k, t in self.by_key.items()},
+                    "by_account": {k: t.counts() for k, t in self.by_account.items()},
+                    "by_model": {k: t.counts() for k, t in self.by_model.items()},
+                    "scope": "replica"}
+
+
+def _counts(usage: ir.Usage | None) -> dict[str, int]:
+    if usage is None:
+        return {"requests": 1, "unreported": 1}
+    return {"requests": 1, "input_tokens": usage.input_tokens or 0, "output_tokens": usage.output_tokens or 0,
+            "cached_tokens": usage.cache_read_tokens or 0, "reasoning_tokens": usage.reasoning_tokens or 0}
+
+
+def _display_key(client_key: str | None) -> str:
+    """Client keys are shown (and shared) masked."""
+    return "-" if client_key is None else mask(client_key)

@@ -77,6 +77,19 @@ def jwt(claims: dict[str, Any]) -> str:
     return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.{part({'sig': 'fake'})}"
 
 
+def _signature_valid(public_key: Any, parts: list[str]) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    signature = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
+    try:
+        public_key.verify(signature, f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    except InvalidSignature:
+        return False
+    return True
+
+
 def s256(verifier: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
 
@@ -102,6 +115,8 @@ class FakeIdentity(FakeServer):
         self.codes: dict[str, PendingCode] = {}
         self.devices: dict[str, DeviceAuth] = {}
         self.refresh_calls = 0
+        self.jwt_grants = 0  # service-account (jwt-bearer) tokens minted
+        self.service_keys: dict[str, Any] = {}  # client_email -> RSA public key: assertions must verify
         self.refresh_delay = 0.0
         self.refresh_failures: list[RefreshFailure] = []
         self.extra_token_fields: dict[str, Any] = {}
@@ -344,7 +359,11 @@ class FakeIdentity(FakeServer):
             return self._error(400, "invalid_grant", "assertion claims iss/scope/iat/exp invalid")
         if claims.get("aud") != f"{self.base_url}/oauth/token":
             return self._error(400, "invalid_grant", f"assertion aud {claims.get('aud')!r} is not this endpoint")
+        public_key = self.service_keys.get(str(claims.get("iss")))
+        if public_key is not None and not _signature_valid(public_key, parts):
+            return self._error(400, "invalid_grant", "Invalid JWT Signature.")
         with self._glock:
+            self.jwt_grants += 1
             grant = self._issue(None, None)
         return json_response({"access_token": grant.access_token, "expires_in": self.expires_in,
                               "token_type": "Bearer"})

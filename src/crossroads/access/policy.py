@@ -16,11 +16,11 @@ from __future__ import annotations
 import calendar
 import fnmatch
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from crossroads import ir
+from crossroads.state import Limits, MemoryState, Refusal, State
 
 PERIODS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 
@@ -66,83 +66,73 @@ def _int(value: Any, where: str, name: str) -> int | None:
     return value
 
 
-@dataclass(slots=True)
-class _Window:
-    events: deque[tuple[float, int]] = field(default_factory=deque)
-    total: int = 0
-
-    def prune(self, now: float, span: float) -> None:
-        while self.events and self.events[0][0] <= now - span:
-            self.total -= self.events.popleft()[1]
-
-    def add(self, now: float, amount: int) -> None:
-        self.events.append((now, amount))
-        self.total += amount
-
-
-@dataclass(slots=True)
-class _KeyState:
-    requests: _Window = field(default_factory=_Window)
-    tokens: _Window = field(default_factory=_Window)
-    period_start: float = 0.0
-    period_tokens: int = 0
-
-
 class Limiter:
-    def __init__(self, policies: dict[str, KeyPolicy]) -> None:
+    """Enforces key policies. Windows and budgets are counted in a ``State``:
+    across all replicas when it is shared (``acquire`` then waits on it, for
+    rate-limited keys only), else in this process."""
+
+    def __init__(self, policies: dict[str, KeyPolicy], state: State | None = None) -> None:
         self.policies = {k: p for k, p in policies.items() if p.limited}
-        self._state: dict[str, _KeyState] = {}
+        self._local = MemoryState()
+        self._state: State | None = state if state is not None and state.shared else None
 
     def admit(self, key: str | None, model: str) -> None:
-        """Raise an ir.Error when this key may not make this request now."""
-        if key is None or not self.policies:
+        """Raise an ir.Error when this key may not make this request now (in-process windows)."""
+        policy = self._policy(key, model)
+        if policy is not None and key is not None:
+            _refuse(policy, self._local.reserve_now(key, _limits(policy)))
+
+    async def acquire(self, key: str | None, model: str) -> None:
+        """``admit``, counted across replicas when the state is shared."""
+        if self._state is None:
+            self.admit(key, model)
             return
-        policy = self.policies.get(key)
-        if policy is None:
-            return
-        if policy.models and not any(fnmatch.fnmatchcase(model, p) for p in policy.models):
-            raise ir.Error(403, "permission", f"this client key may not use model {model!r}",
-                           code="model_not_allowed")
-        state = self._state.setdefault(key, _KeyState())
-        now = time.time()
-        if policy.rpm is not None:
-            state.requests.prune(now, 60)
-            if state.requests.total >= policy.rpm:
-                wait = state.requests.events[0][0] + 60 - now
-                raise ir.Error(429, "rate_limit", f"client key exceeded {policy.rpm} requests per minute",
-                               retry_after=max(1.0, wait), code="rate_limit_exceeded")
-            state.requests.add(now, 1)
-        if policy.tpm is not None:
-            state.tokens.prune(now, 60)
-            if state.tokens.total >= policy.tpm:
-                wait = state.tokens.events[0][0] + 60 - now
-                raise ir.Error(429, "rate_limit", f"client key exceeded {policy.tpm} tokens per minute",
-                               retry_after=max(1.0, wait), code="rate_limit_exceeded")
-        if policy.budget_tokens is not None:
-            start, end = _period(policy.budget_period, now)
-            if state.period_start != start:
-                state.period_start, state.period_tokens = start, 0
-            if state.period_tokens >= policy.budget_tokens:
-                raise ir.Error(429, "rate_limit",
-                               f"client key used its budget of {policy.budget_tokens} tokens for this "
-                               f"{policy.budget_period}; it renews at "
-                               f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(end))}",
-                               retry_after=max(1.0, end - now), code="budget_exceeded")
+        policy = self._policy(key, model)
+        if policy is not None and key is not None:
+            _refuse(policy, await self._state.reserve(key, _limits(policy)))
 
     def settle(self, key: str | None, usage: ir.Usage | None) -> None:
         """Count the tokens a finished request used."""
         if key is None or usage is None or key not in self.policies:
             return
-        tokens = usage.total_tokens or 0
-        state = self._state.setdefault(key, _KeyState())
-        now = time.time()
-        state.tokens.add(now, tokens)
         policy = self.policies[key]
-        if policy.budget_tokens is not None:
-            start, _ = _period(policy.budget_period, now)
-            if state.period_start != start:
-                state.period_start, state.period_tokens = start, 0
-            state.period_tokens += tokens
+        (self._state or self._local).settle(key, usage.total_tokens or 0, _limits(policy))
+
+    def _policy(self, key: str | None, model: str) -> KeyPolicy | None:
+        """The key's policy once its model allowlist passed; None when nothing is counted."""
+        if key is None or not self.policies:
+            return None
+        policy = self.policies.get(key)
+        if policy is None:
+            return None
+        if policy.models and not any(fnmatch.fnmatchcase(model, p) for p in policy.models):
+            raise ir.Error(403, "permission", f"this client key may not use model {model!r}",
+                           code="model_not_allowed")
+        if policy.rpm is None and policy.tpm is None and policy.budget_tokens is None:
+            return None
+        return policy
+
+
+def _limits(policy: KeyPolicy) -> Limits:
+    start, end = _period(policy.budget_period, time.time()) if policy.budget_tokens is not None else (0.0, 0.0)
+    return Limits(policy.rpm, policy.tpm, policy.budget_tokens, start, end)
+
+
+def _refuse(policy: KeyPolicy, refusal: Refusal | None) -> None:
+    if refusal is None:
+        return
+    wait = max(1.0, refusal.retry_after)
+    if refusal.limit == "rpm":
+        raise ir.Error(429, "rate_limit", f"client key exceeded {policy.rpm} requests per minute",
+                       retry_after=wait, code="rate_limit_exceeded")
+    if refusal.limit == "tpm":
+        raise ir.Error(429, "rate_limit", f"client key exceeded {policy.tpm} tokens per minute",
+                       retry_after=wait, code="rate_limit_exceeded")
+    renews = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() + refusal.retry_after))
+    raise ir.Error(429, "rate_limit",
+                   f"client key used its budget of {policy.budget_tokens} tokens for this "
+                   f"{policy.budget_period}; it renews at {renews}",
+                   retry_after=wait, code="budget_exceeded")
 
 
 def _period(name: str, now: float) -> tuple[float, float]:

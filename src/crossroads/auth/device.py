@@ -43,7 +43,7 @@ class DeviceLogin:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-async def _discover(conf: settings.OAuthSettings) -> tuple[str, str]:
+async def discover_endpoints(conf: settings.OAuthSettings) -> tuple[str, str]:
     """xAI: device and token endpoints from OIDC discovery, kept on the issuer's domain."""
     if conf.device_url and conf.token_url:
         return conf.device_url, conf.token_url
@@ -69,7 +69,7 @@ async def start(kind: str, options: dict[str, Any] | None = None) -> DeviceLogin
     options = dict(options or {})
     if kind == "codex":
         return await _codex_start(conf, options)
-    device_url, token_url = (await _discover(conf)) if conf.discovery_url else (conf.device_url, conf.token_url)
+    device_url, token_url = (await discover_endpoints(conf)) if conf.discovery_url else (conf.device_url, conf.token_url)
     if not device_url:
         raise LoginError(f"{kind} has no device login; use the browser login")
     params: dict[str, Any] = {"client_id": conf.client_id}

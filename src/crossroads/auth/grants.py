@@ -15,6 +15,26 @@ from crossroads.auth.tokens import TokenGrant
 
 RefreshFn = Callable[[dict[str, Any]], Awaitable[TokenGrant]]
 
+_discovered: dict[str, str] = {}  # discovery URL -> token endpoint
+
+
+async def token_endpoint(kind: settings.OAuthSettings) -> str:
+    """The token URL; providers that publish it only through OIDC discovery
+    (xAI) have it looked up once per discovery URL."""
+    if kind.token_url or not kind.discovery_url:
+        return kind.token_url
+    found = _discovered.get(kind.discovery_url)
+    if found is None:
+        from crossroads.auth.device import discover_endpoints
+        from crossroads.auth.oauth import LoginError
+
+        try:
+            _, found = await discover_endpoints(kind)
+        except LoginError as exc:
+            raise oauth.OAuthError("unreachable", str(exc), 503) from None
+        _discovered[kind.discovery_url] = found
+    return found
+
 
 def _rotating(keep: tuple[str, ...] = (), with_scope: bool = False) -> RefreshFn:
     """The standard ``grant_type=refresh_token`` exchange."""
@@ -30,7 +50,7 @@ def _rotating(keep: tuple[str, ...] = (), with_scope: bool = False) -> RefreshFn
             params["client_secret"] = kind.client_secret
         if with_scope and kind.scopes:
             params["scope"] = " ".join(s for s in kind.scopes if s != "offline_access")
-        reply = await oauth.post(kind.token_url, params, encoding=kind.encoding)
+        reply = await oauth.post(await token_endpoint(kind), params, encoding=kind.encoding)
         return oauth.grant_from(reply, keep)
 
     return refresh
@@ -53,7 +73,28 @@ async def _iflow(data: dict[str, Any]) -> TokenGrant:
                                               "client_id": kind.client_id,
                                               "client_secret": kind.client_secret or None},
                              basic_auth=(kind.client_id, kind.client_secret))
-    return oauth.grant_from(reply)
+    grant = oauth.grant_from(reply)
+    api_key = await _iflow_api_key(kind, grant.access_token)
+    if api_key:
+        grant.extra["api_key"] = api_key  # iFlow may rotate the key with the token
+    return grant
+
+
+async def _iflow_api_key(kind: settings.OAuthSettings, access_token: str) -> str:
+    """The account's current API key (empty when the user-info call fails:
+    the stored key keeps serving)."""
+    import urllib.parse
+
+    url = kind.extra.get("userinfo-url", "")
+    if not url:
+        return ""
+    try:
+        info = await oauth.get_json(f"{url}?{urllib.parse.urlencode({'accessToken': access_token})}",
+                                    {"accept": "application/json"})
+    except oauth.OAuthError:
+        return ""
+    user = info.get("data")
+    return str(user.get("apiKey") or "") if isinstance(user, dict) else ""
 
 
 async def _vertex(data: dict[str, Any]) -> TokenGrant:

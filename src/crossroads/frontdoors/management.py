@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import time
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from crossroads import ir, reload
@@ -20,7 +19,6 @@ from crossroads.auth.oauth import LoginError
 from crossroads.auth.persist import save_results
 from crossroads.frontdoors.base import Route, json_body
 from crossroads.http import Reply, Request, json_reply
-from crossroads.providers.base import mask
 
 if TYPE_CHECKING:
     from crossroads.server import App
@@ -41,11 +39,7 @@ def _authorize(app: App, request: Request) -> None:
 
 async def usage_report(app: App, request: Request) -> Reply:
     _authorize(app, request)
-    ledger = app.pipeline.ledger
-    by_key = {mask(k) if k != "-" else k: asdict(v) for k, v in ledger.by_key.items()}
-    return json_reply(200, {"by_key": by_key,
-                            "by_account": {k: asdict(v) for k, v in ledger.by_account.items()},
-                            "by_model": {k: asdict(v) for k, v in ledger.by_model.items()}})
+    return json_reply(200, await app.pipeline.ledger.report())
 
 
 async def cooldowns(app: App, request: Request) -> Reply:

@@ -21,6 +21,7 @@ _MODULES = (
     "crossroads.providers.xai",
     "crossroads.providers.iflow",
     "crossroads.providers.vertex",
+    "crossroads.providers.vertex_api_key",
 )
 
 

@@ -108,6 +108,17 @@ class Provider(Protocol):
         """Model ids served when the config lists none."""
         ...
 
+    def for_ingress(self, dialect: str) -> Provider:
+        """The provider that serves a client speaking ``dialect`` on this
+        account (itself, unless the upstream also speaks the client's
+        dialect on another endpoint, like Kimi's Anthropic endpoint)."""
+        ...
+
+    def accounts_from_record(self, record: Record) -> list[Account]:
+        """Every account a stored credential yields (one per Cloud project for
+        multi-project Gemini CLI files; otherwise ``account_from_record``)."""
+        ...
+
 
 class ProviderBase:
     """Defaults for the optional hooks; providers override what they need."""
@@ -132,6 +143,12 @@ class ProviderBase:
 
     def catalogue(self) -> list[str]:
         return []
+
+    def for_ingress(self, dialect: str) -> Provider:
+        return self  # type: ignore[return-value]
+
+    def accounts_from_record(self, record: Record) -> list[Account]:
+        return [self.account_from_record(record)]
 
 
 def retryable(error: ir.Error) -> bool:

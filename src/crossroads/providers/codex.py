@@ -25,6 +25,24 @@ UNSUPPORTED = ("max_output_tokens", "max_completion_tokens", "temperature", "top
 ENCRYPTED_REASONING = "reasoning.encrypted_content"
 MODELS = ["gpt-5.1", "gpt-5.1-codex", "gpt-5.1-codex-mini", "gpt-5.1-codex-max", "gpt-5", "gpt-5-codex",
           "gpt-5-codex-mini"]
+# What each ChatGPT plan may use (the plan is read from the id token at login
+# and on every refresh). Free accounts get the smaller models; the paid plans
+# everything. Unknown plans (business, enterprise, edu, go...) count as team.
+PLAN_MODELS: dict[str, list[str]] = {
+    "free": ["gpt-5.1", "gpt-5.1-codex-mini", "gpt-5", "gpt-5-codex-mini"],
+    "plus": MODELS,
+    "pro": MODELS,
+    "team": MODELS,
+}
+PLAN_ALIASES = {"prolite": "pro", "pro_lite": "pro"}
+
+
+def plan_models(plan: str | None) -> list[str]:
+    """The model list for a ChatGPT plan (no plan known: every model)."""
+    if not plan:
+        return MODELS
+    key = PLAN_ALIASES.get(plan.lower(), plan.lower())
+    return PLAN_MODELS.get(key, PLAN_MODELS["team"])
 
 
 class CodexProvider(ProviderBase):
@@ -39,7 +57,7 @@ class CodexProvider(ProviderBase):
             raise ValueError("the codex credential has no account_id (log in again)")
         plan = record.data.get("plan_type")
         label = f"codex:{record.data.get('email') or record.id}" + (f" ({plan})" if plan else "")
-        return accounts.oauth_account(self, record, MODELS, label=label)
+        return accounts.oauth_account(self, record, plan_models(str(plan or "")), label=label)
 
     def upstream_stream(self, client_stream: bool) -> bool:
         return True

@@ -22,14 +22,21 @@ def cloudcode_url(base_url: str, stream: bool) -> str:
     return f"{base_url}/v1internal:generateContent"
 
 
-def project_of(record: Record) -> str:
-    project = str(record.data.get("project_id") or "").strip()
-    if not project:
+def projects_of(record: Record) -> list[str]:
+    """The record's Cloud projects: CLIProxyAPI files may list several,
+    comma-separated, in ``project_id``."""
+    projects = [p.strip() for p in str(record.data.get("project_id") or "").split(",") if p.strip()]
+    if not projects:
         raise ValueError(f"the {record.type} credential has no project_id (log in again to discover it)")
-    if "," in project:
-        # CLIProxyAPI multi-project files: this build serves the first; log in per project for the rest
-        project = project.split(",")[0].strip()
-    return project
+    return list(dict.fromkeys(projects))
+
+
+def project_of(record: Record) -> str:
+    return projects_of(record)[0]
+
+
+# account id -> project, for the virtual accounts of multi-project records
+_PROJECT_OF_ACCOUNT: dict[str, str] = {}
 
 
 class GeminiCliProvider(ProviderBase):
@@ -39,9 +46,22 @@ class GeminiCliProvider(ProviderBase):
     auth_types: ClassVar[tuple[str, ...]] = ("gemini",)
 
     def account_from_record(self, record: Record) -> Account:
-        project = project_of(record)
+        return self._account(record, project_of(record), record.id)
+
+    def accounts_from_record(self, record: Record) -> list[Account]:
+        """One virtual account per project (sharing the record's token), so
+        quota cooldowns and routing treat each project on its own."""
+        projects = projects_of(record)
+        if len(projects) == 1:
+            return [self._account(record, projects[0], record.id)]
+        return [self._account(record, project, f"{record.id}#{project}") for project in projects]
+
+    def _account(self, record: Record, project: str, account_id: str) -> Account:
         label = f"gemini-cli:{record.data.get('email') or record.id} ({project})"
-        return accounts.oauth_account(self, record, MODELS, label=label)
+        account = accounts.oauth_account(self, record, MODELS, label=label)
+        account.id = account_id
+        _PROJECT_OF_ACCOUNT[account_id] = project
+        return account
 
     async def call(self, account: Account, model: str, stream: bool,
                    client_headers: Mapping[str, str]) -> UpstreamCall:
@@ -59,7 +79,8 @@ class GeminiCliProvider(ProviderBase):
         return UpstreamCall(url=cloudcode_url(account.base_url, stream), headers=headers)
 
     def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
-        return {**body, "project": project_of(accounts.credential_of(account).record)}
+        project = _PROJECT_OF_ACCOUNT.get(account.id) or project_of(accounts.credential_of(account).record)
+        return {**body, "project": project}
 
     async def on_unauthorized(self, account: Account) -> bool:
         return await accounts.refresh_after_401(account)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from crossroads import ir
-from crossroads.auth import accounts
+from crossroads.auth import accounts, tokens
 from crossroads.credentials.base import Record
 from crossroads.providers.base import Account, ProviderBase, UpstreamCall
 
@@ -39,6 +39,8 @@ class IflowProvider(ProviderBase):
 
     async def call(self, account: Account, model: str, stream: bool,
                    client_headers: Mapping[str, str]) -> UpstreamCall:
+        if tokens.refresh_token(accounts.extra(account)):
+            await accounts.bearer(account)  # keeps the OAuth grant (and with it the API key) fresh
         api_key = str(accounts.extra(account).get("api_key") or "")
         if not api_key:
             raise ir.Error(401, "authentication", f"{account.label} has no iFlow API key; log in again")
@@ -50,6 +52,12 @@ class IflowProvider(ProviderBase):
                    "accept": "text/event-stream" if stream else "application/json"}
         headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/chat/completions", headers=headers)
+
+    async def on_unauthorized(self, account: Account) -> bool:
+        # a refused key may have been rotated: refreshing the grant fetches the current one
+        if not tokens.refresh_token(accounts.extra(account)):
+            return False
+        return await accounts.refresh_after_401(account)
 
     def catalogue(self) -> list[str]:
         return MODELS

@@ -4,15 +4,46 @@ bearer and Qwen Code's DashScope headers."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
+from crossroads import ir
 from crossroads.auth import accounts, settings
 from crossroads.credentials.base import Record
 from crossroads.providers.base import Account, ProviderBase, UpstreamCall
 
 USER_AGENT = "QwenCode/0.2.1 (linux; x64)"
 MODELS = ["qwen3-coder-plus", "qwen3-coder-flash", "vision-model"]
+REQUESTS_PER_MINUTE = 60  # Qwen Code's own client-side limit per credential
+WINDOW = 60.0
+
+
+class RequestWindow:
+    """At most ``limit`` requests per credential in any ``window`` seconds
+    (sliding); a full window answers how long until the next slot frees."""
+
+    def __init__(self, limit: int = REQUESTS_PER_MINUTE, window: float = WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._sent: dict[str, deque[float]] = {}
+
+    def take(self, key: str) -> float:
+        """Claim a slot: 0.0 when granted, else the seconds to wait."""
+        now = self.clock()
+        sent = self._sent.setdefault(key, deque())
+        while sent and sent[0] <= now - self.window:
+            sent.popleft()
+        if len(sent) >= self.limit:
+            return sent[0] + self.window - now
+        sent.append(now)
+        return 0.0
+
+
+LIMIT = RequestWindow()
 
 
 def resource_base(resource_url: str) -> str:
@@ -35,6 +66,12 @@ class QwenProvider(ProviderBase):
 
     async def call(self, account: Account, model: str, stream: bool,
                    client_headers: Mapping[str, str]) -> UpstreamCall:
+        wait = LIMIT.take(accounts.credential_of(account).id)
+        if wait > 0:
+            # "usage_limit_reached" makes the cooldown cover every model of the credential
+            raise ir.Error(429, "rate_limit", f"{account.label} reached Qwen's limit of {LIMIT.limit} requests "
+                                              f"per minute; cooling down for {wait:.0f}s",
+                           retry_after=max(1.0, wait), code="usage_limit_reached")
         token = await accounts.bearer(account)
         headers = {"content-type": "application/json", "authorization": f"Bearer {token}",
                    "user-agent": USER_AGENT, "x-dashscope-useragent": USER_AGENT,

@@ -1,5 +1,8 @@
 """Account health: cooldowns per (account, model) with their cause, and
-rate-limit headroom read from upstream headers."""
+rate-limit headroom read from upstream headers.
+
+Cooldowns live in a ``State`` (shared by replicas when it is Redis); reads
+use its local view, so a pick never waits on the network."""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import time
 from dataclasses import dataclass
 
 from crossroads import ir
+from crossroads.state import MemoryState, State
+from crossroads.state.base import ALL_MODELS, Cooldown
 
 TRANSIENT_COOLDOWN = 10.0  # 408 / 5xx / connection errors / timeouts
 AUTH_COOLDOWN = 30 * 60.0  # 401 after the refresh-and-retry, 402, 403
@@ -15,18 +20,9 @@ QUOTA_BACKOFF_BASE = 1.0  # 429 without a reset time: 1 s, doubling...
 QUOTA_BACKOFF_MAX = 30 * 60.0  # ...up to 30 min
 LOW_HEADROOM = 0.05  # below 5 % of a rate-limit window left, prefer other accounts
 
-ALL_MODELS = "*"
-
 # Error codes/messages that mean the whole credential is out of quota, not one model.
 CREDENTIAL_WIDE_MARKERS = ("usage_limit_reached", "insufficient_quota", "billing", "credit balance",
                            "quota exceeded for quota metric")
-
-
-@dataclass(slots=True)
-class Cooldown:
-    until: float
-    reason: str
-    strikes: int = 1
 
 
 @dataclass(slots=True)
@@ -36,8 +32,9 @@ class Headroom:
 
 
 class Health:
-    def __init__(self, transient_cooldown: float = TRANSIENT_COOLDOWN) -> None:
-        self._cooldowns: dict[tuple[str, str], Cooldown] = {}
+    def __init__(self, transient_cooldown: float = TRANSIENT_COOLDOWN, state: State | None = None) -> None:
+        self.state: State = state if state is not None else MemoryState()
+        self._cooldowns = self.state.cooldowns  # kept current by the state
         self._headroom: dict[str, Headroom] = {}
         self.transient_cooldown = transient_cooldown
 
@@ -56,8 +53,8 @@ class Health:
         return not self._cooldowns or self.cooling_until(account_id, model) is None
 
     def record_success(self, account_id: str, model: str) -> None:
-        if self._cooldowns:
-            self._cooldowns.pop((account_id, model), None)
+        if self._cooldowns and (account_id, model) in self._cooldowns:
+            self.state.drop_cooldown(account_id, model)
 
     def record_failure(self, account_id: str, model: str, error: ir.Error) -> float:
         """Cool the account down for this model (or for all its models when the
@@ -75,12 +72,12 @@ class Health:
             seconds = MODEL_MISSING_COOLDOWN
         else:
             seconds = self.transient_cooldown
-        self._cooldowns[key] = Cooldown(time.monotonic() + seconds, f"{error.status} {error.kind}: "
-                                        f"{error.message[:200]}", strikes)
+        self.state.put_cooldown(account_id, scope, Cooldown(time.monotonic() + seconds, f"{error.status} "
+                                                            f"{error.kind}: {error.message[:200]}", strikes))
         return seconds
 
     def clear(self) -> None:
-        self._cooldowns.clear()
+        self.state.drop_all_cooldowns()
 
     def snapshot(self) -> dict[tuple[str, str], Cooldown]:
         now = time.monotonic()

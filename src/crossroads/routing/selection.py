@@ -8,7 +8,7 @@ further candidates are produced only when the pipeline fails over.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import count
 from typing import Protocol
 
@@ -24,16 +24,22 @@ class Strategy(Protocol):
 
 
 class RoundRobin:
-    """A cursor per pool tier; each request starts one further along."""
+    """A cursor per pool tier; each request starts one further along.
 
-    def __init__(self) -> None:
+    The cursors are this replica's: sharing one (an INCR per pick) would put
+    the network on every request. Each replica is fair on its own, so all of
+    them together are fair within one pick per replica; ``start_at`` (the
+    replica's number) makes replicas begin at different accounts."""
+
+    def __init__(self, start_at: Callable[[], int] | None = None) -> None:
         self._cursors: dict[str, count[int]] = {}
+        self._start_at = start_at
 
     def order(self, key: str, tier: list[Candidate]) -> Iterator[Candidate]:
         n = len(tier)
         cursor = self._cursors.get(key)
         if cursor is None:
-            cursor = self._cursors[key] = count()
+            cursor = self._cursors[key] = count(self._start_at() if self._start_at is not None else 0)
         start = next(cursor) % n
         for i in range(n):
             yield tier[(start + i) % n]
@@ -111,11 +117,12 @@ STRATEGIES: dict[str, type[RoundRobin] | type[FillFirst] | type[WeightedRoundRob
 }
 
 
-def make_strategy(name: str) -> Strategy:
-    try:
-        return STRATEGIES[name]()
-    except KeyError:
-        raise ValueError(f"unknown routing strategy {name!r}; expected one of {', '.join(STRATEGIES)}") from None
+def make_strategy(name: str, start_at: Callable[[], int] | None = None) -> Strategy:
+    """``start_at`` gives round-robin cursors their first value (the replica's number)."""
+    factory = STRATEGIES.get(name)
+    if factory is None:
+        raise ValueError(f"unknown routing strategy {name!r}; expected one of {', '.join(STRATEGIES)}")
+    return RoundRobin(start_at) if factory is RoundRobin else factory()
 
 
 class Selector:

@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from crossroads.state import State
+
 SESSION_HEADERS = ("x-claude-code-session-id", "session_id", "session-id", "x-session-id",
                    "conversation_id", "x-conversation-id")
 MAX_ENTRIES = 100_000
@@ -50,9 +52,22 @@ def _opening(body: dict[str, Any]) -> Any:
 
 
 class Affinity:
-    def __init__(self, ttl: float = 3600.0) -> None:
+    """Which account each conversation sticks to. Lookups are local; with a
+    shared state, ``recall`` fetches a conversation this replica has not seen
+    (once), and ``remember`` writes through in the background."""
+
+    def __init__(self, ttl: float = 3600.0, state: State | None = None) -> None:
         self.ttl = ttl
         self._entries: dict[tuple[str, str], tuple[str, float]] = {}
+        self._state = state if state is not None and state.shared else None
+
+    async def recall(self, model: str, session: str) -> None:
+        """Make ``get`` know what other replicas remembered for this conversation."""
+        if self._state is None or self.get(model, session) is not None:
+            return
+        account_id = await self._state.get_affinity(model, session)
+        if account_id is not None:
+            self._store(model, session, account_id, time.monotonic())
 
     def get(self, model: str, session: str) -> str | None:
         entry = self._entries.get((model, session))
@@ -66,6 +81,14 @@ class Affinity:
 
     def remember(self, model: str, session: str, account_id: str) -> None:
         now = time.monotonic()
+        if self._state is not None:
+            known = self._entries.get((model, session))
+            # write through when the account changes or half the TTL has passed, not on every turn
+            if known is None or known[0] != account_id or known[1] - now < self.ttl / 2:
+                self._state.set_affinity(model, session, account_id, self.ttl)
+        self._store(model, session, account_id, now)
+
+    def _store(self, model: str, session: str, account_id: str, now: float) -> None:
         if len(self._entries) >= MAX_ENTRIES:
             self._entries = {k: v for k, v in self._entries.items() if v[1] >= now}
             if len(self._entries) >= MAX_ENTRIES:
