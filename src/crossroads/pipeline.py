@@ -33,7 +33,7 @@ from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
 from crossroads.images import ImageFetcher
 from crossroads.providers import subscription_catalogue
-from crossroads.providers.base import Account, retryable
+from crossroads.providers.base import Account, Provider, retryable
 from crossroads.routing import ratelimits, suffix
 from crossroads.routing.health import Health
 from crossroads.routing.registry import Candidate, Pool, Registry
@@ -193,7 +193,7 @@ class Pipeline:
     async def _attempt(self, inbound: Inbound, model: str, cand: Candidate,
                        progress: _Progress) -> Reply | StreamReply:
         account = cand.account
-        provider = account.provider
+        provider = account.provider.for_ingress(inbound.dialect.name)
         upstream = dialects.get(provider.dialect)
         # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
         passthrough = (upstream.name == inbound.dialect.name and inbound.sse
@@ -201,18 +201,18 @@ class Pipeline:
         upstream_stream = provider.upstream_stream(inbound.stream)
         drop_usage_chunks = False
         if passthrough:
-            body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream)
+            body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider)
         else:
             if progress.ir_request is None:
                 progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
                                                                     stream=inbound.stream)
             body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
-                                               progress.suffix_reasoning)
-        response = await self._send(inbound, cand, upstream, body, upstream_stream)
+                                               progress.suffix_reasoning, provider)
+        response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
         served = _Served(account, model)
         if inbound.stream:
             if passthrough:
-                return await self._pass_stream(response, inbound, served, drop_usage_chunks)
+                return await self._pass_stream(response, inbound, served, drop_usage_chunks, upstream)
             return await self._translate_stream(response, inbound, upstream, progress.ir_request, served)
         if upstream_stream:
             parsed = await self._assemble(response, upstream, account)
@@ -241,9 +241,8 @@ class Pipeline:
         return inbound.dialect.render_response(parsed)
 
     async def _send(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
-                    upstream_stream: bool) -> aiohttp.ClientResponse:
+                    upstream_stream: bool, provider: Provider) -> aiohttp.ClientResponse:
         account = cand.account
-        provider = account.provider
         for attempt in range(2):
             call = await provider.call(account, cand.route.upstream, upstream_stream, inbound.headers)
             urls = (call.url, *call.fallback_urls)
@@ -278,7 +277,7 @@ class Pipeline:
     # ------------------------------------------------------------------ bodies
 
     def _passthrough_body(self, inbound: Inbound, cand: Candidate,
-                          upstream_stream: bool) -> tuple[bytes, bool]:
+                          upstream_stream: bool, provider: Provider) -> tuple[bytes, bool]:
         body = dict(inbound.body)  # shallow: providers edit top-level keys only
         changed = drop_usage_chunks = False
         if inbound.dialect.name != "gemini" and cand.route.upstream != inbound.model:
@@ -291,13 +290,14 @@ class Pipeline:
                 body["stream_options"] = {**(options if isinstance(options, dict) else {}),
                                           "include_usage": True}
                 changed = drop_usage_chunks = True
-        adapted = cand.account.provider.adapt_body(cand.account, body)
+        adapted = provider.adapt_body(cand.account, body)
         if adapted is not None:
             body, changed = adapted, True
         return (orjson.dumps(body) if changed else inbound.raw), drop_usage_chunks
 
     async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
-                               upstream_stream: bool, suffix_reasoning: ir.Reasoning | None = None) -> bytes:
+                               upstream_stream: bool, suffix_reasoning: ir.Reasoning | None,
+                               provider: Provider) -> bytes:
         # one canonical setting, fitted to what the target model supports
         thinking = suffix.fit(suffix.merged(request.reasoning, suffix_reasoning),
                               subscription_catalogue.lookup(cand.route.upstream))
@@ -310,7 +310,7 @@ class Pipeline:
         if upstream.name in DIALECTS_NEEDING_INLINE_IMAGES:
             await self.images.inline(request)
         body = upstream.render_request(request)
-        adapted = cand.account.provider.adapt_body(cand.account, body)
+        adapted = provider.adapt_body(cand.account, body)
         return orjson.dumps(body if adapted is None else adapted)
 
     async def _upstream_error(self, response: aiohttp.ClientResponse, upstream: Dialect) -> ir.Error:
@@ -353,7 +353,7 @@ class Pipeline:
         return assembler.response()
 
     async def _pass_stream(self, response: aiohttp.ClientResponse, inbound: Inbound, served: _Served,
-                           drop_usage_chunks: bool) -> StreamReply:
+                           drop_usage_chunks: bool, upstream: Dialect) -> StreamReply:
         account = served.account
         chunks = response.content.iter_any()
         try:
@@ -365,7 +365,7 @@ class Pipeline:
             response.close()
             raise _stream_failure(exc, account) from None
         if b"error" in first[:512]:
-            error = _leading_error(dialects.get(account.provider.dialect), first)
+            error = _leading_error(upstream, first)
             if error is not None:
                 response.close()
                 raise error  # nothing reached the client yet: fail over

@@ -64,12 +64,13 @@ def build_accounts(cfg: config_module.Config, records: Iterable[Record] = ()) ->
             log.warning("credential %s has unknown type %r; skipped", record.id, record.type)
             continue
         try:
-            account = owner.account_from_record(record)
+            found = owner.accounts_from_record(record)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("credential %s cannot be used: %s", record.id, exc)
             continue
-        apply_channel_rules(account, record.type, cfg)
-        accounts.append(account)
+        for account in found:
+            apply_channel_rules(account, record.type, cfg)
+            accounts.append(account)
     return accounts
 
 

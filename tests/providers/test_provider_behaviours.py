@@ -112,3 +112,46 @@ async def test_vertex_api_key_entries() -> None:
     assert call.headers["x-goog-api-key"] == "vk-1" and "authorization" not in call.headers
     with pytest.raises(ValueError, match="api-key"):
         vertex_api_key.PROVIDER.accounts([{"base-url": "https://x"}])
+
+
+async def test_device_logins_polled_in_the_background_for_the_management_api() -> None:
+    import asyncio
+
+    from crossroads.auth import device, settings
+    from tests.fakes.oauth import FakeIdentity
+
+    with FakeIdentity(client_id="test-client", interval=0) as identity:
+        url = identity.base_url
+        settings.configure({"oauth-endpoints": {"kimi": {"client-id": "test-client",
+                                                         "token-url": f"{url}/oauth/token",
+                                                         "device-url": f"{url}/oauth/device"}}})
+        saved: list[str] = []
+
+        async def save(results: list[Any]) -> list[str]:
+            saved.extend(result.record_id for result in results)
+            return [result.record_id for result in results]
+
+        async def no_wait(seconds: float) -> None:
+            await asyncio.sleep(0.01)
+
+        pending = device.PendingDeviceLogins()
+        try:
+            state, login = await pending.start("kimi", save, sleep=no_wait)
+            denied_state, denied = await pending.start("kimi", save, sleep=no_wait)
+            await asyncio.sleep(0.05)
+            assert pending.status(state) == {"status": "wait"} and login.user_code
+            identity.approve(login.user_code)
+            identity.approve(denied.user_code, deny=True)
+            for _ in range(200):
+                if pending.status(state)["status"] != "wait" and pending.status(denied_state)["status"] != "wait":
+                    break
+                await asyncio.sleep(0.01)
+            outcome = pending.status(state)
+            assert outcome["status"] == "ok" and outcome["accounts"] == saved and len(saved) == 1
+            assert pending.status(denied_state) == {"status": "error",
+                                                    "error": "the device login was denied; start it again"}
+            with pytest.raises(KeyError):
+                pending.status("unknown")
+        finally:
+            pending.cancel_all()
+            settings.configure({})

@@ -190,3 +190,47 @@ async def after_login(kind: str, results: list[LoginResult], options: dict[str, 
     """Provider steps after the tokens arrive (project discovery, API keys)."""
     step = AFTER_LOGIN.get(kind)
     return await step(results, options) if step is not None else results
+
+
+Save = Callable[[list[LoginResult]], Awaitable[list[str]]]
+
+
+class PendingDeviceLogins:
+    """Device logins started from the management API: each is polled in the
+    background until approved, denied or expired, then saved; its outcome is
+    looked up by the ``state`` handed out at the start (as browser logins)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[list[str]]] = {}
+
+    async def start(self, kind: str, save: Save, options: dict[str, Any] | None = None,
+                    sleep: Sleep = asyncio.sleep) -> tuple[str, DeviceLogin]:
+        from crossroads.auth.pkce import new_state
+
+        login = await start(kind, options)
+        state = new_state()
+
+        async def run() -> list[str]:
+            results = await after_login(kind, await poll(login, sleep), login.options)
+            return await save(results)
+
+        self._tasks[state] = asyncio.get_running_loop().create_task(run())
+        return state, login
+
+    def status(self, state: str) -> dict[str, Any]:
+        """``{"status": "wait"}``, ``{"status": "ok", "accounts": [...]}`` or
+        ``{"status": "error", "error": message}``; KeyError for unknown states."""
+        task = self._tasks[state]
+        if not task.done():
+            return {"status": "wait"}
+        if task.cancelled():
+            return {"status": "error", "error": "the login was cancelled"}
+        error = task.exception()
+        if error is not None:
+            message = str(error) if isinstance(error, LoginError) else f"{type(error).__name__}: {error}"
+            return {"status": "error", "error": message}
+        return {"status": "ok", "accounts": task.result()}
+
+    def cancel_all(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
