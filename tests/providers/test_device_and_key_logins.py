@@ -202,3 +202,40 @@ def test_vertex_api_key_entries_use_the_publisher_endpoint() -> None:
         assert paths == ["/v1/publishers/google/models/gemini-2.5-flash:generateContent",
                          "/v1/publishers/google/models/gemini-2.5-flash:streamGenerateContent"]
         assert {r.headers["x-goog-api-key"] for r in upstream.requests} == {"vk-1"}
+
+
+def test_device_login_driven_through_the_management_api(tmp_path: Path) -> None:
+    import urllib3
+
+    with FakeIdentity(client_id="test-client", interval=0, email="grok@example.com",
+                      id_token_claims={"sub": "u-2"}) as identity, FakeXai(identity) as upstream:
+        endpoints = {"xai": {"client-id": "test-client",
+                             "discovery-url": f"{identity.base_url}/.well-known/openid-configuration",
+                             "base-url": upstream.api_url}}
+        config = {"api-keys": [CLIENT_KEY], "auth-dir": str(tmp_path), "oauth-endpoints": endpoints,
+                  "remote-management": {"secret-key": "m-key"}}
+        http = urllib3.PoolManager()
+        auth = {"authorization": "Bearer m-key"}
+        with RouterProcess(config) as router:
+            base = f"{router.base_url}/v0/management"
+            started = http.request("GET", f"{base}/xai-auth-url", headers=auth).json()
+            assert started["user_code"] and started["url"].startswith(identity.base_url)
+            status = http.request("GET", f"{base}/get-auth-status?state={started['state']}", headers=auth).json()
+            assert status == {"status": "wait"}
+            identity.approve(started["user_code"])
+            deadline = time.monotonic() + 10
+            while status["status"] == "wait" and time.monotonic() < deadline:
+                time.sleep(0.2)
+                status = http.request("GET", f"{base}/get-auth-status?state={started['state']}",
+                                      headers=auth).json()
+            assert status == {"status": "ok", "accounts": ["xai-grok@example.com"]}, status
+            assert (tmp_path / "xai-grok@example.com.json").exists()
+            deadline = time.monotonic() + 5  # hot reload serves the new account
+            while time.monotonic() < deadline:
+                try:
+                    assert "You said: hi" in via_chat(router, "grok-4", "hi")
+                    break
+                except Exception:
+                    time.sleep(0.2)
+            else:
+                raise AssertionError("the new account was not served")

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from crossroads import ir, reload
 from crossroads.auth.callback import parse_redirect
-from crossroads.auth.flows import PendingLogins, start
+from crossroads.auth.device import PendingDeviceLogins
+from crossroads.auth.flows import LoginResult, PendingLogins, start
 from crossroads.auth.oauth import LoginError
 from crossroads.auth.persist import save_results
 from crossroads.frontdoors.base import Route, json_body
@@ -70,7 +71,9 @@ ROUTES = [
 
 LOGIN_KINDS = {"anthropic": "claude", "claude": "claude", "codex": "codex", "gemini-cli": "gemini",
                "antigravity": "antigravity", "iflow": "iflow"}
+DEVICE_KINDS = {"qwen": "qwen", "kimi": "kimi", "xai": "xai", "codex-device": "codex"}
 _pending = PendingLogins()
+_devices = PendingDeviceLogins()
 _outcomes: dict[str, dict[str, object]] = {}
 
 
@@ -112,17 +115,43 @@ async def finish_login(app: App, request: Request) -> Reply:
     return json_reply(200, {"status": "ok", "accounts": saved})
 
 
+async def start_device_login(app: App, request: Request) -> Reply:
+    """Device flows: show the user code and the page to enter it on; the
+    router polls the provider in the background and stores the account."""
+    _authorize(app, request)
+    name = request.path.rsplit("/", 1)[1].removesuffix("-auth-url")
+    store = reload.store_for(app)
+    if store is None:
+        raise ir.Error(503, "overloaded", "the credential store is not open yet; try again")
+
+    async def save(results: list[LoginResult]) -> list[str]:
+        return await save_results(store, results)
+
+    try:
+        state, login = await _devices.start(DEVICE_KINDS[name], save, dict(request.query))
+    except LoginError as exc:
+        raise ir.Error(502, "server_error", f"the provider refused to start a device login: {exc}") from None
+    return json_reply(200, {"status": "ok", "state": state, "user_code": login.user_code,
+                            "url": login.verification_uri_complete or login.verification_uri,
+                            "expires_in": max(0, round(login.expires_at - time.time()))})
+
+
 async def login_status(app: App, request: Request) -> Reply:
     _authorize(app, request)
     state = request.query.get("state", "")
     outcome = _outcomes.get(state)
     if outcome is None:
-        raise ir.Error(404, "not_found", "unknown login state")
+        try:
+            return json_reply(200, _devices.status(state))
+        except KeyError:
+            raise ir.Error(404, "not_found", "unknown login state") from None
     return json_reply(200, outcome)
 
 
 ROUTES += [Route("GET", f"/v0/management/{name}-auth-url", start_login, "openai-chat", protected=False)
            for name in LOGIN_KINDS]
+ROUTES += [Route("GET", f"/v0/management/{name}-auth-url", start_device_login, "openai-chat", protected=False)
+           for name in DEVICE_KINDS]
 ROUTES += [
     Route("POST", "/v0/management/oauth-callback", finish_login, "openai-chat", protected=False),
     Route("GET", "/v0/management/get-auth-status", login_status, "openai-chat", protected=False),
