@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from crossroads.auth import flows, oauth, settings, tokens
-from crossroads.auth.flows import LoginResult, safe_id
+from crossroads.auth.flows import LoginResult, safe_id, token_digest
 from crossroads.auth.oauth import LoginError, OAuthError
 from crossroads.auth.pkce import Pkce
 
@@ -163,7 +163,7 @@ async def _finish(login: DeviceLogin, reply: dict[str, Any]) -> list[LoginResult
     claims = tokens.jwt_claims(str(reply.get("id_token") or reply["access_token"]))
     email = str(claims.get("email") or login.options.get("email") or "")
     data["email"] = email
-    return [LoginResult(safe_id(login.type, email or str(int(time.time()))), data)]
+    return [LoginResult(safe_id(login.type, email or token_digest(data)), data)]
 
 
 async def vertex_import(options: dict[str, Any]) -> LoginResult:

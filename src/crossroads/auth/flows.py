@@ -67,6 +67,13 @@ def safe_id(*parts: str) -> str:
     return "".join(c if c.isalnum() or c in "@._-+" else "_" for c in text)[:180]
 
 
+def token_digest(data: dict[str, Any]) -> str:
+    """A short, stable name for an account whose provider told us no email:
+    two such logins never share a record (and so never overwrite each other)."""
+    secret = str(data.get("refresh_token") or data.get("access_token") or data)
+    return hashlib.sha256(secret.encode()).hexdigest()[:12]
+
+
 def expiry_fields(reply: dict[str, Any], now: float | None = None) -> dict[str, Any]:
     now = time.time() if now is None else now
     lifetime = reply.get("expires_in")
@@ -104,7 +111,7 @@ class ClaudeFlow:
             return [LoginResult(safe_id("claude", "setup", email or "token"), data)]
         if reply.get("refresh_token"):
             data["refresh_token"] = reply["refresh_token"]
-        return [LoginResult(safe_id("claude", email or "account"), data)]
+        return [LoginResult(safe_id("claude", email or token_digest(data)), data)]
 
 
 class CodexFlow:
@@ -224,7 +231,7 @@ class IflowFlow:
                                 "refresh_token": reply.get("refresh_token", ""), "api_key": api_key,
                                 "email": email, "last_refresh": tokens.format_time(time.time()),
                                 **expiry_fields(reply)}
-        return [LoginResult(safe_id("iflow", email or "account"), data)]
+        return [LoginResult(safe_id("iflow", email or token_digest(data)), data)]
 
 
 FLOWS: dict[str, Flow] = {"claude": ClaudeFlow(), "codex": CodexFlow(), "gemini": GoogleFlow(),
