@@ -49,27 +49,9 @@ def missing_clis() -> list[str]:
     return [name for name in ("claude", "codex", "gemini") if not (BIN / name).exists()]
 
 
-class CodexTolerantResponses(FakeOpenAIResponses):
-    """Codex sends reasoning items back with ``"content": null``, which the SDK's
-    ``ResponseReasoningItemParam`` (content: Iterable) does not allow but the real
-    API accepts (Codex talks to it every day); validate as if the null were absent."""
-
-    def _validate(self, body: Any) -> None:
-        items = body.get("input") if isinstance(body, dict) else None
-        if isinstance(items, list) and any(_null_reasoning_content(item) for item in items):
-            body = {**body, "input": [{k: v for k, v in item.items() if k != "content"}
-                                      if _null_reasoning_content(item) else item for item in items]}
-        super()._validate(body)
-
-
-def _null_reasoning_content(item: Any) -> bool:
-    return isinstance(item, dict) and item.get("type") == "reasoning" and "content" in item \
-        and item["content"] is None
-
-
 def make_fake(upstream: str) -> FakeServer:
     kinds: dict[str, type[FakeServer]] = {"anthropic": FakeAnthropic, "openai-chat": FakeOpenAIChat,
-                                          "openai-responses": CodexTolerantResponses, "gemini": FakeGemini}
+                                          "openai-responses": FakeOpenAIResponses, "gemini": FakeGemini}
     return kinds[upstream](api_keys=[FAKE_KEY])
 
 

@@ -14,9 +14,10 @@ import aiohttp
 import orjson
 import pytest
 
-from tests.clients.agents import BIN, CODEX_MODEL, FAKE_KEY, CodexTolerantResponses, missing_clis
+from tests.clients.agents import BIN, CODEX_MODEL, FAKE_KEY, missing_clis
 from tests.fakes.anthropic import FakeAnthropic
 from tests.fakes.common import FakeServer, Scenario
+from tests.fakes.openai_responses import FakeOpenAIResponses
 from tests.harness import CLIENT_KEY, RouterProcess
 
 BETA = {"openai-beta": "responses_websockets=2026-02-06"}
@@ -25,7 +26,7 @@ AUTH = {"authorization": f"Bearer {CLIENT_KEY}", **BETA}
 
 @pytest.fixture(scope="module")
 def fakes() -> Iterator[dict[str, FakeServer]]:
-    servers: dict[str, FakeServer] = {"responses": CodexTolerantResponses(api_keys=[FAKE_KEY]).start(),
+    servers: dict[str, FakeServer] = {"responses": FakeOpenAIResponses(api_keys=[FAKE_KEY]).start(),
                                       "anthropic": FakeAnthropic(api_keys=[FAKE_KEY]).start()}
     yield servers
     for server in servers.values():

@@ -107,7 +107,7 @@ class FakeOpenAIResponses(FakeServer):
         unknown = sorted(set(body) - self.allowed_keys)
         if unknown:
             raise BodyInvalid(f"Unknown parameter: '{unknown[0]}'.", unknown[0])
-        validate_typed(_adapter(), _with_default_strict(body), self.allowed_keys)
+        validate_typed(_adapter(), _without_null_reasoning_content(_with_default_strict(body)), self.allowed_keys)
         if not body.get("previous_response_id"):
             check_tool_outputs(body.get("input"))
 
@@ -224,6 +224,22 @@ def _with_default_strict(body: JSON) -> JSON:
         for tool in tools
     ]
     return {**body, "tools": filled}
+
+
+def _without_null_reasoning_content(body: JSON) -> JSON:
+    """Codex sends reasoning items back with ``"content": null``; the SDK's
+    ``ResponseReasoningItemParam`` does not allow it but the real API accepts it
+    (Codex talks to it every day), so validate as if the null were absent."""
+    items = body.get("input")
+    if not isinstance(items, list) or not any(_null_reasoning_content(item) for item in items):
+        return body
+    return {**body, "input": [{k: v for k, v in item.items() if k != "content"}
+                              if _null_reasoning_content(item) else item for item in items]}
+
+
+def _null_reasoning_content(item: Any) -> bool:
+    return (isinstance(item, dict) and item.get("type") == "reasoning" and "content" in item
+            and item["content"] is None)
 
 
 # ---------------------------------------------------------------------------
