@@ -19,7 +19,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -44,18 +44,7 @@ from crossroads.transport import SSEParser, Transport, iter_sse_batches
 
 log = logging.getLogger("crossroads.pipeline")
 
-# What the end of a complete stream contains, per dialect; a pass-through
-# stream that ends without it was cut and gets an error event appended.
-STREAM_TERMINATORS: dict[str, tuple[bytes, ...]] = {
-    "openai-chat": (b"[DONE]",),
-    "anthropic": (b"message_stop",),
-    "openai-responses": (b"response.completed", b"response.incomplete", b"response.failed"),
-    "gemini": (b"finishReason", b"finish_reason"),
-}
-
-MARKER_EDGE = 32  # longer than any terminator marker
-
-DIALECTS_NEEDING_INLINE_IMAGES = frozenset({"gemini", "cloudcode"})
+MARKER_EDGE = 32  # longer than any stream terminator marker
 
 
 @dataclass(slots=True)
@@ -79,7 +68,6 @@ class _Progress:
     last_error: ir.Error | None = None
     soonest: float | None = None  # monotonic time the first cooling account recovers
     served_pools: int = 0
-    tried: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -157,7 +145,6 @@ class Pipeline:
                     log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
                                 cand.route.upstream, error, seconds)
                     progress.last_error = error
-                    progress.tried.append(cand.account.id)
                     continue
                 self.health.record_success(cand.account.id, cand.route.upstream)
                 if session is not None and self.selector.affinity is not None:
@@ -307,7 +294,7 @@ class Pipeline:
         request = dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream,
                                       include_usage=True if upstream_stream else request.include_usage,
                                       reasoning=thinking)
-        if upstream.name in DIALECTS_NEEDING_INLINE_IMAGES:
+        if upstream.needs_inline_images:
             await self.images.inline(request)
         body = upstream.render_request(request)
         adapted = provider.adapt_body(cand.account, body)
@@ -373,7 +360,7 @@ class Pipeline:
 
     async def _pass_chunks(self, response: aiohttp.ClientResponse, chunks: AsyncIterator[bytes], first: bytes,
                            inbound: Inbound, served: _Served, drop_usage_chunks: bool) -> AsyncIterator[bytes]:
-        markers = STREAM_TERMINATORS.get(inbound.dialect.name, ())
+        markers = inbound.dialect.stream_terminators
         meter = usage.StreamUsage(inbound.dialect.name, drop_usage_chunks)
         # look for the terminator as chunks pass (a final event can be long: a Responses
         # response.completed echoes every tool of the request); ``edge`` catches one split

@@ -1383,6 +1383,8 @@ class AnthropicStreamEncoder:
 
 
 class AnthropicDialect:
+    stream_terminators: tuple[bytes, ...] = (b"message_stop",)
+    needs_inline_images = False
     name = NAME
     content_type_stream = "text/event-stream"
 

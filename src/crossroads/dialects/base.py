@@ -36,6 +36,11 @@ class StreamEncoder(Protocol):
 class Dialect(Protocol):
     name: str
     content_type_stream: str
+    # what the end of a complete stream contains (a pass-through stream ending
+    # without it was cut, and the client gets an error event)
+    stream_terminators: tuple[bytes, ...]
+    # True when remote image URLs must be fetched and sent inline
+    needs_inline_images: bool
 
     def parse_request(self, body: dict[str, Any], *, model: str | None = None,
                       stream: bool | None = None) -> ir.Request:

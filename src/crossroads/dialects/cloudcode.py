@@ -75,6 +75,8 @@ def _rewrap(frames: bytes) -> bytes:
 
 
 class CloudCodeDialect:
+    stream_terminators: tuple[bytes, ...] = (b"finishReason", b"finish_reason")
+    needs_inline_images = True
     name = NAME
     content_type_stream = "text/event-stream"
 

@@ -1446,6 +1446,8 @@ class GeminiStreamEncoder:
 
 
 class GeminiDialect:
+    stream_terminators: tuple[bytes, ...] = (b"finishReason", b"finish_reason")
+    needs_inline_images = True
     name = NAME
     content_type_stream = "text/event-stream"
 

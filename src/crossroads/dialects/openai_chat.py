@@ -1677,6 +1677,8 @@ class ChatStreamEncoder:
 
 
 class OpenAIChatDialect:
+    stream_terminators: tuple[bytes, ...] = (b"[DONE]",)
+    needs_inline_images = False
     name = NAME
     content_type_stream = "text/event-stream"
 

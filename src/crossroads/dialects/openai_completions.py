@@ -246,6 +246,8 @@ class CompletionStreamEncoder:
 
 
 class OpenAICompletionsDialect:
+    stream_terminators: tuple[bytes, ...] = (b"[DONE]",)
+    needs_inline_images = False
     name = NAME
     content_type_stream = "text/event-stream"
 

@@ -994,6 +994,8 @@ def _failed_error(error: ir.Error) -> JSON:
 
 
 class OpenAIResponsesDialect:
+    stream_terminators: tuple[bytes, ...] = (b"response.completed", b"response.incomplete", b"response.failed")
+    needs_inline_images = False
     name = NAME
     content_type_stream = "text/event-stream"
 
