@@ -9,30 +9,48 @@ import aiohttp
 
 from crossroads.config import Timeouts
 
+SOCKS_SCHEMES = ("socks5://", "socks5h://", "socks4://", "socks4a://")
+
 
 class Transport:
-    """One pooled aiohttp session for every upstream call."""
+    """One pooled aiohttp session for every upstream call (plus one per SOCKS
+    proxy in use, since aiohttp speaks SOCKS only through a connector).
+
+    ``proxy-url`` (global or per account) may be http(s):// or socks5(h)://;
+    ``direct`` or ``none`` on an account bypasses the global proxy."""
 
     def __init__(self, timeouts: Timeouts, proxy_url: str | None = None) -> None:
         self.timeouts = timeouts
         self.proxy_url = proxy_url
         self._session: aiohttp.ClientSession | None = None
+        self._socks_sessions: dict[str, aiohttp.ClientSession] = {}
+
+    def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
+        return aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect,
+                                          sock_read=self.timeouts.idle),
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                timeout=aiohttp.ClientTimeout(
-                    total=None,
-                    sock_connect=self.timeouts.connect,
-                    sock_read=self.timeouts.idle,
-                ),
-                auto_decompress=True,
-                skip_auto_headers=("User-Agent",),
-            )
+            self._session = self._new_session(
+                aiohttp.TCPConnector(limit=0, ttl_dns_cache=300, enable_cleanup_closed=True))
         return self._session
+
+    def _socks_session(self, proxy: str) -> aiohttp.ClientSession:
+        session = self._socks_sessions.get(proxy)
+        if session is None or session.closed:
+            from aiohttp_socks import ProxyConnector
+
+            remote_dns = proxy.startswith(("socks5h://", "socks4a://"))  # the proxy resolves host names
+            url = proxy.replace("socks5h://", "socks5://", 1).replace("socks4a://", "socks4://", 1)
+            connector = ProxyConnector.from_url(url, rdns=remote_dns, limit=0)
+            session = self._socks_sessions[proxy] = self._new_session(connector)
+        return session
 
     async def post(self, url: str, body: bytes, headers: dict[str, str],
                    proxy_url: str | None = None, timeouts: Timeouts | None = None) -> aiohttp.ClientResponse:
@@ -41,18 +59,30 @@ class Transport:
         proxy = proxy_url or self.proxy_url
         if proxy in ("direct", "none"):
             proxy = None
+        session = self.session
+        if proxy is not None and proxy.startswith(SOCKS_SCHEMES):
+            session, proxy = self._socks_session(proxy), None
         limits = timeouts or self.timeouts
         per_request = None if timeouts is None else aiohttp.ClientTimeout(
             total=None, sock_connect=limits.connect, sock_read=limits.idle)
-        async with asyncio.timeout(limits.first_byte):
-            if per_request is None:
-                return await self.session.post(url, data=body, headers=headers, proxy=proxy)
-            return await self.session.post(url, data=body, headers=headers, proxy=proxy, timeout=per_request)
+        try:
+            async with asyncio.timeout(limits.first_byte):
+                if per_request is None:
+                    return await session.post(url, data=body, headers=headers, proxy=proxy)
+                return await session.post(url, data=body, headers=headers, proxy=proxy, timeout=per_request)
+        except (TimeoutError, aiohttp.ClientError):
+            raise
+        except Exception as exc:  # SOCKS errors (python_socks) are not aiohttp's
+            if type(exc).__module__.startswith(("python_socks", "aiohttp_socks")):
+                raise aiohttp.ClientConnectionError(f"proxy failed: {exc}") from exc
+            raise
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, *self._socks_sessions.values()):
+            if session is not None:
+                await session.close()
+        self._session = None
+        self._socks_sessions.clear()
 
 
 class SSEParser:
