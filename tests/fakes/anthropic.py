@@ -36,7 +36,6 @@ from .common import (
     fake_signature,
     json_body,
     json_response,
-    pause,
     plan_reply,
     split_string,
     split_text,
@@ -109,11 +108,9 @@ class FakeAnthropic(FakeServer):
             self._validate_create(request, body)
         except BodyInvalid as invalid:
             return self.error_response(FakeError(400, invalid.message, "invalid_request_error"))
-        scenario = self.next_scenario()
-        if scenario is not None:
-            await pause(scenario.delay)
-            if scenario.error is not None:
-                return self.error_response(scenario.error)
+        scenario, scripted_error = await self.scripted()
+        if scripted_error is not None:
+            return scripted_error
         reply = plan_reply(conversation_view(body, body_size(request)), scenario, self.kind)
         message = self._message(body, reply)
         if body.get("stream"):

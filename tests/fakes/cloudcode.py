@@ -24,7 +24,6 @@ from .common import (
     body_size,
     json_body,
     json_response,
-    pause,
     plan_reply,
     stream_frames,
 )
@@ -110,11 +109,9 @@ class FakeCloudCode(FakeServer):
             return self.error_response(FakeError(400, invalid.message))
         if method == "countTokens":
             return json_response({"totalTokens": max(1, body_size(request) // 4)})
-        scenario = self.next_scenario()
-        if scenario is not None:
-            await pause(scenario.delay)
-            if scenario.error is not None:
-                return self.error_response(scenario.error)
+        scenario, scripted_error = await self.scripted()
+        if scripted_error is not None:
+            return scripted_error
         reply = plan_reply(conversation_view(inner, body_size(request)), scenario, self.kind)
         response_id = self.ids.next("")
         trace = self.ids.next("trace-")

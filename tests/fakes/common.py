@@ -542,6 +542,21 @@ class FakeServer:
         with self._lock:
             return list(self._requests)
 
+    async def scripted(self) -> tuple[Scenario | None, web.Response | None]:
+        """The next queued scenario, after its delay; when it scripts an error,
+        the error reply to send instead of a generation."""
+        scenario = self.next_scenario()
+        if scenario is None:
+            return None, None
+        await pause(scenario.delay)
+        if scenario.error is not None:
+            return scenario, self.error_response(scenario.error)
+        return scenario, None
+
+    def error_response(self, error: FakeError) -> web.Response:
+        """An error in this fake's API's own JSON shape."""
+        raise NotImplementedError
+
     def clear(self) -> None:
         """Forget recorded requests and queued scenarios."""
         with self._lock:

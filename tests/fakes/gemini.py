@@ -34,7 +34,6 @@ from .common import (
     fake_signature,
     json_body,
     json_response,
-    pause,
     plan_reply,
     split_text,
     stream_frames,
@@ -110,11 +109,9 @@ class FakeGemini(FakeServer):
             validate_request(body)
         except BodyInvalid as invalid:
             return self.error_response(FakeError(400, invalid.message))
-        scenario = self.next_scenario()
-        if scenario is not None:
-            await pause(scenario.delay)
-            if scenario.error is not None:
-                return self.error_response(scenario.error)
+        scenario, scripted_error = await self.scripted()
+        if scripted_error is not None:
+            return scripted_error
         reply = plan_reply(conversation_view(body, body_size(request)), scenario, self.kind)
         response_id = self.ids.next("")
         if action == "generateContent":

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import orjson
 from aiohttp import web
@@ -32,7 +32,6 @@ from .common import (
     error_headers,
     json_body,
     json_response,
-    pause,
     plan_reply,
     split_string,
     split_text,
@@ -68,48 +67,22 @@ def _adapter() -> TypeAdapter[Any]:
     return TypeAdapter(completion_create_params.CompletionCreateParams)
 
 
-class FakeOpenAIChat(FakeServer):
-    """`extra_fields`: top-level body fields this server accepts beyond OpenAI's own (an
-    OpenAI-compatible server may take e.g. `chat_template_kwargs`). Unknown fields are
-    rejected like OpenAI does ("Unrecognized request argument supplied")."""
+class OpenAIFake(FakeServer):
+    """What every OpenAI-shaped fake shares: a configurable base path, Bearer
+    keys, `GET {base}/models`, OpenAI's error shape and rate-limit headers.
+    Subclasses set `create_keys` (the top-level fields their create call takes)."""
 
-    kind = "openai-chat"
+    create_keys: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, *, base_path: str = "/v1", extra_fields: Iterable[str] = (), **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.base_path = base_path.rstrip("/")
-        self.allowed_keys = CREATE_KEYS | frozenset(extra_fields)
+        self.allowed_keys = self.create_keys | frozenset(extra_fields)
 
     @property
     def api_url(self) -> str:
         """What an OpenAI client takes as `base_url`."""
         return self.base_url + self.base_path
-
-    def add_routes(self, app: web.Application) -> None:
-        app.router.add_post(f"{self.base_path}/chat/completions", self._chat_completions)
-        app.router.add_get(f"{self.base_path}/models", self._models)
-
-    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
-        rejected = self._check_access(request)
-        if rejected is not None:
-            return rejected
-        body = json_body(request)
-        try:
-            self._validate(body)
-        except BodyInvalid as invalid:
-            return self.error_response(FakeError(400, invalid.message, "invalid_request_error"), invalid.param)
-        scenario = self.next_scenario()
-        if scenario is not None:
-            await pause(scenario.delay)
-            if scenario.error is not None:
-                return self.error_response(scenario.error)
-        reply = plan_reply(conversation_view(body, body_size(request)), scenario, self.kind)
-        completion = self._completion(body, reply)
-        if body.get("stream"):
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            frames = stream_chunks(completion, include_usage)
-            return await stream_frames(request, frames, scenario, headers=self._headers())
-        return json_response(completion, headers=self._headers())
 
     async def _models(self, request: web.Request) -> web.StreamResponse:
         rejected = self._check_access(request)
@@ -130,6 +103,63 @@ class FakeOpenAIChat(FakeServer):
             )
             return self.error_response(FakeError(401, message, "invalid_request_error"))
         return self.error_response(FakeError(401, f"Incorrect API key provided: {key[:6]}***.", None))
+
+    def _headers(self) -> dict[str, str]:
+        return {
+            "x-request-id": self.ids.next("req_"),
+            "openai-processing-ms": "12",
+            "x-ratelimit-limit-requests": "10000",
+            "x-ratelimit-remaining-requests": "9999",
+            "x-ratelimit-reset-requests": "6ms",
+            "x-ratelimit-limit-tokens": "30000000",
+            "x-ratelimit-remaining-tokens": "29999000",
+            "x-ratelimit-reset-tokens": "2ms",
+        }
+
+    def error_response(self, error: FakeError, param: str | None = None) -> web.Response:
+        error_code = None if error.status == 400 else ERROR_CODES.get(error.status)
+        payload = {
+            "error": {
+                "message": error.message,
+                "type": error.type or ERROR_TYPES.get(error.status, "server_error"),
+                "param": param,
+                "code": error_code,
+            }
+        }
+        return json_response(payload, status=error.status, headers={**self._headers(), **error_headers(error)})
+
+
+class FakeOpenAIChat(OpenAIFake):
+    """`extra_fields`: top-level body fields this server accepts beyond OpenAI's own (an
+    OpenAI-compatible server may take e.g. `chat_template_kwargs`). Unknown fields are
+    rejected like OpenAI does ("Unrecognized request argument supplied")."""
+
+    kind = "openai-chat"
+    create_keys = CREATE_KEYS
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_post(f"{self.base_path}/chat/completions", self._chat_completions)
+        app.router.add_get(f"{self.base_path}/models", self._models)
+
+    async def _chat_completions(self, request: web.Request) -> web.StreamResponse:
+        rejected = self._check_access(request)
+        if rejected is not None:
+            return rejected
+        body = json_body(request)
+        try:
+            self._validate(body)
+        except BodyInvalid as invalid:
+            return self.error_response(FakeError(400, invalid.message, "invalid_request_error"), invalid.param)
+        scenario, scripted_error = await self.scripted()
+        if scripted_error is not None:
+            return scripted_error
+        reply = plan_reply(conversation_view(body, body_size(request)), scenario, self.kind)
+        completion = self._completion(body, reply)
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            frames = stream_chunks(completion, include_usage)
+            return await stream_frames(request, frames, scenario, headers=self._headers())
+        return json_response(completion, headers=self._headers())
 
     def _validate(self, body: Any) -> None:
         if not isinstance(body, dict):
@@ -171,29 +201,6 @@ class FakeOpenAIChat(FakeServer):
             "system_fingerprint": "fp_fake",
         }
 
-    def _headers(self) -> dict[str, str]:
-        return {
-            "x-request-id": self.ids.next("req_"),
-            "openai-processing-ms": "12",
-            "x-ratelimit-limit-requests": "10000",
-            "x-ratelimit-remaining-requests": "9999",
-            "x-ratelimit-reset-requests": "6ms",
-            "x-ratelimit-limit-tokens": "30000000",
-            "x-ratelimit-remaining-tokens": "29999000",
-            "x-ratelimit-reset-tokens": "2ms",
-        }
-
-    def error_response(self, error: FakeError, param: str | None = None) -> web.Response:
-        error_code = None if error.status == 400 else ERROR_CODES.get(error.status)
-        payload = {
-            "error": {
-                "message": error.message,
-                "type": error.type or ERROR_TYPES.get(error.status, "server_error"),
-                "param": param,
-                "code": error_code,
-            }
-        }
-        return json_response(payload, status=error.status, headers={**self._headers(), **error_headers(error)})
 
 
 def usage_body(reply: Reply) -> JSON:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import functools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -22,15 +22,12 @@ from .common import (
     BodyInvalid,
     ConversationView,
     FakeError,
-    FakeServer,
     Reply,
     ToolOffer,
     body_size,
-    error_headers,
     fake_signature,
     json_body,
     json_response,
-    pause,
     plan_reply,
     split_string,
     split_text,
@@ -38,7 +35,7 @@ from .common import (
     typed_dict_keys,
     validate_typed,
 )
-from .openai_chat import ERROR_CODES, ERROR_TYPES, MODELS
+from .openai_chat import OpenAIFake
 
 # Fields real clients send that the SDK types do not list (Codex sends client_metadata).
 CLIENT_FIELDS = frozenset({"client_metadata"})
@@ -51,17 +48,9 @@ def _adapter() -> TypeAdapter[Any]:
     return TypeAdapter(response_create_params.ResponseCreateParams)
 
 
-class FakeOpenAIResponses(FakeServer):
+class FakeOpenAIResponses(OpenAIFake):
     kind = "openai-responses"
-
-    def __init__(self, *, base_path: str = "/v1", extra_fields: Iterable[str] = (), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.base_path = base_path.rstrip("/")
-        self.allowed_keys = CREATE_KEYS | frozenset(extra_fields)
-
-    @property
-    def api_url(self) -> str:
-        return self.base_url + self.base_path
+    create_keys = CREATE_KEYS
 
     def add_routes(self, app: web.Application) -> None:
         app.router.add_post(f"{self.base_path}/responses", self._responses)
@@ -76,30 +65,14 @@ class FakeOpenAIResponses(FakeServer):
             self._validate(body)
         except BodyInvalid as invalid:
             return self.error_response(FakeError(400, invalid.message, "invalid_request_error"), invalid.param)
-        scenario = self.next_scenario()
-        if scenario is not None:
-            await pause(scenario.delay)
-            if scenario.error is not None:
-                return self.error_response(scenario.error)
+        scenario, scripted_error = await self.scripted()
+        if scripted_error is not None:
+            return scripted_error
         reply = plan_reply(conversation_view(body, body_size(request)), scenario, self.kind)
         response = self._response(body, reply)
         if body.get("stream"):
             return await stream_frames(request, stream_events(response), scenario, headers=self._headers())
         return json_response(response, headers=self._headers())
-
-    async def _models(self, request: web.Request) -> web.StreamResponse:
-        rejected = self._check_access(request)
-        if rejected is not None:
-            return rejected
-        data = [{"id": model, "object": "model", "created": 1735689600, "owned_by": "fake"} for model in MODELS]
-        return json_response({"object": "list", "data": data}, headers=self._headers())
-
-    def _check_access(self, request: web.Request) -> web.Response | None:
-        authorization = request.headers.get("Authorization", "")
-        key = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
-        if key in self.api_keys:
-            return None
-        return self.error_response(FakeError(401, f"Incorrect API key provided: {key[:6]}***.", None))
 
     def _validate(self, body: Any) -> None:
         if not isinstance(body, dict):
@@ -178,27 +151,6 @@ class FakeOpenAIResponses(FakeServer):
             "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
         }
 
-    def _headers(self) -> dict[str, str]:
-        return {
-            "x-request-id": self.ids.next("req_"),
-            "x-ratelimit-limit-requests": "10000",
-            "x-ratelimit-remaining-requests": "9999",
-            "x-ratelimit-reset-requests": "6ms",
-            "x-ratelimit-limit-tokens": "30000000",
-            "x-ratelimit-remaining-tokens": "29999000",
-            "x-ratelimit-reset-tokens": "2ms",
-        }
-
-    def error_response(self, error: FakeError, param: str | None = None) -> web.Response:
-        payload = {
-            "error": {
-                "message": error.message,
-                "type": error.type or ERROR_TYPES.get(error.status, "server_error"),
-                "param": param,
-                "code": ERROR_CODES.get(error.status),
-            }
-        }
-        return json_response(payload, status=error.status, headers={**self._headers(), **error_headers(error)})
 
 
 def usage_body(reply: Reply) -> JSON:
