@@ -8,7 +8,6 @@ event union and the SDK's own stream accumulator, and `ErrorResponse`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -24,6 +23,7 @@ from pydantic import TypeAdapter
 from crossroads import assemble, ir
 from crossroads.dialects import anthropic as anth
 from crossroads.dialects.anthropic import DIALECT, AnthropicDialect
+from tests.dialects.sdk import drain
 
 KEEP = AnthropicDialect(mid_conversation_system="keep", sampling_params=True)
 
@@ -41,24 +41,13 @@ _BETA_KEYS = frozenset(beta_create_params.MessageCreateParamsStreaming.__require
 _EVENT = TypeAdapter(RawMessageStreamEvent)
 
 
-def _drain(value: Any) -> None:
-    """The SDK types lists as Iterable, validated lazily: iterate to really validate."""
-    if isinstance(value, Iterator):  # pydantic's ValidatorIterator
-        for item in value:
-            _drain(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _drain(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _drain(item)
 
 
 def assert_valid_request(body: dict[str, Any]) -> None:
     beta = not body.keys() <= _CREATE_KEYS
     unknown = set(body) - (_BETA_KEYS if beta else _CREATE_KEYS)
     assert not unknown, f"keys the API would reject: {unknown}"
-    _drain((_BETA_CREATE if beta else _CREATE).validate_python(body))
+    drain((_BETA_CREATE if beta else _CREATE).validate_python(body))
 
 
 def sse_events(stream: bytes) -> list[tuple[str, dict[str, Any]]]:

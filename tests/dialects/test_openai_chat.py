@@ -22,29 +22,18 @@ from pydantic import TypeAdapter
 from crossroads import assemble, ir
 from crossroads.dialects import openai_chat
 from crossroads.dialects.openai_chat import DIALECT, OpenAIChatDialect
+from tests.dialects.sdk import drain
 
 # ---------------------------------------------------------------------------
 # helpers
 
 _PARAMS = TypeAdapter(CompletionCreateParamsBase)
-_LAZY = type(TypeAdapter(Iterable[int]).validate_python([]))
 
 
-def _drain(value: Any) -> None:
-    """pydantic validates ``Iterable`` fields lazily; walk everything to force it."""
-    if isinstance(value, _LAZY):
-        for item in value:
-            _drain(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _drain(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _drain(item)
 
 
 def assert_valid_request(body: dict[str, Any]) -> None:
-    _drain(_PARAMS.validate_python(body))
+    drain(_PARAMS.validate_python(body))
     # the real API rejects unknown top-level parameters
     assert set(body) <= set(CompletionCreateParamsBase.__annotations__) | {"stream"}, set(body)
 

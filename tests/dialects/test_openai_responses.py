@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from crossroads import assemble, ir
 from crossroads.dialects import get
 from crossroads.dialects.openai_responses import DIALECT, NAME
+from tests.dialects.sdk import drain
 
 D = DIALECT
 
@@ -31,20 +32,8 @@ D = DIALECT
 
 _CREATE_PARAMS = TypeAdapter(ResponseCreateParamsNonStreaming)
 _STREAM_EVENT = TypeAdapter(ResponseStreamEvent)
-ValidatorIterator = type(TypeAdapter(Iterable[int]).validate_python([]))  # not exported by pydantic_core
 
 
-def _drain(value: Any) -> None:
-    """SDK TypedDicts type lists as Iterable, which pydantic validates lazily: iterate all."""
-    if isinstance(value, ValidatorIterator):
-        for item in value:
-            _drain(item)
-    elif isinstance(value, dict):
-        for item in value.values():
-            _drain(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            _drain(item)
 
 
 def validate_request(body: dict[str, Any]) -> None:
@@ -53,7 +42,7 @@ def validate_request(body: dict[str, Any]) -> None:
         # The SDK types `reasoning.id` as required, yet the API accepts reasoning items that
         # carry only encrypted_content (Codex never sends their ids); skip those here.
         wire["input"] = [i for i in wire["input"] if not (i.get("type") == "reasoning" and "id" not in i)]
-    _drain(_CREATE_PARAMS.validate_python(wire))
+    drain(_CREATE_PARAMS.validate_python(wire))
 
 
 def frames(data: bytes) -> list[tuple[str | None, dict[str, Any]]]:
