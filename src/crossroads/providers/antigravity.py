@@ -15,19 +15,21 @@ from typing import Any, ClassVar
 
 from crossroads.auth import accounts, settings
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, UpstreamCall
 from crossroads.providers.gemini_cli import cloudcode_url, project_of
+from crossroads.providers.subscription import SubscriptionProvider
 
 USER_AGENT = "antigravity/1.11.5 linux/amd64"
 MODELS = ["gemini-3-pro-preview", "gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite",
           "claude-sonnet-4-5", "claude-sonnet-4-5-thinking", "claude-opus-4-5-thinking"]
 
 
-class AntigravityProvider(ProviderBase):
+class AntigravityProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "antigravity"
     dialect: ClassVar[str] = "cloudcode"
     default_base_url: ClassVar[str] = "https://daily-cloudcode-pa.googleapis.com"
     auth_types: ClassVar[tuple[str, ...]] = ("antigravity",)
+    models: ClassVar[list[str]] = MODELS
 
     def account_from_record(self, record: Record) -> Account:
         project_of(record)
@@ -49,11 +51,6 @@ class AntigravityProvider(ProviderBase):
         return {**body, "project": project_of(accounts.credential_of(account).record),
                 "requestId": f"agent-{uuid.uuid4()}", "userAgent": "antigravity", "requestType": "agent"}
 
-    async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
-
-    def catalogue(self) -> list[str]:
-        return MODELS
 
 
 def endpoint_order(base_url: str) -> list[str]:

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.auth import accounts
-from crossroads.credentials.base import Record
 from crossroads.providers import catalogue
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.subscription import SubscriptionProvider
 
 ANTHROPIC_VERSION = "2023-06-01"
 IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
@@ -59,15 +59,13 @@ def with_identity(system: Any) -> list[dict[str, Any]] | None:
     return None  # malformed: let the upstream say so
 
 
-class ClaudeOAuthProvider(ProviderBase):
+class ClaudeOAuthProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "claude"
     dialect: ClassVar[str] = "anthropic"
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
     forwarded_headers: ClassVar[tuple[str, ...]] = ("anthropic-beta", "anthropic-version")
     auth_types: ClassVar[tuple[str, ...]] = ("claude",)
-
-    def account_from_record(self, record: Record) -> Account:
-        return accounts.oauth_account(self, record, self.catalogue())
+    models: ClassVar[list[str]] = catalogue.ANTHROPIC
 
     async def call(self, account: Account, model: str, stream: bool,
                    client_headers: Mapping[str, str]) -> UpstreamCall:
@@ -88,12 +86,6 @@ class ClaudeOAuthProvider(ProviderBase):
         if system is None:
             return None
         return {**body, "system": system}
-
-    async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
-
-    def catalogue(self) -> list[str]:
-        return catalogue.ANTHROPIC
 
 
 PROVIDER = ClaudeOAuthProvider()

@@ -17,7 +17,8 @@ from typing import Any, ClassVar
 
 from crossroads.auth import accounts
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.subscription import SubscriptionProvider
 
 CODEX_VERSION = "0.58.0"
 ORIGINATOR = "codex_cli_rs"
@@ -45,12 +46,13 @@ def plan_models(plan: str | None) -> list[str]:
     return PLAN_MODELS.get(key, PLAN_MODELS["team"])
 
 
-class CodexProvider(ProviderBase):
+class CodexProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "codex"
     dialect: ClassVar[str] = "openai-responses"
     default_base_url: ClassVar[str] = "https://chatgpt.com/backend-api/codex"
     forwarded_headers: ClassVar[tuple[str, ...]] = ("session_id", "conversation_id")
     auth_types: ClassVar[tuple[str, ...]] = ("codex",)
+    models: ClassVar[list[str]] = MODELS
 
     def account_from_record(self, record: Record) -> Account:
         if not record.data.get("account_id"):
@@ -98,11 +100,6 @@ class CodexProvider(ProviderBase):
             out["reasoning"] = {**reasoning, "summary": "auto"}  # so reasoning reaches every dialect
         return out
 
-    async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
-
-    def catalogue(self) -> list[str]:
-        return MODELS
 
 
 PROVIDER = CodexProvider()

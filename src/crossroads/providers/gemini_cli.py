@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 
 from crossroads.auth import accounts
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.subscription import SubscriptionProvider
 
 GEMINI_CLI_VERSION = "0.17.1"
 MODELS = ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview",
@@ -39,11 +40,12 @@ def project_of(record: Record) -> str:
 _PROJECT_OF_ACCOUNT: dict[str, str] = {}
 
 
-class GeminiCliProvider(ProviderBase):
+class GeminiCliProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "gemini"
     dialect: ClassVar[str] = "cloudcode"
     default_base_url: ClassVar[str] = "https://cloudcode-pa.googleapis.com"
     auth_types: ClassVar[tuple[str, ...]] = ("gemini",)
+    models: ClassVar[list[str]] = MODELS
 
     def account_from_record(self, record: Record) -> Account:
         return self._account(record, project_of(record), record.id)
@@ -82,11 +84,6 @@ class GeminiCliProvider(ProviderBase):
         project = _PROJECT_OF_ACCOUNT.get(account.id) or project_of(accounts.credential_of(account).record)
         return {**body, "project": project}
 
-    async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
-
-    def catalogue(self) -> list[str]:
-        return MODELS
 
 
 PROVIDER = GeminiCliProvider()

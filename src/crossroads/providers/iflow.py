@@ -15,7 +15,8 @@ from typing import ClassVar
 from crossroads import ir
 from crossroads.auth import accounts, tokens
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.subscription import SubscriptionProvider
 
 USER_AGENT = "iFlow-Cli"
 MODELS = ["qwen3-coder-plus", "qwen3-max", "kimi-k2", "deepseek-v3.2", "glm-4.6"]
@@ -26,11 +27,12 @@ def signature(api_key: str, user_agent: str, session_id: str, timestamp_ms: int)
     return hmac.new(api_key.encode(), message, hashlib.sha256).hexdigest()
 
 
-class IflowProvider(ProviderBase):
+class IflowProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "iflow"
     dialect: ClassVar[str] = "openai-chat"
     default_base_url: ClassVar[str] = "https://apis.iflow.cn/v1"
     auth_types: ClassVar[tuple[str, ...]] = ("iflow",)
+    models: ClassVar[list[str]] = MODELS
 
     def account_from_record(self, record: Record) -> Account:
         if not record.data.get("api_key"):
@@ -59,8 +61,6 @@ class IflowProvider(ProviderBase):
             return False
         return await accounts.refresh_after_401(account)
 
-    def catalogue(self) -> list[str]:
-        return MODELS
 
 
 PROVIDER = IflowProvider()

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from crossroads.auth import accounts
-from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, Provider, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, Provider, UpstreamCall
+from crossroads.providers.subscription import SubscriptionProvider
 
 USER_AGENT = "KimiCLI/0.50 (crossroads)"
 ANTHROPIC_VERSION = "2023-06-01"
@@ -25,14 +25,12 @@ def kimi_headers(account: Account, token: str, stream: bool) -> dict[str, str]:
             "accept": "text/event-stream" if stream else "application/json"}
 
 
-class KimiProvider(ProviderBase):
+class KimiProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "kimi"
     dialect: ClassVar[str] = "openai-chat"
     default_base_url: ClassVar[str] = "https://api.kimi.com/coding/v1"
     auth_types: ClassVar[tuple[str, ...]] = ("kimi",)
-
-    def account_from_record(self, record: Record) -> Account:
-        return accounts.oauth_account(self, record, MODELS)
+    models: ClassVar[list[str]] = MODELS
 
     async def call(self, account: Account, model: str, stream: bool,
                    client_headers: Mapping[str, str]) -> UpstreamCall:
@@ -40,11 +38,6 @@ class KimiProvider(ProviderBase):
         headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/chat/completions", headers=headers)
 
-    async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
-
-    def catalogue(self) -> list[str]:
-        return MODELS
 
     def for_ingress(self, dialect: str) -> Provider:
         return ANTHROPIC if dialect == "anthropic" else self

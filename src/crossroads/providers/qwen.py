@@ -12,7 +12,8 @@ from typing import ClassVar
 from crossroads import ir
 from crossroads.auth import accounts, settings
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.subscription import SubscriptionProvider
 
 USER_AGENT = "QwenCode/0.2.1 (linux; x64)"
 MODELS = ["qwen3-coder-plus", "qwen3-coder-flash", "vision-model"]
@@ -53,11 +54,12 @@ def resource_base(resource_url: str) -> str:
     return url if url.endswith("/v1") else f"{url}/v1"
 
 
-class QwenProvider(ProviderBase):
+class QwenProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "qwen"
     dialect: ClassVar[str] = "openai-chat"
     default_base_url: ClassVar[str] = "https://portal.qwen.ai/v1"
     auth_types: ClassVar[tuple[str, ...]] = ("qwen",)
+    models: ClassVar[list[str]] = MODELS
 
     def account_from_record(self, record: Record) -> Account:
         resource = str(record.data.get("resource_url") or "")
@@ -80,11 +82,6 @@ class QwenProvider(ProviderBase):
         headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/chat/completions", headers=headers)
 
-    async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
-
-    def catalogue(self) -> list[str]:
-        return MODELS
 
 
 PROVIDER = QwenProvider()

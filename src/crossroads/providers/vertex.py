@@ -9,7 +9,8 @@ from typing import ClassVar
 
 from crossroads.auth import accounts, settings
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.subscription import SubscriptionProvider
 
 MODELS = ["gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite", "gemini-3-pro-preview"]
 
@@ -18,11 +19,12 @@ def regional_base(location: str) -> str:
     return "https://aiplatform.googleapis.com" if location == "global" else f"https://{location}-aiplatform.googleapis.com"
 
 
-class VertexProvider(ProviderBase):
+class VertexProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "vertex"
     dialect: ClassVar[str] = "gemini"
     default_base_url: ClassVar[str] = "https://us-central1-aiplatform.googleapis.com"
     auth_types: ClassVar[tuple[str, ...]] = ("vertex",)
+    models: ClassVar[list[str]] = MODELS
 
     def account_from_record(self, record: Record) -> Account:
         if not isinstance(record.data.get("service_account"), dict) or not record.data.get("project_id"):
@@ -44,11 +46,6 @@ class VertexProvider(ProviderBase):
         headers.update(account.headers)
         return UpstreamCall(url=url, headers=headers)
 
-    async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
-
-    def catalogue(self) -> list[str]:
-        return MODELS
 
 
 PROVIDER = VertexProvider()

@@ -7,20 +7,18 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from crossroads.auth import accounts
-from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers.subscription import SubscriptionProvider
 
 MODELS = ["grok-4", "grok-4-fast-reasoning", "grok-code-fast-1"]
 
 
-class XaiProvider(ProviderBase):
+class XaiProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "xai"
     dialect: ClassVar[str] = "openai-responses"
     default_base_url: ClassVar[str] = "https://cli-chat-proxy.grok.com/v1"
     auth_types: ClassVar[tuple[str, ...]] = ("xai",)
-
-    def account_from_record(self, record: Record) -> Account:
-        return accounts.oauth_account(self, record, MODELS)
+    models: ClassVar[list[str]] = MODELS
 
     async def call(self, account: Account, model: str, stream: bool,
                    client_headers: Mapping[str, str]) -> UpstreamCall:
@@ -31,11 +29,6 @@ class XaiProvider(ProviderBase):
         headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/responses", headers=headers)
 
-    async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
-
-    def catalogue(self) -> list[str]:
-        return MODELS
 
 
 PROVIDER = XaiProvider()
