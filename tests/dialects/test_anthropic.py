@@ -1129,4 +1129,3 @@ def test_dialect_identity() -> None:
     from crossroads import dialects
 
     assert dialects.get("anthropic") is DIALECT
-    assert DIALECT.name == "anthropic" and DIALECT.content_type_stream == "text/event-stream"

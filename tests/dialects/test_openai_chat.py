@@ -1205,7 +1205,6 @@ def test_parse_error_lenient_shapes() -> None:
 
 def test_dialect_protocol_shape() -> None:
     assert DIALECT.name == "openai-chat"
-    assert DIALECT.content_type_stream == "text/event-stream"
     assert openai_chat.DIALECT is DIALECT
 
 

@@ -1386,7 +1386,6 @@ class AnthropicDialect:
     stream_terminators: tuple[bytes, ...] = (b"message_stop",)
     needs_inline_images = False
     name = NAME
-    content_type_stream = "text/event-stream"
 
     def __init__(self, *, mid_conversation_system: Literal["fold", "keep"] = "fold",
                  sampling_params: bool = False) -> None:

@@ -35,7 +35,6 @@ class StreamEncoder(Protocol):
 
 class Dialect(Protocol):
     name: str
-    content_type_stream: str
     # what the end of a complete stream contains (a pass-through stream ending
     # without it was cut, and the client gets an error event)
     stream_terminators: tuple[bytes, ...]

@@ -78,7 +78,6 @@ class CloudCodeDialect:
     stream_terminators: tuple[bytes, ...] = (b"finishReason", b"finish_reason")
     needs_inline_images = True
     name = NAME
-    content_type_stream = "text/event-stream"
 
     def parse_request(self, body: dict[str, Any], *, model: str | None = None,
                       stream: bool | None = None) -> ir.Request:

@@ -1449,7 +1449,6 @@ class GeminiDialect:
     stream_terminators: tuple[bytes, ...] = (b"finishReason", b"finish_reason")
     needs_inline_images = True
     name = NAME
-    content_type_stream = "text/event-stream"
 
     def parse_request(self, body: dict[str, Any], *, model: str | None = None,
                       stream: bool | None = None) -> ir.Request:

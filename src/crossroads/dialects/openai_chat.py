@@ -1680,7 +1680,6 @@ class OpenAIChatDialect:
     stream_terminators: tuple[bytes, ...] = (b"[DONE]",)
     needs_inline_images = False
     name = NAME
-    content_type_stream = "text/event-stream"
 
     def __init__(self, *, send_reasoning: bool = False, max_tokens_field: str = "max_tokens") -> None:
         self.send_reasoning = send_reasoning

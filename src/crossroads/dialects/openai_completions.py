@@ -249,7 +249,6 @@ class OpenAICompletionsDialect:
     stream_terminators: tuple[bytes, ...] = (b"[DONE]",)
     needs_inline_images = False
     name = NAME
-    content_type_stream = "text/event-stream"
 
     def parse_request(self, body: dict[str, Any], *, model: str | None = None,
                       stream: bool | None = None) -> ir.Request:

@@ -997,7 +997,6 @@ class OpenAIResponsesDialect:
     stream_terminators: tuple[bytes, ...] = (b"response.completed", b"response.incomplete", b"response.failed")
     needs_inline_images = False
     name = NAME
-    content_type_stream = "text/event-stream"
 
     # ---- requests
 
