@@ -14,7 +14,7 @@ from crossroads.routing.health import Health
 from crossroads.routing.registry import Registry
 from crossroads.routing.selection import FillFirst, RoundRobin, Selector, Strategy, WeightedRoundRobin
 from crossroads.routing.sticky import Affinity
-from crossroads.server import build_accounts
+from crossroads.snapshot import preview
 
 SIZES = (10, 100, 1_000, 10_000)
 PICKS = 20_000
@@ -30,7 +30,7 @@ openai-compatibility:
 {keys}
     models: [{{name: up, alias: m}}]
 """
-    return Registry(build_accounts(config.parse(text)))
+    return preview(config.parse(text)).registry
 
 
 def ns_per_pick(size: int, strategy: Strategy, sticky: bool) -> float:

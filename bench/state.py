@@ -30,7 +30,7 @@ from crossroads.access.policy import Limiter, parse_key
 from crossroads.routing.health import Health
 from crossroads.routing.registry import Registry
 from crossroads.routing.selection import RoundRobin, Selector
-from crossroads.server import build_accounts
+from crossroads.snapshot import preview
 from crossroads.state import MemoryState, State
 from crossroads.state.redis import RedisState
 from crossroads.usage import Ledger
@@ -67,14 +67,14 @@ def redis_server() -> Iterator[str]:
 
 def registry() -> Registry:
     keys = "\n".join(f"      - api-key: k{i}" for i in range(ACCOUNTS))
-    return Registry(build_accounts(config.parse(f"""
+    return preview(config.parse(f"""
 openai-compatibility:
   - name: pool
     base-url: http://127.0.0.1:9/v1
     api-key-entries:
 {keys}
     models: [{{name: up, alias: m}}]
-""")))
+""")).registry
 
 
 async def pick_ns(state: State, writer: State) -> float:

@@ -22,6 +22,8 @@ echo "== ruff"
 .venv/bin/ruff check src tests bench
 echo "== mypy"
 .venv/bin/mypy
+echo "== import contracts"
+.venv/bin/lint-imports --no-logo
 echo "== pytest"
 set +e
 .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from crossroads import __version__
 from crossroads import config as config_module
-from crossroads.server import CONFIG_ENV, build_accounts
+from crossroads.config import RESTART_ONLY
+from crossroads.server import CONFIG_ENV
+from crossroads.snapshot import Snapshot, preview
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Crossroads: one endpoint for every LLM client and every upstream account.")
@@ -38,14 +40,13 @@ EMPTY_POOL_HELP = """No upstream accounts are configured yet. Add some to a conf
 then run: crossroads serve --config config.yaml"""
 
 
-def _load(path: Path | None) -> config_module.Config:
+def _load(path: Path | None) -> Snapshot:
+    """The config at ``path`` with its accounts, or a one-line error and exit 2."""
     try:
-        cfg = config_module.load(path)
-        build_accounts(cfg)  # validates the upstream entries
+        return preview(config_module.load(path))
     except config_module.ConfigError as exc:
         console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
-    return cfg
 
 
 @app.command()
@@ -57,18 +58,18 @@ def serve(
     server: Annotated[str, typer.Option(help="granian (default) or uvicorn.")] = "granian",
 ) -> None:
     """Run the router."""
-    cfg = _load(config)
+    snapshot = _load(config)
+    cfg, accounts = snapshot.config, snapshot.accounts
     bind = host or cfg.bind_host
     listen_port = port or cfg.port
-    accounts = build_accounts(cfg)
     console.print(f"crossroads {__version__} listening on http://{bind}:{listen_port}")
     if cfg.is_open:
         note = " (loopback only; add api-keys to listen on other interfaces)" if bind == "127.0.0.1" else ""
         console.print(f"[yellow]no api-keys configured: access is open{note}[/yellow]")
-    if cfg.unknown_keys:
-        console.print(f"[yellow]unknown config keys kept but ignored:[/yellow] {', '.join(cfg.unknown_keys)}")
-    if cfg.unused_keys:
-        console.print(f"config keys recognised but not used by this version: {', '.join(cfg.unused_keys)}")
+    if snapshot.unknown_keys:
+        console.print(f"[yellow]unknown config keys kept but ignored:[/yellow] {', '.join(snapshot.unknown_keys)}")
+    if snapshot.unused_keys:
+        console.print(f"config keys recognised but not used by this version: {', '.join(snapshot.unused_keys)}")
     if not accounts:
         console.print(EMPTY_POOL_HELP)
     else:
@@ -96,10 +97,7 @@ def serve(
 @app.command()
 def models(config: ConfigOption = None) -> None:
     """List the models the configured accounts serve."""
-    from crossroads.routing.registry import Registry
-
-    cfg = _load(config)
-    registry = Registry(build_accounts(cfg))
+    registry = _load(config).registry
     table = Table("model", "accounts", "upstream model(s)")
     for name, pool in registry.models():
         table.add_row(name, ", ".join(c.account.label for c in pool.candidates),
@@ -109,12 +107,16 @@ def models(config: ConfigOption = None) -> None:
 
 @app.command("check-config")
 def check_config(config: Annotated[Path, typer.Argument(help="Path to config.yaml.")]) -> None:
-    """Validate a config file and report unknown keys."""
-    cfg = _load(config)
-    accounts = build_accounts(cfg)
-    console.print(f"[green]ok[/green]: {len(accounts)} account(s), {len(cfg.api_keys)} client key(s)")
-    if cfg.unknown_keys:
-        console.print(f"unknown keys (ignored): {', '.join(cfg.unknown_keys)}")
+    """Validate a config file and report unknown keys and start-only settings."""
+    snapshot = _load(config)
+    cfg = snapshot.config
+    console.print(f"[green]ok[/green]: {len(snapshot.accounts)} account(s), {len(cfg.api_keys)} client key(s)")
+    if snapshot.unknown_keys:
+        console.print(f"unknown keys (ignored): {', '.join(snapshot.unknown_keys)}")
+    if snapshot.unused_keys:
+        console.print(f"recognised but not used by this version: {', '.join(snapshot.unused_keys)}")
+    console.print(f"applied only when the server starts (a running server reports a change and keeps its "
+                  f"values until restarted): {', '.join(RESTART_ONLY)}")
 
 
 auth_app = typer.Typer(no_args_is_help=True, help="Stored credentials: list, import, migrate, rotate keys.")

@@ -1,8 +1,10 @@
 """Typed configuration, read from CLIProxyAPI-compatible YAML.
 
-Only the keys Crossroads acts on are typed here. Every other key is kept in
-``Config.raw`` and listed in ``Config.unknown_keys`` so that a CLIProxyAPI
-config.yaml loads unchanged and the user is told what is not (yet) used.
+Only the server-wide keys are typed here. Upstream lists belong to the
+provider that reads them (each provider names its own config key), so they
+stay in ``Config.raw``; :mod:`crossroads.snapshot` sorts the remaining keys
+into used, recognised-but-unused and unknown, so a CLIProxyAPI config.yaml
+loads unchanged and the user is told what is not (yet) used.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ _RECOGNISED_NOT_USED = {
     "logs-max-total-size-mb", "error-logs-max-files", "request-log", "usage-statistics-enabled",
     "redis-usage-queue-retention-seconds", "passthrough-headers", "disable-cooling",
     "save-cooldown-status", "auth-auto-refresh-workers",
-    "quota-exceeded", "nonstream-keepalive-interval", "streaming", "oauth-excluded-models",
-    "oauth-model-alias", "oauth-request-scoped-errors", "payload", "plugins", "tls",
-    "interactions-api-key", "xai-api-key", "vertex-api-key",
+    "quota-exceeded", "nonstream-keepalive-interval", "streaming",
+    "oauth-request-scoped-errors", "payload", "plugins", "tls",
+    "interactions-api-key", "xai-api-key",
     "antigravity-signature-cache-enabled", "antigravity-signature-bypass-strict", "antigravity",
     "disable-claude-cloak-mode", "claude-code", "claude-header-defaults", "codex",
     "codex-header-defaults", "xai", "disable-image-generation", "credential-concurrency",
@@ -37,12 +39,16 @@ _RECOGNISED_NOT_USED = {
 
 _KNOWN = {
     "host", "port", "auth-dir", "api-keys", "debug", "proxy-url", "request-retry",
-    "max-retry-credentials", "max-retry-interval", "routing", "claude-api-key", "gemini-api-key",
-    "codex-api-key", "openai-compatibility", "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
+    "max-retry-credentials", "max-retry-interval", "routing",
+    "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
     "transient-error-cooldown-seconds", "remote-management",
     "store",  # credential/config store selection (crossroads.credentials.select)
     "state",  # state shared between replicas (crossroads.state)
 }
+
+# Read once when the server starts: a running server reports a change of
+# these and keeps its current values until it is restarted.
+RESTART_ONLY = ("host", "port", "auth-dir", "store", "state")
 
 
 class ConfigError(Exception):
@@ -78,10 +84,7 @@ class Config:
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch_max_bytes: int = 20 * 1024 * 1024
     state: StateConfig = field(default_factory=StateConfig)
-    upstreams: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict)
-    unknown_keys: list[str] = field(default_factory=list)
-    unused_keys: list[str] = field(default_factory=list)
     source: str | None = None
 
     @property
@@ -96,8 +99,20 @@ class Config:
     def is_open(self) -> bool:
         return not self.api_keys
 
+    def key_report(self, consumed: set[str]) -> tuple[list[str], list[str]]:
+        """(unknown keys, keys recognised but not used by this version); keys
+        in ``consumed`` are read by other parts (providers, OAuth, catalogue)."""
+        known = _KNOWN | consumed
+        unknown = sorted(k for k in self.raw if k not in known and k not in _RECOGNISED_NOT_USED)
+        unused = sorted(k for k in self.raw if k in _RECOGNISED_NOT_USED and k not in consumed)
+        return unknown, unused
 
-UPSTREAM_KEYS = ("claude-api-key", "gemini-api-key", "codex-api-key", "openai-compatibility", "vertex-api-key")
+    def restart_changes(self, newer: Config) -> list[str]:
+        """The start-only settings that differ in ``newer``."""
+        changed = [k for k in RESTART_ONLY if self.raw.get(k) != newer.raw.get(k)]
+        if "host" not in changed and self.bind_host != newer.bind_host:
+            changed.insert(0, "host")  # implied by adding or removing every client key
+        return changed
 
 
 def load(path: str | os.PathLike[str] | None) -> Config:
@@ -134,8 +149,6 @@ _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when ava
 
 def _from_mapping(data: dict[str, Any], source: str) -> Config:
     cfg = Config(raw=data, source=source)
-    cfg.unknown_keys = sorted(k for k in data if k not in _KNOWN and k not in _RECOGNISED_NOT_USED)
-    cfg.unused_keys = sorted(k for k in data if k in _RECOGNISED_NOT_USED)
 
     cfg.host = _opt(data, "host", str, source) or None
     cfg.port = _opt(data, "port", int, source) or DEFAULT_PORT
@@ -199,11 +212,6 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 
-    for key in UPSTREAM_KEYS:
-        entries = data.get(key) or []
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise ConfigError(f"{source}: '{key}' must be a list of mappings")
-        cfg.upstreams[key] = entries
     return cfg
 
 

@@ -26,20 +26,16 @@ import aiohttp
 import orjson
 
 from crossroads import dialects, ir, usage
-from crossroads.access.policy import Limiter
 from crossroads.assemble import Assembler
-from crossroads.config import Config
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
-from crossroads.images import ImageFetcher
-from crossroads.providers import subscription_catalogue
-from crossroads.providers.base import Account, Provider, retryable
-from crossroads.routing import ratelimits, suffix
-from crossroads.routing.health import Health
-from crossroads.routing.registry import Candidate, Pool, Registry
-from crossroads.routing.selection import Selector, make_strategy
-from crossroads.routing.sticky import Affinity, session_key
-from crossroads.state import open_state
+from crossroads.providers.subscription_catalogue import Catalogue
+from crossroads.providers.base import Account, Provider
+from crossroads.routing import suffix
+from crossroads.routing.registry import Candidate, Pool
+from crossroads.routing.sticky import session_key
+from crossroads.runtime import Runtime
+from crossroads.snapshot import Snapshot
 from crossroads.transport import SSEParser, Transport, iter_sse_batches
 
 log = logging.getLogger("crossroads.pipeline")
@@ -63,6 +59,7 @@ class Inbound:
 class _Progress:
     """What one request learned while trying accounts."""
 
+    snapshot: Snapshot
     ir_request: ir.Request | None = None
     suffix_reasoning: ir.Reasoning | None = None  # from the model name; forces translation
     last_error: ir.Error | None = None
@@ -74,46 +71,41 @@ class _Progress:
 class _Served:
     account: Account
     model: str  # client-facing name of the model that answered
+    upstream_model: str  # the name the account knows it by (health is kept per upstream model)
 
 
 class Pipeline:
-    def __init__(self, config: Config, registry: Registry, transport: Transport) -> None:
-        self.transport = transport
-        self.state = open_state(config.state)  # started/closed by the server's lifespan
-        self.health = Health(config.transient_cooldown, self.state)
-        self.affinity = Affinity(config.session_affinity_ttl, self.state)
-        self.ledger = usage.Ledger(state=self.state)
-        self.images = ImageFetcher(transport, config.image_fetch_max_bytes)
-        self.configure(config, registry)
+    """Stateless itself: the long-lived parts are the runtime's, and each
+    request reads the config snapshot that was current when it arrived."""
 
-    def configure(self, config: Config, registry: Registry) -> None:
-        """Apply a (new) config; health, affinity and usage survive reloads."""
-        self.config = config
-        self.registry = registry
-        self.affinity.ttl = config.session_affinity_ttl
-        self.selector = Selector(self.health, make_strategy(config.routing_strategy, self._replica_number),
-                                 self.affinity if config.session_affinity else None)
-        self.limiter = Limiter(config.key_policies, self.state)
-
-    def _replica_number(self) -> int:
-        return self.state.replica_number
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.transport = runtime.transport
+        self.health = runtime.health
+        self.affinity = runtime.affinity
+        self.ledger = runtime.ledger
+        self.limiter = runtime.limiter
+        self.selector = runtime.selector
+        self.images = runtime.images
 
     # ------------------------------------------------------------------ entry
 
     async def handle(self, inbound: Inbound) -> Reply | StreamReply:
-        progress = _Progress()
-        named = suffix.resolve(inbound.model, self.registry.__contains__)
+        snapshot = self.runtime.snapshot
+        progress = _Progress(snapshot)
+        registry, config = snapshot.registry, snapshot.config
+        named = suffix.resolve(inbound.model, registry.__contains__)
         if named.reasoning is not None:  # model(high), model-thinking-8192, ...
             inbound.model = named.model
             progress.suffix_reasoning = named.reasoning
         await self.limiter.acquire(inbound.client_key, inbound.model)
-        for model in (inbound.model, *self.config.fallbacks.get(inbound.model, ())):
-            pool = self.registry.pool(model)
+        for model in (inbound.model, *config.fallbacks.get(inbound.model, ())):
+            pool = registry.pool(model)
             if pool is None:
                 continue
             progress.served_pools += 1
             session = None
-            if self.config.session_affinity and len(pool) > 1:  # one account: nothing to stick to
+            if config.session_affinity and len(pool) > 1:  # one account: nothing to stick to
                 session = session_key(inbound.headers, inbound.body)
                 if session is not None:
                     await self.affinity.recall(model, session)
@@ -129,7 +121,7 @@ class Pipeline:
 
     async def _serve_pool(self, inbound: Inbound, model: str, pool: Pool, session: str | None,
                           progress: _Progress) -> Reply | StreamReply | None:
-        config = self.config
+        config = progress.snapshot.config
         for round_number in range(max(0, config.request_retry) + 1):
             tried = 0
             for cand in self.selector.candidates(pool, session):
@@ -139,16 +131,17 @@ class Pipeline:
                 try:
                     result = await self._attempt(inbound, model, cand, progress)
                 except ir.Error as error:
-                    if not retryable(error):
+                    outcome = cand.account.provider.classify(error)
+                    if not outcome.retry:
                         raise
-                    seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error)
+                    seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error, outcome)
                     log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
                                 cand.route.upstream, error, seconds)
                     progress.last_error = error
                     continue
                 self.health.record_success(cand.account.id, cand.route.upstream)
-                if session is not None and self.selector.affinity is not None:
-                    self.selector.affinity.remember(model, session, cand.account.id)
+                if session is not None:
+                    self.affinity.remember(model, session, cand.account.id)
                 return result
             soonest = self.selector.soonest_recovery(pool)
             if soonest is None:
@@ -181,6 +174,8 @@ class Pipeline:
                        progress: _Progress) -> Reply | StreamReply:
         account = cand.account
         provider = account.provider.for_ingress(inbound.dialect.name)
+        if provider.owns_exchange:
+            return await self._exchange(inbound, model, cand, progress, provider)
         upstream = dialects.get(provider.dialect)
         # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
         passthrough = (upstream.name == inbound.dialect.name and inbound.sse
@@ -194,9 +189,9 @@ class Pipeline:
                 progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
                                                                     stream=inbound.stream)
             body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
-                                               progress.suffix_reasoning, provider)
+                                               progress.suffix_reasoning, provider, progress.snapshot.catalogue)
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
-        served = _Served(account, model)
+        served = _Served(account, model, cand.route.upstream)
         if inbound.stream:
             if passthrough:
                 return await self._pass_stream(response, inbound, served, drop_usage_chunks, upstream)
@@ -222,6 +217,57 @@ class Pipeline:
         self._account(inbound, served, parsed.usage)
         return Reply(200, orjson.dumps(self._render_response(inbound, parsed, model)))
 
+    async def _exchange(self, inbound: Inbound, model: str, cand: Candidate, progress: _Progress,
+                        provider: Provider) -> Reply | StreamReply:
+        """A provider that runs its upstream itself (a WebSocket, a web
+        protocol) yields IR events; failover, health, accounting and the
+        client's encoding stay the pipeline's."""
+        if progress.ir_request is None:
+            progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
+                                                                stream=inbound.stream)
+        request = _fitted(progress.ir_request, cand, True, progress.suffix_reasoning, progress.snapshot.catalogue)
+        events = provider.exchange(cand.account, request, inbound.headers, self.transport).__aiter__()
+        served = _Served(cand.account, model, cand.route.upstream)
+        first: list[ir.Event] = []
+        try:
+            async for event in events:  # the first event that means something decides failover
+                if isinstance(event, ir.ErrorEvent):
+                    raise event.error
+                first.append(event)
+                if not isinstance(event, ir.Start):
+                    break
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _stream_failure(exc, cand.account) from None
+        if inbound.stream:
+            return StreamReply(self._event_chunks(events, first, inbound, progress.ir_request, served),
+                               content_type=b"text/event-stream" if inbound.sse else b"application/json")
+        assembler = Assembler()
+        assembler.feed_all(first)
+        try:
+            async for event in events:
+                assembler.feed(event)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _stream_failure(exc, cand.account) from None
+        if assembler.error is not None:
+            raise assembler.error
+        parsed = assembler.response()
+        self._account(inbound, served, parsed.usage)
+        return Reply(200, orjson.dumps(self._render_response(inbound, parsed, model)))
+
+    async def _event_chunks(self, events: AsyncIterator[ir.Event], first: list[ir.Event], inbound: Inbound,
+                            ir_request: ir.Request | None, served: _Served) -> AsyncIterator[bytes]:
+        encoder = _ClientEncoder(self, inbound, ir_request, served)
+        try:
+            yield encoder.encode(first)
+            async for event in events:
+                yield encoder.encode([event])
+            yield encoder.close()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            yield encoder.fail(_stream_failure(exc, served.account))
+        finally:
+            await _close(events)
+            self._account(inbound, served, encoder.spent)
+
     def _render_response(self, inbound: Inbound, parsed: ir.Response, model: str) -> dict[str, Any]:
         if model != inbound.model:
             parsed.model = model  # a fallback answered: say so
@@ -230,6 +276,8 @@ class Pipeline:
     async def _send(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
                     upstream_stream: bool, provider: Provider) -> aiohttp.ClientResponse:
         account = cand.account
+        if provider.requests_per_credential:
+            self._hold_back(account, provider.requests_per_credential)
         for attempt in range(2):
             call = await provider.call(account, cand.route.upstream, upstream_stream, inbound.headers)
             urls = (call.url, *call.fallback_urls)
@@ -248,7 +296,7 @@ class Pipeline:
                                        f"upstream {account.label} unreachable: {type(exc).__name__}") from None
                     continue
                 if response.status < 400:
-                    headroom = ratelimits.headroom(response.headers)
+                    headroom = provider.headroom(response.headers)
                     if headroom is not None:
                         self.health.set_headroom(account.id, *headroom)
                     return response
@@ -260,6 +308,16 @@ class Pipeline:
                     break  # the credential was refreshed: one more try on this account
                 raise error
         raise ir.Error(502, "server_error", f"upstream {account.label} refused the refreshed credential")
+
+    def _hold_back(self, account: Account, limit: int) -> None:
+        """The upstream's own per-credential limit: refuse before sending, and
+        cool every model of the credential until a slot frees."""
+        credential = account.credential.id if account.credential is not None else account.id
+        wait = self.runtime.request_windows.take(credential, limit)
+        if wait > 0:
+            raise ir.Error(429, "rate_limit", f"{account.label} reached its upstream's limit of {limit} "
+                                              f"requests per minute; cooling down for {wait:.0f}s",
+                           retry_after=max(1.0, wait), code="credential_request_limit")
 
     # ------------------------------------------------------------------ bodies
 
@@ -284,16 +342,8 @@ class Pipeline:
 
     async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
                                upstream_stream: bool, suffix_reasoning: ir.Reasoning | None,
-                               provider: Provider) -> bytes:
-        # one canonical setting, fitted to what the target model supports
-        thinking = suffix.fit(suffix.merged(request.reasoning, suffix_reasoning),
-                              subscription_catalogue.lookup(cand.route.upstream))
-        if thinking is not None and thinking.include_thoughts is None:
-            # the client asked for reasoning; have it come back (Responses summaries, Gemini thoughts)
-            thinking = dataclasses.replace(thinking, include_thoughts=True)
-        request = dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream,
-                                      include_usage=True if upstream_stream else request.include_usage,
-                                      reasoning=thinking)
+                               provider: Provider, catalogue: Catalogue) -> bytes:
+        request = _fitted(request, cand, upstream_stream, suffix_reasoning, catalogue)
         if upstream.needs_inline_images:
             await self.images.inline(request)
         body = upstream.render_request(request)
@@ -383,10 +433,14 @@ class Pipeline:
                 yield rest
             complete = not markers or seen_end
             if not complete:
-                yield self._stream_error(inbound, ir.Error(
-                    502, "server_error", f"upstream {served.account.label} ended the stream before completion"))
+                cut = ir.Error(502, "server_error",
+                               f"upstream {served.account.label} ended the stream before completion")
+                self._stream_failed(served, cut)
+                yield self._stream_error(inbound, cut)
         except (aiohttp.ClientError, TimeoutError) as exc:
-            yield self._stream_error(inbound, _stream_failure(exc, served.account))
+            broken = _stream_failure(exc, served.account)
+            self._stream_failed(served, broken)
+            yield self._stream_error(inbound, broken)
         finally:
             response.close()
             self._account(inbound, served, meter.usage)
@@ -418,36 +472,86 @@ class Pipeline:
                                  served: _Served) -> AsyncIterator[bytes]:
         """One write per upstream read: every event decoded from a read is
         encoded and sent together."""
-        encoder = inbound.dialect.stream_encoder(model=served.model, request=ir_request, sse=inbound.sse)
-        spent: ir.Usage | None = None
-
-        def encode(events: list[ir.Event]) -> bytes:
-            nonlocal spent
-            out = []
-            for event in events:
-                if isinstance(event, ir.Finish | ir.Start | ir.UsageEvent) and event.usage is not None:
-                    spent = event.usage if spent is None else spent.merged(event.usage)
-                out.append(encoder.encode(event))
-            return b"".join(out)
-
+        encoder = _ClientEncoder(self, inbound, ir_request, served)
         try:
-            yield encode(first)
+            yield encoder.encode(first)
             async for batch in batches:
                 events: list[ir.Event] = []
                 for event_name, data in batch:
                     events.extend(decoder.feed(event_name, data))
                 if events:
-                    yield encode(events)
-            yield encode(decoder.close()) + encoder.close()
+                    yield encoder.encode(events)
+            yield encoder.encode(decoder.close()) + encoder.close()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            yield encoder.encode(ir.ErrorEvent(_stream_failure(exc, served.account))) + encoder.close()
+            yield encoder.fail(_stream_failure(exc, served.account))
         finally:
             response.close()
-            self._account(inbound, served, spent)
+            self._account(inbound, served, encoder.spent)
+
+    def _stream_failed(self, served: _Served, error: ir.Error) -> None:
+        """A stream that broke after reaching the client still counts against
+        its account: nothing can fail over now, but the next request should
+        not be sent to an account that just failed."""
+        outcome = served.account.provider.classify(error)
+        seconds = self.health.record_failure(served.account.id, served.upstream_model, error, outcome)
+        if not seconds:
+            return
+        log.warning("account %s failed mid-stream for %s (%s); cooling %.0fs", served.account.label,
+                    served.upstream_model, error, seconds)
 
     def _stream_error(self, inbound: Inbound, error: ir.Error) -> bytes:
         encoder = inbound.dialect.stream_encoder(model=inbound.model, sse=inbound.sse)
         return encoder.encode(ir.ErrorEvent(error))
+
+
+class _ClientEncoder:
+    """IR events -> the client's stream, keeping the usage they report and
+    reporting an upstream failure to health as it passes."""
+
+    __slots__ = ("encoder", "pipeline", "served", "spent")
+
+    def __init__(self, pipeline: Pipeline, inbound: Inbound, request: ir.Request | None, served: _Served) -> None:
+        self.pipeline = pipeline
+        self.served = served
+        self.encoder = inbound.dialect.stream_encoder(model=served.model, request=request, sse=inbound.sse)
+        self.spent: ir.Usage | None = None
+
+    def encode(self, events: list[ir.Event]) -> bytes:
+        out = []
+        for event in events:
+            if isinstance(event, ir.Finish | ir.Start | ir.UsageEvent):
+                if event.usage is not None:
+                    self.spent = event.usage if self.spent is None else self.spent.merged(event.usage)
+            elif isinstance(event, ir.ErrorEvent):  # the upstream failed (or was cut) mid-answer
+                self.pipeline._stream_failed(self.served, event.error)
+            out.append(self.encoder.encode(event))
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        return self.encoder.close()
+
+    def fail(self, error: ir.Error) -> bytes:
+        self.pipeline._stream_failed(self.served, error)
+        return self.encoder.encode(ir.ErrorEvent(error)) + self.encoder.close()
+
+
+async def _close(events: AsyncIterator[ir.Event]) -> None:
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def _fitted(request: ir.Request, cand: Candidate, upstream_stream: bool, suffix_reasoning: ir.Reasoning | None,
+            catalogue: Catalogue) -> ir.Request:
+    """The request as this account's model gets it: its name, and one
+    canonical reasoning setting fitted to what the model supports."""
+    thinking = suffix.fit(suffix.merged(request.reasoning, suffix_reasoning), catalogue.lookup(cand.route.upstream))
+    if thinking is not None and thinking.include_thoughts is None:
+        # the client asked for reasoning; have it come back (Responses summaries, Gemini thoughts)
+        thinking = dataclasses.replace(thinking, include_thoughts=True)
+    return dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream,
+                               include_usage=True if upstream_stream else request.include_usage,
+                               reasoning=thinking)
 
 
 def _leading_error(upstream: Dialect, first: bytes) -> ir.Error | None:

@@ -2,14 +2,15 @@
 applying config/store changes without a restart (hot reload).
 
 At start the selected store's records (and, for a database/git/S3 store, its
-config document) are applied with ``App.apply``. Then the store is watched
-(a file dropped into auth-dir, a row changed by another replica, a git pull,
-an S3 object) together with config.yaml, and every change is applied within
-about a second. ``App.apply`` swaps whole objects, so in-flight requests and
-streams finish on what they started with.
+config document) are applied to the runtime. Then the store is watched (a
+file dropped into auth-dir, a row changed by another replica, a git pull, an
+S3 object) together with config.yaml, and every change is applied within
+about a second. A change builds a new snapshot and swaps it in, so in-flight
+requests and streams finish on what they started with, and the long-lived
+state (limits, cursors, health) carries on.
 
 A config that does not parse or validate is rejected with a message naming
-the line, and the running config stays.
+the line, and nothing of it reaches the running server.
 """
 
 from __future__ import annotations
@@ -18,55 +19,33 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import yaml
 
 from crossroads import config as config_module
 from crossroads.credentials.base import Change, Record, Store, problems_of
 from crossroads.credentials.crypto import EncryptedStore
 from crossroads.credentials.file import FileStore
-
-if TYPE_CHECKING:
-    from crossroads.server import App
+from crossroads.credentials.select import open_store
+from crossroads.runtime import Runtime
 
 log = logging.getLogger("crossroads.reload")
 
 CONFIG_POLL_SECONDS = 0.25
 SETTLE_SECONDS = 0.05  # gather a burst of changes into one apply
 
-_reloaders: dict[int, Reloader] = {}
 
-
-def store_for(app: App) -> Store | None:
-    """The store the running server loaded its credentials from (for code that
-    writes credentials back, e.g. a token refresh)."""
-    reloader = _reloaders.get(id(app))
-    return reloader.store if reloader else None
-
-
-async def start(app: App) -> list[asyncio.Task[None]]:
-    """Load what the server needs at start and return the watcher tasks."""
-    from crossroads.credentials.select import open_store
-    from crossroads.server import CONFIG_ENV
-
-    config_path = os.environ.get(CONFIG_ENV) or None
-    store = open_store(app.config, config_path)
-    from crossroads.auth import refresher
-
-    refresher.bind_store(store)  # refreshed tokens go to the store the server loaded them from
-    reloader = Reloader(app, store, Path(config_path) if config_path else None)
-    _reloaders[id(app)] = reloader
+async def start(runtime: Runtime, config_path: str | None) -> list[asyncio.Task[None]]:
+    """Open the store, load what the server needs at start and return the
+    watcher tasks (with the background token refresher)."""
+    store = open_store(runtime.config, config_path)
+    runtime.store = store
+    runtime.refresher.bind(store)  # refreshed tokens go to the store the server loaded them from
+    reloader = Reloader(runtime, store, Path(config_path) if config_path else None)
     tasks = await reloader.start()
-    # issue 4: refreshed OAuth tokens are saved to this store; idle accounts refresh in the background
-    from crossroads.auth import refresher as auth_refresher
-
-    auth_refresher.bind_store(store)
-    tasks.append(asyncio.create_task(auth_refresher.default().run()))
+    tasks.append(asyncio.create_task(runtime.refresher.run(), name="crossroads-refresher"))
     return tasks
 
 
@@ -76,11 +55,12 @@ def _is_local(store: Store) -> bool:
 
 
 class Reloader:
-    def __init__(self, app: App, store: Store, config_path: Path | None) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime, store: Store, config_path: Path | None) -> None:
+        self.runtime = runtime
         self.store = store
         self.config_path = config_path
         self.records: dict[str, Record] = {}
+        self.config = runtime.config  # the config applied last (records are applied with it)
         self.config_text_hash = ""
         self._dirty = asyncio.Event()
 
@@ -92,7 +72,7 @@ class Reloader:
             self.config_text_hash = _digest(await self.store.read_config())
         else:
             await self._adopt_store_config()
-        self._apply(self.app.config)
+        self._apply(self.config)
         log.info("loaded %d credential(s) from %r", len(self.records), self.store)
         tasks = [asyncio.create_task(self._watch_store(), name="crossroads-store-watch"),
                  asyncio.create_task(self._applier(), name="crossroads-reload-apply")]
@@ -113,15 +93,13 @@ class Reloader:
             return
         cfg = self._parse(text, "config in the store")
         if cfg is not None:
-            self.app.config = cfg
+            self.config = cfg
             self.config_text_hash = _digest(text)
 
     def _parse(self, text: str, source: str) -> config_module.Config | None:
-        from crossroads.server import build_accounts
-
         try:
             cfg = config_module.parse(text, source=source)
-            build_accounts(cfg)  # validates the upstream entries
+            self.runtime.build(cfg)  # validates it; nothing live changes
         except config_module.ConfigError as exc:
             log.error("config reload rejected, the running config stays: %s", with_line(str(exc), text))
             return None
@@ -129,10 +107,11 @@ class Reloader:
 
     def _apply(self, cfg: config_module.Config) -> bool:
         try:
-            self.app.apply(cfg, list(self.records.values()))
+            self.runtime.apply(cfg, list(self.records.values()))
         except config_module.ConfigError as exc:
             log.error("config reload rejected, the running config stays: %s", exc)
             return False
+        self.config = cfg
         return True
 
     async def _watch_store(self) -> None:
@@ -194,10 +173,9 @@ class Reloader:
                 await self._dirty.wait()
                 await asyncio.sleep(SETTLE_SECONDS)
                 self._dirty.clear()
-                if self._apply(self.app.config):
+                if self._apply(self.config):
                     log.info("credentials reloaded: %d account record(s)", len(self.records))
         finally:
-            _reloaders.pop(id(self.app), None)
             with contextlib.suppress(Exception):
                 await self.store.close()
 

@@ -7,13 +7,12 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from importlib import import_module
 
 from crossroads import config as config_module
 from crossroads import dialects, ir, reload
 from crossroads.access import KeyCheck
-from crossroads.auth import refresher as auth_refresher
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
@@ -31,81 +30,23 @@ from crossroads.http import (
     send_stream,
 )
 from crossroads.pipeline import Pipeline
-from crossroads.providers import Account, Provider, all_providers, subscription_catalogue
-from crossroads.providers.base import ModelRoute
+from crossroads.providers import Provider
 from crossroads.routing.registry import Registry
-from crossroads.transport import Transport
+from crossroads.runtime import Runtime
+from crossroads.snapshot import Snapshot
 
 log = logging.getLogger("crossroads")
 
 CONFIG_ENV = "CROSSROADS_CONFIG"
 
 
-def build_accounts(cfg: config_module.Config, records: Iterable[Record] = ()) -> list[Account]:
-    """Accounts from the config's upstream lists and from stored credentials."""
-    accounts: list[Account] = []
-    by_type: dict[str, Provider] = {}
-    try:
-        auth_refresher.configure(cfg)  # OAuth endpoints; where refreshed tokens are saved
-        subscription_catalogue.configure(cfg.raw)  # model-catalogue overrides
-    except ValueError as exc:
-        raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
-    for provider in all_providers():
-        entries = cfg.upstreams.get(provider.config_key) or []
-        try:
-            accounts.extend(provider.accounts(entries))
-        except ValueError as exc:
-            raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
-        for auth_type in provider.auth_types:
-            by_type[auth_type] = provider
-    for record in records:
-        owner = by_type.get(record.type)
-        if owner is None:
-            log.warning("credential %s has unknown type %r; skipped", record.id, record.type)
-            continue
-        try:
-            found = owner.accounts_from_record(record)
-        except (ValueError, KeyError, TypeError) as exc:
-            log.error("credential %s cannot be used: %s", record.id, exc)
-            continue
-        for account in found:
-            apply_channel_rules(account, record.type, cfg)
-            accounts.append(account)
-    return accounts
-
-
-def apply_channel_rules(account: Account, channel: str, cfg: config_module.Config) -> None:
-    """``oauth-excluded-models`` and ``oauth-model-alias`` for one OAuth channel
-    (claude, codex, gemini, ...): exclude upstream models by wildcard, and
-    expose upstream models under aliases (``fork: true`` keeps the original
-    name as well)."""
-    excluded = (cfg.raw.get("oauth-excluded-models") or {}).get(channel) or []
-    if excluded:
-        account.excluded = (*account.excluded, *map(str, excluded))
-        account.routes = {k: r for k, r in account.routes.items() if not account.is_excluded(r.upstream)}
-    for rule in (cfg.raw.get("oauth-model-alias") or {}).get(channel) or []:
-        if not isinstance(rule, dict) or not rule.get("name") or not rule.get("alias"):
-            continue
-        upstream, alias = str(rule["name"]), str(rule["alias"])
-        original = next((r for r in account.routes.values() if r.upstream == upstream), None)
-        if original is None:
-            continue
-        if not rule.get("fork"):
-            account.routes = {k: r for k, r in account.routes.items() if r.upstream != upstream}
-        account.routes[alias] = ModelRoute(upstream=upstream, exposed=alias)
-        if account.prefix:
-            named = f"{account.prefix}/{alias}"
-            account.routes[named] = ModelRoute(upstream=upstream, exposed=named)
-
-
 class App:
-    def __init__(self, cfg: config_module.Config) -> None:
-        self.config = cfg
+    def __init__(self, cfg: config_module.Config, providers: Sequence[Provider] | None = None,
+                 config_path: str | None = None) -> None:
         self.started_at = time.time()
-        self.keys = KeyCheck(cfg.api_keys)
-        self.registry = Registry(build_accounts(cfg), cfg.force_model_prefix)
-        self.transport = Transport(cfg.timeouts, cfg.proxy_url)
-        self.pipeline = Pipeline(cfg, self.registry, self.transport)
+        self.config_path = config_path
+        self.runtime = Runtime(cfg, providers)
+        self.pipeline = Pipeline(self.runtime)
         self._background: list[asyncio.Task[None]] = []
         self._exact: dict[tuple[str, str], Route] = {}
         self._prefixed: list[Route] = []
@@ -117,14 +58,27 @@ class App:
                     self._exact[(route.method, route.path)] = route
         self._prefixed.sort(key=lambda r: -len(r.path))
 
+    # what the current config decides (front doors read these per request)
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.runtime.snapshot
+
+    @property
+    def config(self) -> config_module.Config:
+        return self.runtime.snapshot.config
+
+    @property
+    def registry(self) -> Registry:
+        return self.runtime.snapshot.registry
+
+    @property
+    def keys(self) -> KeyCheck:
+        return self.runtime.snapshot.keys
+
     def apply(self, cfg: config_module.Config, records: Iterable[Record] = ()) -> None:
-        """Swap in a new config and credential set. In-flight requests keep the
-        objects they already hold; new requests see the new ones."""
-        registry = Registry(build_accounts(cfg, records), cfg.force_model_prefix)
-        self.config = cfg
-        self.keys = KeyCheck(cfg.api_keys)
-        self.registry = registry
-        self.pipeline.configure(cfg, registry)
+        """Swap in a new config and credential set (ConfigError: nothing changes).
+        In-flight requests keep the snapshot they started with."""
+        self.runtime.apply(cfg, records)
 
     def route_for(self, method: str, path: str) -> Route | None:
         route = self._exact.get((method, path))
@@ -157,8 +111,9 @@ class App:
             request.path = path
             if route is None:
                 raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
-            request.client_key = self.keys.presented(request)
-            if route.protected and not self.keys.allows(request):
+            keys = self.runtime.snapshot.keys
+            request.client_key = keys.presented(request)
+            if route.protected and not keys.allows(request):
                 raise ir.Error(401, "authentication",
                                "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
                                "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
@@ -190,8 +145,8 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    await self.pipeline.state.start()
-                    self._background = await reload.start(self)
+                    await self.runtime.state.start()
+                    self._background = await reload.start(self.runtime, self.config_path)
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -200,8 +155,9 @@ class App:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
-                await self.transport.close()
-                await self.pipeline.state.close()
+                self.runtime.logins.cancel_all()
+                await self.runtime.transport.close()
+                await self.runtime.state.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -216,7 +172,8 @@ def _guess_dialect(path: str) -> str:
 
 def create_app() -> App:
     """Factory used by the ASGI server; reads the config named by $CROSSROADS_CONFIG."""
-    return App(config_module.load(os.environ.get(CONFIG_ENV) or None))
+    path = os.environ.get(CONFIG_ENV) or None
+    return App(config_module.load(path), config_path=path)
 
 
 __all__ = ["App", "Reply", "Request", "create_app"]

@@ -24,12 +24,19 @@ class Transport:
         self.proxy_url = proxy_url
         self._session: aiohttp.ClientSession | None = None
         self._socks_sessions: dict[str, aiohttp.ClientSession] = {}
+        self._session_timeouts = timeouts  # what the open sessions were created with
+
+    def configure(self, timeouts: Timeouts, proxy_url: str | None) -> None:
+        """Settings from a reloaded config; open connections are kept (requests
+        pass the new timeouts themselves until the sessions are recreated)."""
+        self.timeouts = timeouts
+        self.proxy_url = proxy_url
 
     def _new_session(self, connector: aiohttp.BaseConnector) -> aiohttp.ClientSession:
         return aiohttp.ClientSession(
             connector=connector,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.timeouts.connect,
-                                          sock_read=self.timeouts.idle),
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self._session_timeouts.connect,
+                                          sock_read=self._session_timeouts.idle),
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
         )
@@ -63,7 +70,8 @@ class Transport:
         if proxy is not None and proxy.startswith(SOCKS_SCHEMES):
             session, proxy = self._socks_session(proxy), None
         limits = timeouts or self.timeouts
-        per_request = None if timeouts is None else aiohttp.ClientTimeout(
+        same = limits is self._session_timeouts or limits == self._session_timeouts
+        per_request = None if same else aiohttp.ClientTimeout(
             total=None, sock_connect=limits.connect, sock_read=limits.idle)
         try:
             async with asyncio.timeout(limits.first_byte):

@@ -41,8 +41,8 @@ def test_suffix_beats_the_dialect_field_but_keeps_summary() -> None:
     assert merged(request, None) is request
 
 
-def info(model: str) -> catalogue.ModelInfo:
-    found = catalogue.lookup(model)
+def info(model: str, table: catalogue.Catalogue | None = None) -> catalogue.ModelInfo:
+    found = (table or catalogue.Catalogue()).lookup(model)
     assert found is not None
     return found
 
@@ -67,13 +67,10 @@ def test_fit_to_level_models() -> None:
 
 def test_non_reasoning_models_drop_the_setting_and_config_overrides() -> None:
     assert fit(ir.Reasoning(effort="high"), info("qwen3-coder-plus")) is None
-    catalogue.configure({"model-catalogue": {"qwen3-coder-plus": {"reasoning": "budget", "max-budget": 2048,
-                                                                  "min-budget": 1, "context": 262144}}})
-    try:
-        assert info("qwen3-coder-plus").context == 262144
-        assert fit(ir.Reasoning(effort="high"), info("qwen3-coder-plus")) == ir.Reasoning(budget=2048)
-        with pytest.raises(ValueError, match="reasoning must be"):
-            catalogue.configure({"model-catalogue": {"x": {"reasoning": "lots"}}})
-    finally:
-        catalogue.configure({})
-    assert info("qwen3-coder-plus").context == 1_000_000
+    configured = catalogue.Catalogue.from_config({"model-catalogue": {"qwen3-coder-plus": {
+        "reasoning": "budget", "max-budget": 2048, "min-budget": 1, "context": 262144}}})
+    assert info("qwen3-coder-plus", configured).context == 262144
+    assert fit(ir.Reasoning(effort="high"), info("qwen3-coder-plus", configured)) == ir.Reasoning(budget=2048)
+    with pytest.raises(ValueError, match="reasoning must be"):
+        catalogue.Catalogue.from_config({"model-catalogue": {"x": {"reasoning": "lots"}}})
+    assert info("qwen3-coder-plus").context == 1_000_000  # another config's table is untouched

@@ -8,12 +8,12 @@ from crossroads import config, ir
 from crossroads.access import KeyCheck
 from crossroads.access.policy import Limiter, parse_key
 from crossroads.http import Request
-from crossroads.routing import ratelimits
 from crossroads.routing.health import Health
+from crossroads.providers import anthropic, claude_oauth, codex, gemini, openai_compatible
 from crossroads.routing.registry import Registry
 from crossroads.routing.selection import FillFirst, RoundRobin, Selector, WeightedRoundRobin
 from crossroads.routing.sticky import Affinity, session_key
-from crossroads.server import build_accounts
+from crossroads.snapshot import preview
 
 
 def _request(headers: dict[str, str] | None = None, query: bytes = b"") -> Request:
@@ -32,7 +32,7 @@ def test_key_accepted_from_every_documented_place() -> None:
 
 
 def _registry(entries: str) -> Registry:
-    return Registry(build_accounts(config.parse(entries)))
+    return preview(config.parse(entries)).registry
 
 
 POOL = """
@@ -149,21 +149,38 @@ def test_cooldown_lengths_follow_the_cause() -> None:
 
 def test_credential_wide_quota_marks_every_model() -> None:
     health = Health()
-    health.record_failure("acct", "m1", ir.Error(429, "rate_limit", "The usage_limit_reached for plan",
-                                                 retry_after=60))
+    spent = ir.Error(429, "rate_limit", "The usage_limit_reached for plan", retry_after=60)
+    health.record_failure("acct", "m1", spent, codex.PROVIDER.classify(spent))
     assert health.cooling_until("acct", "m2") is not None
+    # the same words from an upstream that does not use them for its plan limit cool one model
+    health.record_failure("other", "m1", spent, openai_compatible.PROVIDER.classify(spent))
+    assert health.cooling_until("other", "m1") is not None and health.cooling_until("other", "m2") is None
+    billing = ir.Error(402, "payment_required", "add credits")
+    health.record_failure("third", "m1", billing, openai_compatible.PROVIDER.classify(billing))
+    assert health.cooling_until("third", "m2") is not None
+
+
+def test_errors_the_client_caused_cool_nothing() -> None:
+    health = Health()
+    invalid = ir.Error(400, "invalid_request", "bad field")
+    outcome = anthropic.PROVIDER.classify(invalid)
+    assert not outcome.retry
+    assert health.record_failure("acct", "m1", invalid, outcome) == 0.0
+    assert health.cooling_until("acct", "m1") is None
 
 
 def test_headroom_from_headers() -> None:
-    assert ratelimits.headroom({}) is None
-    fraction, reset = ratelimits.headroom({"x-ratelimit-limit-requests": "100",
-                                           "x-ratelimit-remaining-requests": "3",
-                                           "x-ratelimit-reset-requests": "6m0s"}) or (0, 0)
+    openai_headers = {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "3",
+                      "x-ratelimit-reset-requests": "6m0s"}
+    assert openai_compatible.PROVIDER.headroom({}) is None
+    fraction, reset = openai_compatible.PROVIDER.headroom(openai_headers) or (0, 0)
     assert fraction == pytest.approx(0.03) and reset == 360
-    fraction, _ = ratelimits.headroom({"anthropic-ratelimit-unified-5h-utilization": "0.99"}) or (0, 0)
+    assert gemini.PROVIDER.headroom(openai_headers) is None  # not a header family Gemini sends
+    unified = {"anthropic-ratelimit-unified-5h-utilization": "0.99"}
+    fraction, _ = claude_oauth.PROVIDER.headroom(unified) or (0, 0)
     assert fraction == pytest.approx(0.01)
-    fraction, reset = ratelimits.headroom({"x-codex-primary-used-percent": "40",
-                                           "x-codex-primary-reset-after-seconds": "100"}) or (0, 0)
+    fraction, reset = codex.PROVIDER.headroom({"x-codex-primary-used-percent": "40",
+                                               "x-codex-primary-reset-after-seconds": "100"}) or (0, 0)
     assert fraction == pytest.approx(0.6) and reset == 100
 
 

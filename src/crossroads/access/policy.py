@@ -72,9 +72,14 @@ class Limiter:
     rate-limited keys only), else in this process."""
 
     def __init__(self, policies: dict[str, KeyPolicy], state: State | None = None) -> None:
-        self.policies = {k: p for k, p in policies.items() if p.limited}
+        self.policies: dict[str, KeyPolicy] = {}
         self._local = MemoryState()
         self._state: State | None = state if state is not None and state.shared else None
+        self.configure(policies)
+
+    def configure(self, policies: dict[str, KeyPolicy]) -> None:
+        """New policies from a reloaded config; the windows already counted stay."""
+        self.policies = {k: p for k, p in policies.items() if p.limited}
 
     def admit(self, key: str | None, model: str) -> None:
         """Raise an ir.Error when this key may not make this request now (in-process windows)."""

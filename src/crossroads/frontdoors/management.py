@@ -40,20 +40,22 @@ def _authorize(app: App, request: Request) -> None:
 
 async def usage_report(app: App, request: Request) -> Reply:
     _authorize(app, request)
-    return json_reply(200, await app.pipeline.ledger.report())
+    return json_reply(200, await app.runtime.ledger.report())
 
 
 async def cooldowns(app: App, request: Request) -> Reply:
     _authorize(app, request)
     now = time.monotonic()
-    rows = [{"account": account, "model": model, "seconds_left": round(cd.until - now, 1), "reason": cd.reason}
-            for (account, model), cd in app.pipeline.health.snapshot().items()]
+    labels = {account.id: account.label for account in app.registry.accounts}
+    rows = [{"account": account, "label": labels.get(account, account), "model": model,
+             "seconds_left": round(cd.until - now, 1), "reason": cd.reason}
+            for (account, model), cd in app.runtime.health.snapshot().items()]
     return json_reply(200, {"cooldowns": rows})
 
 
 async def reset_quota(app: App, request: Request) -> Reply:
     _authorize(app, request)
-    app.pipeline.health.clear()
+    app.runtime.health.clear()
     return json_reply(200, {"status": "ok"})
 
 

@@ -9,13 +9,15 @@ configured upstream entry (and, later, every stored credential) becomes one
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from crossroads import ir
+from crossroads.providers import ratelimit_headers
 from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
+from crossroads.transport import Transport
 
 
 @dataclass(slots=True)
@@ -71,7 +73,6 @@ class Provider(Protocol):
     config_key: ClassVar[str]  # the CLIProxyAPI config list (or auth-file type) this provider reads
     dialect: ClassVar[str]  # crossroads.dialects name
     default_base_url: ClassVar[str]
-    forwarded_headers: ClassVar[tuple[str, ...]]  # client headers passed on (lower-case)
 
     def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
         """Accounts from this provider's config entries (raise ValueError with a clear message)."""
@@ -119,11 +120,36 @@ class Provider(Protocol):
         multi-project Gemini CLI files; otherwise ``account_from_record``)."""
         ...
 
+    def classify(self, error: ir.Error) -> Outcome:
+        """What an upstream error means: retry elsewhere or not, what to cool
+        and for how long, whether the credential needs a new login."""
+        ...
+
+    owns_exchange: ClassVar[bool]  # True: ``exchange`` runs the upstream, not ``call`` + the transport
+    requests_per_credential: ClassVar[int | None]  # the upstream's own per-minute limit per credential
+
+    def exchange(self, account: Account, request: ir.Request, client_headers: Mapping[str, str],
+                 transport: Transport) -> AsyncIterator[ir.Event]:
+        """For upstreams that are not "POST JSON, read JSON or SSE" (a WebSocket
+        after a POST, a form-encoded web protocol with framed replies): run the
+        whole exchange and yield IR events. Raise ``ir.Error`` (or yield an
+        ``ErrorEvent`` first) to fail over; the pipeline's failover, health,
+        accounting and client encoding stay around it."""
+        ...
+
+    def headroom(self, headers: Mapping[str, str]) -> tuple[float, float] | None:
+        """(fraction left of the tightest rate-limit window, seconds until it
+        resets) from a successful response's headers, or None."""
+        ...
+
 
 class ProviderBase:
     """Defaults for the optional hooks; providers override what they need."""
 
-    forwarded_headers: ClassVar[tuple[str, ...]] = ()
+    credential_wide_markers: ClassVar[tuple[str, ...]] = ()
+    rate_limit_families: ClassVar[tuple[str, ...]] = ()  # shared header families (ratelimit_headers)
+    requests_per_credential: ClassVar[int | None] = None  # per minute, enforced before sending
+    owns_exchange: ClassVar[bool] = False
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads
 
     def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
@@ -150,7 +176,53 @@ class ProviderBase:
     def accounts_from_record(self, record: Record) -> list[Account]:
         return [self.account_from_record(record)]
 
+    def classify(self, error: ir.Error) -> Outcome:
+        return classify(error, self.credential_wide_markers)
+
+    def exchange(self, account: Account, request: ir.Request, client_headers: Mapping[str, str],
+                 transport: Transport) -> AsyncIterator[ir.Event]:
+        raise NotImplementedError(f"{type(self).__name__} does not run its own exchange")
+
+    def headroom(self, headers: Mapping[str, str]) -> tuple[float, float] | None:
+        if not self.rate_limit_families:
+            return None
+        return ratelimit_headers.headroom(headers, self.rate_limit_families)
+
 
 def retryable(error: ir.Error) -> bool:
     """Errors another account may not have: quota, auth, overload, outages."""
     return error.status in (401, 402, 403, 408, 429) or error.status >= 500
+
+
+Scope = Literal["model", "credential", "none"]
+
+# Error codes/messages any upstream uses when the whole credential, not one model, is out of quota.
+CREDENTIAL_WIDE_MARKERS = ("insufficient_quota", "billing", "credit balance")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an upstream error means for routing."""
+
+    retry: bool  # another account may succeed
+    scope: Scope = "model"  # what to cool: this model, every model of the credential, or nothing
+    seconds: float | None = None  # None: health's rule for the status (Retry-After, backoff, transient)
+    needs_login: bool = False
+
+
+def classify(error: ir.Error, credential_wide: tuple[str, ...] = ()) -> Outcome:
+    """The status rules every upstream shares; ``credential_wide`` adds the
+    provider's own codes and phrases for "this credential is out of quota"."""
+    if error.code == "needs_login":
+        return Outcome(retry=True, scope="credential", needs_login=True)
+    if error.code == "credential_request_limit":  # the router held back (Provider.requests_per_credential)
+        return Outcome(retry=True, scope="credential", seconds=error.retry_after)
+    if not retryable(error):
+        return Outcome(retry=False, scope="none")
+    if error.status == 402:
+        return Outcome(retry=True, scope="credential")
+    if error.status in (403, 429):
+        text = f"{error.code or ''} {error.message}".lower()
+        if any(marker in text for marker in (*CREDENTIAL_WIDE_MARKERS, *credential_wide)):
+            return Outcome(retry=True, scope="credential")
+    return Outcome(retry=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from crossroads.config import ConfigError, Timeouts, parse_timeouts
@@ -25,7 +26,7 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
     if not isinstance(excluded, list):
         raise ValueError(f"{where}: 'excluded-models' must be a list")
     account = Account(
-        id=where,
+        id=credential_id(provider.config_key, secret, base_url.rstrip("/"), prefix),
         provider=provider,
         secret=secret,
         base_url=base_url.rstrip("/"),
@@ -54,6 +55,14 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
             named = f"{account.prefix}/{exposed}"
             account.routes[named] = ModelRoute(upstream=upstream, exposed=named)
     return account
+
+
+def credential_id(config_key: str, secret: str, base_url: str, prefix: Any) -> str:
+    """An account's identity: a digest of what it authenticates with, not its
+    place in the list, so reordering entries keeps each one's cooldowns and a
+    changed key starts afresh."""
+    digest = hashlib.sha256(f"{secret}\0{base_url}\0{prefix or ''}".encode()).hexdigest()[:12]
+    return f"{config_key}#{digest}"
 
 
 def _model_pairs(entry: dict[str, Any], where: str, catalogue: list[str] | None) -> list[tuple[str, str]]:

@@ -67,21 +67,32 @@ _BUILT_IN = [
 ]
 
 BUILT_IN: dict[str, ModelInfo] = {info.id: info for info in _BUILT_IN}
-_overrides: dict[str, ModelInfo] = {}
 
 
-def configure(raw: Mapping[str, Any]) -> None:
-    section = raw.get("model-catalogue") or {}
-    if not isinstance(section, dict):
-        raise ValueError("'model-catalogue' must map model ids to their limits")
-    found: dict[str, ModelInfo] = {}
-    for model_id, values in section.items():
-        if not isinstance(values, dict):
-            raise ValueError(f"model-catalogue.{model_id} must be a mapping")
-        base = BUILT_IN.get(str(model_id)) or ModelInfo(str(model_id), 128_000, 8_192)
-        found[str(model_id)] = _override(base, values, f"model-catalogue.{model_id}")
-    _overrides.clear()
-    _overrides.update(found)
+class Catalogue:
+    """The built-in entries with one config's ``model-catalogue`` laid over
+    them; immutable, so a config that is rejected never reaches a request."""
+
+    __slots__ = ("_overrides",)
+
+    def __init__(self, overrides: Mapping[str, ModelInfo] | None = None) -> None:
+        self._overrides: Mapping[str, ModelInfo] = dict(overrides or {})
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any]) -> Catalogue:
+        section = raw.get("model-catalogue") or {}
+        if not isinstance(section, dict):
+            raise ValueError("'model-catalogue' must map model ids to their limits")
+        found: dict[str, ModelInfo] = {}
+        for model_id, values in section.items():
+            if not isinstance(values, dict):
+                raise ValueError(f"model-catalogue.{model_id} must be a mapping")
+            base = BUILT_IN.get(str(model_id)) or ModelInfo(str(model_id), 128_000, 8_192)
+            found[str(model_id)] = _override(base, values, f"model-catalogue.{model_id}")
+        return cls(found)
+
+    def lookup(self, model_id: str) -> ModelInfo | None:
+        return self._overrides.get(model_id) or BUILT_IN.get(model_id)
 
 
 def _override(base: ModelInfo, values: Mapping[str, Any], where: str) -> ModelInfo:
@@ -103,6 +114,3 @@ def _override(base: ModelInfo, values: Mapping[str, Any], where: str) -> ModelIn
         raise ValueError(f"{where}: {exc}") from None
     return replace(base, **changes)
 
-
-def lookup(model_id: str) -> ModelInfo | None:
-    return _overrides.get(model_id) or BUILT_IN.get(model_id)

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from crossroads import ir
+from crossroads.providers.base import Outcome, classify
 from crossroads.state import MemoryState, State
 from crossroads.state.base import ALL_MODELS, Cooldown
 
@@ -19,10 +20,6 @@ MODEL_MISSING_COOLDOWN = 12 * 3600.0  # 404 / model not supported: that model on
 QUOTA_BACKOFF_BASE = 1.0  # 429 without a reset time: 1 s, doubling...
 QUOTA_BACKOFF_MAX = 30 * 60.0  # ...up to 30 min
 LOW_HEADROOM = 0.05  # below 5 % of a rate-limit window left, prefer other accounts
-
-# Error codes/messages that mean the whole credential is out of quota, not one model.
-CREDENTIAL_WIDE_MARKERS = ("usage_limit_reached", "insufficient_quota", "billing", "credit balance",
-                           "quota exceeded for quota metric")
 
 
 @dataclass(slots=True)
@@ -56,14 +53,24 @@ class Health:
         if self._cooldowns and (account_id, model) in self._cooldowns:
             self.state.drop_cooldown(account_id, model)
 
-    def record_failure(self, account_id: str, model: str, error: ir.Error) -> float:
+    def record_failure(self, account_id: str, model: str, error: ir.Error,
+                       outcome: Outcome | None = None) -> float:
         """Cool the account down for this model (or for all its models when the
-        error is credential-wide); returns the cooldown length in seconds."""
-        scope = ALL_MODELS if _credential_wide(error) else model
+        provider says the error is credential-wide); returns the cooldown
+        length in seconds (0: nothing to cool)."""
+        if outcome is None:
+            outcome = classify(error)
+        if outcome.scope == "none":
+            return 0.0
+        scope = ALL_MODELS if outcome.scope == "credential" else model
         key = (account_id, scope)
         previous = self._cooldowns.get(key)
         strikes = (previous.strikes + 1) if previous else 1
-        if error.status == 429:
+        if outcome.seconds is not None:
+            seconds = outcome.seconds
+        elif outcome.needs_login:
+            seconds = AUTH_COOLDOWN
+        elif error.status == 429:
             seconds = error.retry_after if error.retry_after is not None else min(
                 QUOTA_BACKOFF_BASE * 2 ** (strikes - 1), QUOTA_BACKOFF_MAX)
         elif error.status in (401, 402, 403):
@@ -95,9 +102,3 @@ class Health:
         return (headroom is not None and headroom.fraction < LOW_HEADROOM
                 and headroom.until > time.monotonic())
 
-
-def _credential_wide(error: ir.Error) -> bool:
-    if error.status == 402:
-        return True
-    text = f"{error.code or ''} {error.message}".lower()
-    return error.status in (403, 429) and any(marker in text for marker in CREDENTIAL_WIDE_MARKERS)

@@ -126,10 +126,21 @@ def make_strategy(name: str, start_at: Callable[[], int] | None = None) -> Strat
 
 
 class Selector:
-    def __init__(self, health: Health, strategy: Strategy, affinity: Affinity | None = None) -> None:
+    """Lives as long as the server: its strategy's cursors and scores survive
+    config reloads and credential writes (a reload that changes the strategy
+    starts the new one afresh)."""
+
+    def __init__(self, health: Health, strategy: Strategy, affinity: Affinity | None = None,
+                 strategy_name: str = "") -> None:
         self.health = health
         self.strategy = strategy
         self.affinity = affinity
+        self.strategy_name = strategy_name
+
+    def use_strategy(self, name: str, start_at: Callable[[], int] | None = None) -> None:
+        if name != self.strategy_name:
+            self.strategy = make_strategy(name, start_at)
+            self.strategy_name = name
 
     def candidates(self, pool: Pool, session: str | None = None) -> Iterator[Candidate]:
         """Available candidates in preference order, each once."""

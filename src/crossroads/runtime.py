@@ -1,0 +1,99 @@
+"""The one object a server owns for as long as it runs.
+
+Guarantees:
+- everything long-lived is built once, here: the upstream transport, the
+  shared state, account health, session affinity, the usage ledger, client-key
+  windows, selection cursors, the token refresher, logins in progress and the
+  credential store; nothing of it lives in module globals;
+- what a config decides lives on the current :class:`~crossroads.snapshot.Snapshot`;
+  ``adopt`` swaps it in one assignment, after the candidate was built and
+  validated without touching anything live (so a rejected config changes
+  nothing);
+- a reload or a credential write never resets client-key limits, cursors,
+  health or affinity: they are keyed by client key, pool and credential
+  identity, not by the snapshot that happened to be current;
+- settings that only apply at start (listen address, port, store, state
+  backend) are reported when a reload changes them, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+
+from crossroads import snapshot as snapshots
+from crossroads import usage
+from crossroads.access.policy import Limiter
+from crossroads.auth.pending import Logins
+from crossroads.auth.refresher import Refresher
+from crossroads.config import Config
+from crossroads.credentials.base import Record, Store
+from crossroads.images import ImageFetcher
+from crossroads.providers import Provider, all_providers
+from crossroads.routing.health import Health
+from crossroads.routing.selection import Selector, make_strategy
+from crossroads.routing.sticky import Affinity
+from crossroads.routing.windows import RequestWindows
+from crossroads.snapshot import Snapshot
+from crossroads.state import open_state
+from crossroads.transport import Transport
+
+log = logging.getLogger("crossroads")
+
+
+class Runtime:
+    def __init__(self, config: Config, providers: Sequence[Provider] | None = None) -> None:
+        self.providers: Sequence[Provider] = providers if providers is not None else all_providers()
+        self.refresher = Refresher(oauth=lambda: self.snapshot.oauth)
+        self.snapshot: Snapshot = self.build(config)
+        self.transport = Transport(config.timeouts, config.proxy_url)
+        self.state = open_state(config.state)  # started/closed by the server's lifespan
+        self.health = Health(config.transient_cooldown, self.state)
+        self.affinity = Affinity(config.session_affinity_ttl, self.state)
+        self.ledger = usage.Ledger(state=self.state)
+        self.limiter = Limiter(config.key_policies, self.state)
+        self.selector = Selector(self.health, make_strategy(config.routing_strategy, self._replica_number),
+                                 self.affinity, config.routing_strategy)
+        self.images = ImageFetcher(self.transport, config.image_fetch_max_bytes)
+        self.request_windows = RequestWindows()
+        self.logins = Logins()
+        self.store: Store | None = None  # opened by the server at start
+
+    def _replica_number(self) -> int:
+        return self.state.replica_number
+
+    @property
+    def config(self) -> Config:
+        return self.snapshot.config
+
+    def build(self, config: Config, records: Iterable[Record] = ()) -> Snapshot:
+        """A snapshot of ``config`` (raises ConfigError); nothing live changes."""
+        return snapshots.build(config, records, self.providers, self.refresher)
+
+    def adopt(self, candidate: Snapshot) -> None:
+        """Make ``candidate`` current: the long-lived parts take its settings,
+        then new requests see it."""
+        config, previous = candidate.config, self.snapshot.config
+        for key in previous.restart_changes(config):
+            log.warning("config: '%s' changed (%r -> %r); it takes effect after a restart, the running "
+                        "server keeps %r", key, previous.raw.get(key), config.raw.get(key),
+                        _current(previous, key))
+        self.transport.configure(config.timeouts, config.proxy_url)
+        self.health.transient_cooldown = config.transient_cooldown
+        self.affinity.ttl = config.session_affinity_ttl
+        self.limiter.configure(config.key_policies)
+        self.selector.use_strategy(config.routing_strategy, self._replica_number)
+        self.images.max_bytes = config.image_fetch_max_bytes
+        self.snapshot = candidate
+
+    def apply(self, config: Config, records: Iterable[Record] = ()) -> None:
+        """Build and adopt in one step (raises ConfigError, leaving all as it was)."""
+        self.adopt(self.build(config, records))
+
+
+def _current(config: Config, key: str) -> object:
+    if key == "host":
+        return config.bind_host
+    if key == "port":
+        return config.port
+    return config.raw.get(key)

@@ -1,0 +1,138 @@
+"""An immutable view of one config: its accounts, pools, client keys, OAuth
+endpoints and model catalogue.
+
+Building a snapshot has no side effects on the running server, so a
+candidate config is validated simply by building one; a reload that
+succeeds swaps one reference (``Runtime.snapshot``) and every request keeps
+the snapshot it started with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from crossroads.access import KeyCheck
+from crossroads.auth.refresher import Refresher
+from crossroads.auth.table import OAuthTable
+from crossroads.config import Config, ConfigError
+from crossroads.credentials.base import Record
+from crossroads.providers import Account, Provider
+from crossroads.providers.base import AccountContext, ModelRoute
+from crossroads.providers.subscription_catalogue import Catalogue
+from crossroads.routing.registry import Registry
+
+log = logging.getLogger("crossroads")
+
+# read here rather than by config.py: the OAuth channel rules, endpoints and catalogue
+SNAPSHOT_KEYS = frozenset({"oauth-excluded-models", "oauth-model-alias", "oauth-endpoints", "model-catalogue"})
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    config: Config
+    registry: Registry
+    keys: KeyCheck
+    oauth: OAuthTable
+    catalogue: Catalogue
+    unknown_keys: list[str] = field(default_factory=list)
+    unused_keys: list[str] = field(default_factory=list)
+
+    @property
+    def accounts(self) -> list[Account]:
+        return self.registry.accounts
+
+
+def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
+          refresher: Refresher) -> Snapshot:
+    """A snapshot of ``cfg`` with the stored credentials ``records``; raises
+    ConfigError naming the file and the entry at fault."""
+    try:
+        oauth = OAuthTable.build([p.oauth for p in providers if p.oauth is not None], cfg.raw)
+        catalogue = Catalogue.from_config(cfg.raw)
+    except ValueError as exc:
+        raise ConfigError(f"{cfg.source}: {exc}") from None
+    accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth))
+    consumed = SNAPSHOT_KEYS | {p.config_key for p in providers}
+    unknown, unused = cfg.key_report(set(consumed))
+    return Snapshot(cfg, Registry(accounts, cfg.force_model_prefix), KeyCheck(cfg.api_keys), oauth, catalogue,
+                    unknown, unused)
+
+
+def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
+                   ctx: AccountContext) -> list[Account]:
+    """Accounts from the config's upstream lists and from stored credentials."""
+    accounts: list[Account] = []
+    by_type: dict[str, Provider] = {}
+    for provider in providers:
+        entries = cfg.raw.get(provider.config_key) or []
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ConfigError(f"{cfg.source}: '{provider.config_key}' must be a list of mappings")
+        try:
+            accounts.extend(provider.accounts(entries, ctx))
+        except ValueError as exc:
+            raise ConfigError(f"{cfg.source}: {exc}") from None
+        for auth_type in provider.auth_types:
+            by_type[auth_type] = provider
+    for record in records:
+        owner = by_type.get(record.type)
+        if owner is None:
+            log.warning("credential %s has unknown type %r; skipped", record.id, record.type)
+            continue
+        try:
+            found = owner.accounts_from_record(record, ctx)
+        except (ValueError, KeyError, TypeError) as exc:
+            log.error("credential %s cannot be used: %s", record.id, exc)
+            continue
+        for account in found:
+            apply_channel_rules(account, record.type, cfg)
+            accounts.append(account)
+    return _unique_ids(accounts)
+
+
+def _unique_ids(accounts: list[Account]) -> list[Account]:
+    """Two entries with the same key, base URL and prefix (e.g. the same key
+    listed twice for different models) are still two accounts."""
+    seen: dict[str, int] = {}
+    for account in accounts:
+        count = seen.get(account.id, 0)
+        seen[account.id] = count + 1
+        if count:
+            account.id = f"{account.id}~{count + 1}"
+    return accounts
+
+
+def apply_channel_rules(account: Account, channel: str, cfg: Config) -> None:
+    """``oauth-excluded-models`` and ``oauth-model-alias`` for one OAuth channel
+    (an auth-file type): exclude upstream models by wildcard, and expose
+    upstream models under aliases (``fork: true`` keeps the original name as
+    well)."""
+    excluded = (cfg.raw.get("oauth-excluded-models") or {}).get(channel) or []
+    if excluded:
+        account.excluded = (*account.excluded, *map(str, excluded))
+        account.routes = {k: r for k, r in account.routes.items() if not account.is_excluded(r.upstream)}
+    for rule in (cfg.raw.get("oauth-model-alias") or {}).get(channel) or []:
+        if not isinstance(rule, dict) or not rule.get("name") or not rule.get("alias"):
+            continue
+        upstream, alias = str(rule["name"]), str(rule["alias"])
+        original = next((r for r in account.routes.values() if r.upstream == upstream), None)
+        if original is None:
+            continue
+        if not rule.get("fork"):
+            account.routes = {k: r for k, r in account.routes.items() if r.upstream != upstream}
+        account.routes[alias] = ModelRoute(upstream=upstream, exposed=alias)
+        if account.prefix:
+            named = f"{account.prefix}/{alias}"
+            account.routes[named] = ModelRoute(upstream=upstream, exposed=named)
+
+
+def preview(cfg: Config, records: Iterable[Record] = ()) -> Snapshot:
+    """A snapshot for commands that inspect a config without serving it
+    (its refresher is never asked for a token)."""
+    from crossroads.providers import all_providers
+
+    built: list[Snapshot] = []
+    snapshot = build(cfg, records, all_providers(), Refresher(oauth=lambda: built[0].oauth))
+    built.append(snapshot)
+    return snapshot
