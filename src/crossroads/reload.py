@@ -42,13 +42,6 @@ SETTLE_SECONDS = 0.05  # gather a burst of changes into one apply
 _reloaders: dict[int, Reloader] = {}
 
 
-def store_for(app: App) -> Store | None:
-    """The store the running server loaded its credentials from (for code that
-    writes credentials back, e.g. a token refresh)."""
-    reloader = _reloaders.get(id(app))
-    return reloader.store if reloader else None
-
-
 async def start(app: App) -> list[asyncio.Task[None]]:
     """Load what the server needs at start and return the watcher tasks."""
     from crossroads.credentials.select import open_store
@@ -56,17 +49,13 @@ async def start(app: App) -> list[asyncio.Task[None]]:
 
     config_path = os.environ.get(CONFIG_ENV) or None
     store = open_store(app.config, config_path)
-    from crossroads.auth import refresher
-
-    refresher.bind_store(store)  # refreshed tokens go to the store the server loaded them from
+    # issue 9: the store is the runtime's; refreshed tokens go to the store the server loaded them from
+    app.runtime.store = store
+    app.runtime.refresher.bind(store)
     reloader = Reloader(app, store, Path(config_path) if config_path else None)
     _reloaders[id(app)] = reloader
     tasks = await reloader.start()
-    # issue 4: refreshed OAuth tokens are saved to this store; idle accounts refresh in the background
-    from crossroads.auth import refresher as auth_refresher
-
-    auth_refresher.bind_store(store)
-    tasks.append(asyncio.create_task(auth_refresher.default().run()))
+    tasks.append(asyncio.create_task(app.runtime.refresher.run()))  # idle accounts refresh in the background
     return tasks
 
 

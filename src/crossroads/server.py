@@ -8,13 +8,16 @@ import logging
 import os
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from importlib import import_module
 
 from crossroads import config as config_module
 from crossroads import dialects, ir, reload
 from crossroads.access import KeyCheck
-from crossroads.auth import refresher as auth_refresher
-from crossroads.credentials.base import Record
+from crossroads.auth.pending import Logins
+from crossroads.auth.refresher import Refresher
+from crossroads.auth.table import OAuthTable
+from crossroads.credentials.base import Record, Store
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
 from crossroads.http import (
@@ -31,8 +34,8 @@ from crossroads.http import (
     send_stream,
 )
 from crossroads.pipeline import Pipeline
-from crossroads.providers import Account, Provider, all_providers, subscription_catalogue
-from crossroads.providers.base import ModelRoute
+from crossroads.providers import Account, Provider, all_providers, oauth_specs, subscription_catalogue
+from crossroads.providers.base import AccountContext, ModelRoute
 from crossroads.routing.registry import Registry
 from crossroads.transport import Transport
 
@@ -41,19 +44,32 @@ log = logging.getLogger("crossroads")
 CONFIG_ENV = "CROSSROADS_CONFIG"
 
 
-def build_accounts(cfg: config_module.Config, records: Iterable[Record] = ()) -> list[Account]:
-    """Accounts from the config's upstream lists and from stored credentials."""
+def oauth_table(cfg: config_module.Config) -> OAuthTable:
+    """The subscription providers' OAuth settings under ``cfg``'s ``oauth-endpoints``."""
+    try:
+        return OAuthTable.build(oauth_specs(), cfg.raw)
+    except ValueError as exc:
+        raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
+
+
+def build_accounts(cfg: config_module.Config, records: Iterable[Record] = (),
+                   ctx: AccountContext | None = None) -> list[Account]:
+    """Accounts from the config's upstream lists and from stored credentials.
+    Without ``ctx`` (checks, listings) the accounts get their own OAuth table
+    and a refresher with no store."""
+    if ctx is None:
+        table = oauth_table(cfg)
+        ctx = AccountContext(Refresher(oauth=lambda: table), table)
     accounts: list[Account] = []
     by_type: dict[str, Provider] = {}
     try:
-        auth_refresher.configure(cfg)  # OAuth endpoints; where refreshed tokens are saved
         subscription_catalogue.configure(cfg.raw)  # model-catalogue overrides
     except ValueError as exc:
         raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
     for provider in all_providers():
         entries = cfg.upstreams.get(provider.config_key) or []
         try:
-            accounts.extend(provider.accounts(entries))
+            accounts.extend(provider.accounts(entries, ctx))
         except ValueError as exc:
             raise config_module.ConfigError(f"{cfg.source}: {exc}") from None
         for auth_type in provider.auth_types:
@@ -64,7 +80,7 @@ def build_accounts(cfg: config_module.Config, records: Iterable[Record] = ()) ->
             log.warning("credential %s has unknown type %r; skipped", record.id, record.type)
             continue
         try:
-            found = owner.accounts_from_record(record)
+            found = owner.accounts_from_record(record, ctx)
         except (ValueError, KeyError, TypeError) as exc:
             log.error("credential %s cannot be used: %s", record.id, exc)
             continue
@@ -98,12 +114,26 @@ def apply_channel_rules(account: Account, channel: str, cfg: config_module.Confi
             account.routes[named] = ModelRoute(upstream=upstream, exposed=named)
 
 
+# --- issue 9 (oauth-seam branch): a stand-in for the runtime the lead is
+# building; management and reload reach the refresher, the logins in progress
+# and the store through ``app.runtime``, and the OAuth table of the config in
+# force through ``app.oauth`` (to become ``app.runtime.snapshot.oauth``).
+@dataclass(slots=True)
+class Runtime:
+    refresher: Refresher
+    logins: Logins = field(default_factory=Logins)
+    store: Store | None = None  # set when the store opens (reload.start)
+
+
 class App:
     def __init__(self, cfg: config_module.Config) -> None:
         self.config = cfg
         self.started_at = time.time()
         self.keys = KeyCheck(cfg.api_keys)
-        self.registry = Registry(build_accounts(cfg), cfg.force_model_prefix)
+        self.oauth = oauth_table(cfg)
+        self.runtime = Runtime(Refresher(oauth=lambda: self.oauth))
+        self.registry = Registry(build_accounts(cfg, ctx=AccountContext(self.runtime.refresher, self.oauth)),
+                                 cfg.force_model_prefix)
         self.transport = Transport(cfg.timeouts, cfg.proxy_url)
         self.pipeline = Pipeline(cfg, self.registry, self.transport)
         self._background: list[asyncio.Task[None]] = []
@@ -120,7 +150,10 @@ class App:
     def apply(self, cfg: config_module.Config, records: Iterable[Record] = ()) -> None:
         """Swap in a new config and credential set. In-flight requests keep the
         objects they already hold; new requests see the new ones."""
-        registry = Registry(build_accounts(cfg, records), cfg.force_model_prefix)
+        table = oauth_table(cfg)
+        registry = Registry(build_accounts(cfg, records, AccountContext(self.runtime.refresher, table)),
+                            cfg.force_model_prefix)
+        self.oauth = table  # only once the config is accepted
         self.config = cfg
         self.keys = KeyCheck(cfg.api_keys)
         self.registry = registry
@@ -200,6 +233,7 @@ class App:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
+                self.runtime.logins.close()
                 await self.transport.close()
                 await self.pipeline.state.close()
                 await send({"type": "lifespan.shutdown.complete"})

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -19,7 +19,7 @@ class AnthropicProvider(ProviderBase):
     default_base_url: ClassVar[str] = OFFICIAL_HOST
     forwarded_headers: ClassVar[tuple[str, ...]] = ("anthropic-beta", "anthropic-version")
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)
 
     async def call(self, account: Account, model: str, stream: bool,

@@ -14,8 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from crossroads import ir
+from crossroads.auth.refresher import Refresher
+from crossroads.auth.spec import OAuthSpec
+from crossroads.auth.table import OAuthTable
 from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
+
+
+@dataclass(frozen=True, slots=True)
+class AccountContext:
+    """What building accounts needs besides the config entries and records."""
+
+    refresher: Refresher  # the server runtime's refresher
+    oauth: OAuthTable  # the OAuth table of the config being built
 
 
 @dataclass(slots=True)
@@ -43,6 +54,7 @@ class Account:
     disabled: bool = False
     credential: Any = None  # crossroads.auth.refresher.Credential for OAuth accounts (fresh tokens)
     timeouts: Timeouts | None = None  # None: the global timeouts
+    params: dict[str, Any] = field(default_factory=dict)  # provider-specific, fixed when the account is built
 
     @property
     def masked_secret(self) -> str:
@@ -72,8 +84,9 @@ class Provider(Protocol):
     dialect: ClassVar[str]  # crossroads.dialects name
     default_base_url: ClassVar[str]
     forwarded_headers: ClassVar[tuple[str, ...]]  # client headers passed on (lower-case)
+    oauth: ClassVar[OAuthSpec | None]  # subscription providers: how to log in and refresh
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         """Accounts from this provider's config entries (raise ValueError with a clear message)."""
         ...
 
@@ -85,7 +98,7 @@ class Provider(Protocol):
 
     auth_types: ClassVar[tuple[str, ...]]
 
-    def account_from_record(self, record: Record) -> Account:
+    def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         """An account from a stored credential whose ``type`` is in ``auth_types``."""
         ...
 
@@ -114,7 +127,7 @@ class Provider(Protocol):
         dialect on another endpoint, like Kimi's Anthropic endpoint)."""
         ...
 
-    def accounts_from_record(self, record: Record) -> list[Account]:
+    def accounts_from_record(self, record: Record, ctx: AccountContext) -> list[Account]:
         """Every account a stored credential yields (one per Cloud project for
         multi-project Gemini CLI files; otherwise ``account_from_record``)."""
         ...
@@ -125,11 +138,12 @@ class ProviderBase:
 
     forwarded_headers: ClassVar[tuple[str, ...]] = ()
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads
+    oauth: ClassVar[OAuthSpec | None] = None
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return []
 
-    def account_from_record(self, record: Record) -> Account:
+    def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         raise NotImplementedError(f"{type(self).__name__} does not load auth files")
 
     def upstream_stream(self, client_stream: bool) -> bool:
@@ -147,8 +161,8 @@ class ProviderBase:
     def for_ingress(self, dialect: str) -> Provider:
         return self  # type: ignore[return-value]
 
-    def accounts_from_record(self, record: Record) -> list[Account]:
-        return [self.account_from_record(record)]
+    def accounts_from_record(self, record: Record, ctx: AccountContext) -> list[Account]:
+        return [self.account_from_record(record, ctx)]
 
 
 def retryable(error: ir.Error) -> bool:

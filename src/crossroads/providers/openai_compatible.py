@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import build_account
 
 
@@ -15,7 +15,7 @@ class OpenAICompatibleProvider(ProviderBase):
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     forwarded_headers: ClassVar[tuple[str, ...]] = ()
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         accounts = []
         for i, entry in enumerate(entries):
             if entry.get("disabled"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 from crossroads.providers.vertex import MODELS
 
@@ -17,7 +17,7 @@ class VertexApiKeyProvider(ProviderBase):
     dialect: ClassVar[str] = "gemini"
     default_base_url: ClassVar[str] = "https://aiplatform.googleapis.com"
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)
 
     async def call(self, account: Account, model: str, stream: bool,
