@@ -251,3 +251,67 @@ def test_cli_browser_login_catches_the_redirect(tmp_path: Path, endpoints: FakeI
     assert result.exit_code == 0, result.output
     saved = orjson.loads((tmp_path / "auth" / "claude-cli@example.com.json").read_bytes())
     assert endpoints.refresh_token_valid(saved["refresh_token"])
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["claude", "--cookie", "BXAuth=1"], "login failed: --cookie does not apply to `crossroads login claude`"),
+    (["kimi", "--setup-token"], "login failed: --setup-token does not apply to `crossroads login kimi`"),
+    (["claude", "--device"], "login failed: claude has no device login; drop --device"),
+    (["vertex"], "login failed: vertex login needs --service-account FILE"),
+    (["vertex", "--service-account", "/nonexistent/sa.json"], "login failed: cannot read the service-account file"),
+])
+def test_cli_login_errors_are_one_line(tmp_path: Path, arguments: list[str], message: str) -> None:
+    from crossroads.cli import app
+
+    result = CliRunner().invoke(app, ["login", *arguments, "--auth-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith(message) and result.output.count("\n") == 1, result.output
+    assert "Traceback" not in result.output and not list(tmp_path.glob("*.json"))
+
+
+def test_cli_login_names_come_from_the_specs(tmp_path: Path) -> None:
+    from crossroads.cli import app
+    from crossroads.commands.login import LOGIN_NAMES
+
+    assert LOGIN_NAMES == ("claude", "anthropic", "codex", "codex-device", "gemini", "gemini-cli", "antigravity",
+                           "qwen", "kimi", "xai", "iflow", "vertex")
+    result = CliRunner().invoke(app, ["login", "nope", "--auth-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown provider 'nope'" in result.output
+    imported = CliRunner().invoke(app, ["login", "anthropic", "--token", "sk-ant-oat01-" + "y" * 20,
+                                        "--auth-dir", str(tmp_path)])
+    assert imported.exit_code == 0, imported.output
+    [saved] = tmp_path.glob("*.json")
+    assert orjson.loads(saved.read_bytes())["type"] == "claude"  # the alias logs in to the claude type
+
+
+def test_management_login_routes_cover_every_login_name() -> None:
+    from crossroads.frontdoors import management
+
+    routes = {r.path: r.handler for r in management.ROUTES if r.path.endswith("-auth-url")}
+    today = ("anthropic", "claude", "codex", "gemini-cli", "antigravity", "iflow", "qwen", "kimi", "xai",
+             "codex-device")
+    assert {f"/v0/management/{name}-auth-url" for name in today} <= set(routes)
+    assert "/v0/management/vertex-auth-url" not in routes  # import-only: nothing to start from a browser
+    assert set(routes.values()) == {management.start_login}
+
+
+async def test_login_outcomes_are_kept_per_state_and_bounded() -> None:
+    from crossroads.auth.pending import MAX_OUTCOMES, Logins
+
+    logins = Logins()
+    logins.waiting("s1")
+    assert logins.status("s1") == {"status": "wait"}
+    logins.succeeded("s1", ["claude-a"])
+    logins.waiting("s2")
+    logins.failed("s2", "state mismatch")
+    assert logins.status("s1") == {"status": "ok", "accounts": ["claude-a"]}
+    assert logins.status("s2") == {"status": "error", "error": "state mismatch"}
+    with pytest.raises(KeyError):
+        logins.status("unknown")
+    for n in range(MAX_OUTCOMES + 1):
+        logins.waiting(f"many-{n}")
+    logins.waiting("last")
+    with pytest.raises(KeyError):
+        logins.status("s1")  # the oldest were forgotten
+    assert logins.status("last") == {"status": "wait"}
+    logins.close()

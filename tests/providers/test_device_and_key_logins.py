@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from tests.harness import CLIENT_KEY, RouterProcess
 from tests.providers.ingress import ALL, via_chat, via_gemini
 
 
-def logged_in(endpoints: dict[str, Any], login: Callable[[OAuthTable], Awaitable[list[LoginResult]]]
+def logged_in(endpoints: dict[str, Any], login: Callable[[OAuthTable], Coroutine[Any, Any, list[LoginResult]]]
               ) -> list[LoginResult]:
     """Run ``login`` with the OAuth table of a config holding ``endpoints``."""
     return asyncio.run(login(oauth_table(endpoints)))

@@ -24,10 +24,12 @@ from typing import Any
 
 from crossroads.auth.spec import OAuthEntry, OAuthSettings, OAuthSpec
 
-_FIELDS = {"client-id": "client_id", "client-secret": "client_secret", "authorize-url": "authorize_url",
-           "token-url": "token_url", "device-url": "device_url", "verification-url": "verification_url",
-           "discovery-url": "discovery_url", "base-url": "base_url", "callback-port": "callback_port",
-           "redirect-uri": "redirect_uri"}
+# config key -> OAuthSettings field
+_FIELDS = MappingProxyType({
+    "client-id": "client_id", "client-secret": "client_secret", "authorize-url": "authorize_url",
+    "token-url": "token_url", "device-url": "device_url", "verification-url": "verification_url",
+    "discovery-url": "discovery_url", "base-url": "base_url", "callback-port": "callback_port",
+    "redirect-uri": "redirect_uri"})
 
 
 class UnknownOAuthType(ValueError):
