@@ -29,18 +29,21 @@ from crossroads import dialects, ir, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
-from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.providers.base import Account, Provider
+from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.routing import suffix
 from crossroads.routing.registry import Candidate, Pool
 from crossroads.routing.sticky import session_key
 from crossroads.runtime import Runtime
 from crossroads.snapshot import Snapshot
-from crossroads.transport import SSEParser, Transport, iter_sse_batches
+from crossroads.transport import SSEParser, iter_sse_batches
 
 log = logging.getLogger("crossroads.pipeline")
 
 MARKER_EDGE = 32  # longer than any stream terminator marker
+# what every upstream request carries; a provider's own headers and then the entry's configured ones win
+_JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
+_STREAM_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
 
 
 @dataclass(slots=True)
@@ -173,10 +176,10 @@ class Pipeline:
     async def _attempt(self, inbound: Inbound, model: str, cand: Candidate,
                        progress: _Progress) -> Reply | StreamReply:
         account = cand.account
-        provider = account.provider.for_ingress(inbound.dialect.name)
+        provider = account.provider
         if provider.owns_exchange:
             return await self._exchange(inbound, model, cand, progress, provider)
-        upstream = dialects.get(provider.dialect)
+        upstream = dialects.get(provider.speaks(inbound.dialect.name))
         # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
         passthrough = (upstream.name == inbound.dialect.name and inbound.sse
                        and progress.suffix_reasoning is None)
@@ -279,12 +282,15 @@ class Pipeline:
         if provider.requests_per_credential:
             self._hold_back(account, provider.requests_per_credential)
         for attempt in range(2):
-            call = await provider.call(account, cand.route.upstream, upstream_stream, inbound.headers)
+            call = await provider.call(account, cand.route.upstream, upstream_stream, inbound.headers,
+                                       upstream.name)
+            headers = {**(_STREAM_HEADERS if upstream_stream else _JSON_HEADERS), **call.headers,
+                       **account.headers}
             urls = (call.url, *call.fallback_urls)
             for number, url in enumerate(urls):
                 last_url = number == len(urls) - 1
                 try:
-                    response = await self.transport.post(url, body, call.headers, account.proxy_url,
+                    response = await self.transport.post(url, body, headers, account.proxy_url,
                                                          account.timeouts)
                 except TimeoutError:
                     if last_url:

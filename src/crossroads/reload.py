@@ -22,6 +22,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+
 import yaml
 
 from crossroads import config as config_module

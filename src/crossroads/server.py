@@ -155,7 +155,7 @@ class App:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
-                self.runtime.logins.cancel_all()
+                self.runtime.logins.close()
                 await self.runtime.transport.close()
                 await self.runtime.state.close()
                 await send({"type": "lifespan.shutdown.complete"})

@@ -4,7 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from crossroads.auth import settings
+from crossroads.auth.table import OAuthTable
+from tests.auth.tables import every_type_at, oauth_table
 from tests.fakes.oauth import FakeIdentity
 
 
@@ -16,13 +17,12 @@ def identity() -> Iterator[FakeIdentity]:
 
 
 @pytest.fixture
-def endpoints(identity: FakeIdentity) -> Iterator[FakeIdentity]:
-    """Point every provider type's OAuth endpoints at ``identity``."""
-    url = identity.base_url
-    settings.configure({"oauth-endpoints": {
-        kind: {"client-id": "test-client", "token-url": f"{url}/oauth/token",
-               "authorize-url": f"{url}/oauth/authorize", "device-url": f"{url}/oauth/device",
-               "discovery-url": f"{url}/.well-known/openid-configuration"}
-        for kind in ("claude", "codex", "gemini", "antigravity", "qwen", "kimi", "xai", "iflow", "vertex")}})
-    yield identity
-    settings.configure({})
+def endpoints(identity: FakeIdentity) -> FakeIdentity:
+    """The identity server every provider type's OAuth endpoints point at (see ``oauth``)."""
+    return identity
+
+
+@pytest.fixture
+def oauth(endpoints: FakeIdentity) -> OAuthTable:
+    """The OAuth table pointing every provider type's endpoints at ``endpoints``."""
+    return oauth_table(every_type_at(endpoints.base_url))

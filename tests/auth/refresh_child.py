@@ -11,9 +11,9 @@ import os
 import sys
 import time
 
-from crossroads.auth import settings
 from crossroads.auth.refresher import Refresher
 from crossroads.credentials.file import FileStore
+from tests.auth.tables import oauth_table
 
 RECORD_ID = "claude-crash@example.com"
 
@@ -24,8 +24,7 @@ def halt(point: str) -> None:
 
 
 async def main(directory: str, identity_url: str, target: str) -> None:
-    settings.configure({"oauth-endpoints": {"claude": {"token-url": f"{identity_url}/oauth/token",
-                                                       "client-id": "test-client"}}})
+    table = oauth_table({"claude": {"token-url": f"{identity_url}/oauth/token", "client-id": "test-client"}})
 
     async def checkpoint(point: str) -> None:
         if point == target:
@@ -43,7 +42,7 @@ async def main(directory: str, identity_url: str, target: str) -> None:
     record = await store.get(RECORD_ID)
     assert record is not None
     print("READY", flush=True)
-    await Refresher(store, checkpoint=checkpoint).credential(record).refresh(force=True)
+    await Refresher(store, oauth=lambda: table, checkpoint=checkpoint).credential(record).refresh(force=True)
     print("DONE", flush=True)
     time.sleep(600)
 

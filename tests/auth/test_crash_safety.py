@@ -14,10 +14,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from crossroads.auth import settings, tokens
+from crossroads.auth import tokens
 from crossroads.auth.refresher import Refresher
 from crossroads.credentials.file import FileStore
 from tests.auth.refresh_child import RECORD_ID
+from tests.auth.tables import oauth_table
 from tests.fakes.oauth import FakeIdentity
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,15 +92,11 @@ async def test_kill_during_refresh_leaves_a_usable_file(identity: FakeIdentity, 
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     # and the next process carries on from it
     identity.refresh_delay = 0.0
-    settings.configure({"oauth-endpoints": {"claude": {"token-url": f"{identity.base_url}/oauth/token",
-                                                       "client-id": "test-client"}}})
-    try:
-        store = FileStore(tmp_path)
-        record = await store.get(RECORD_ID)
-        assert record is not None
-        fresh = await Refresher(store).credential(record).refresh(force=True)
-    finally:
-        settings.configure({})
+    table = oauth_table({"claude": {"token-url": f"{identity.base_url}/oauth/token", "client-id": "test-client"}})
+    store = FileStore(tmp_path)
+    record = await store.get(RECORD_ID)
+    assert record is not None
+    fresh = await Refresher(store, oauth=lambda: table).credential(record).refresh(force=True)
     assert identity.use_access(fresh)
     after = orjson.loads(path.read_bytes())
     assert after["access_token"] == fresh and identity.refresh_token_valid(after["refresh_token"])

@@ -14,6 +14,9 @@ from typer.testing import CliRunner
 from crossroads.auth import device, flows
 from crossroads.auth.callback import CallbackServer, Redirect, parse_redirect
 from crossroads.auth.oauth import LoginError
+from crossroads.auth.table import OAuthTable
+from crossroads.providers import claude_oauth
+from tests.auth.tables import every_type_at, oauth_table
 from tests.fakes.oauth import FakeIdentity
 from tests.harness import free_port
 
@@ -32,10 +35,10 @@ async def follow(url: str, *, into_callback: bool) -> str:
     return location
 
 
-async def test_claude_login_through_the_local_callback(endpoints: FakeIdentity) -> None:
+async def test_claude_login_through_the_local_callback(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
     endpoints.encoding = "json"
     endpoints.extra_token_fields = {"account": {"email_address": "max@example.com", "uuid": "u1"}}
-    login = flows.start("claude", port=free_port())
+    login = flows.start(oauth, "claude", port=free_port())
     assert "code_challenge_method=S256" in login.url and f"state={login.state}" in login.url
     server = await CallbackServer(login.settings.callback_port, login.settings.callback_path).start()
     try:
@@ -52,9 +55,9 @@ async def test_claude_login_through_the_local_callback(endpoints: FakeIdentity) 
         await flows.complete(login, redirect)  # replayed
 
 
-async def test_paste_mode_accepts_url_and_code_hash_state(endpoints: FakeIdentity) -> None:
+async def test_paste_mode_accepts_url_and_code_hash_state(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
     endpoints.encoding = "json"
-    login = flows.start("claude", loopback=False)
+    login = flows.start(oauth, "claude", loopback=False)
     location = await follow(login.url, into_callback=False)
     redirect = parse_redirect(location)
     code_hash_state = parse_redirect(f"{redirect.code}#{redirect.state}")
@@ -63,8 +66,8 @@ async def test_paste_mode_accepts_url_and_code_hash_state(endpoints: FakeIdentit
     assert result.data["access_token"].startswith("at-")
 
 
-async def test_wrong_state_is_refused_clearly(endpoints: FakeIdentity) -> None:
-    login = flows.start("codex")
+async def test_wrong_state_is_refused_clearly(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    login = flows.start(oauth, "codex")
     location = await follow(login.url, into_callback=False)
     good = parse_redirect(location)
     with pytest.raises(LoginError, match="state mismatch"):
@@ -74,10 +77,10 @@ async def test_wrong_state_is_refused_clearly(endpoints: FakeIdentity) -> None:
     assert endpoints.refresh_calls == 0 and not login.completed
 
 
-async def test_pending_logins_refuse_unknown_and_replayed_states(endpoints: FakeIdentity) -> None:
+async def test_pending_logins_refuse_unknown_and_replayed_states(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
     endpoints.encoding = "json"
     pending = flows.PendingLogins()
-    login = pending.add(flows.start("claude", loopback=False))
+    login = pending.add(flows.start(oauth, "claude", loopback=False))
     redirect = parse_redirect(await follow(login.url, into_callback=False))
     with pytest.raises(LoginError, match="unknown or expired"):
         await pending.complete(Redirect(redirect.code, "forged"))
@@ -87,22 +90,22 @@ async def test_pending_logins_refuse_unknown_and_replayed_states(endpoints: Fake
         await pending.complete(redirect)
 
 
-async def test_setup_token_asks_for_inference_scope_and_long_life(endpoints: FakeIdentity) -> None:
+async def test_setup_token_asks_for_inference_scope_and_long_life(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
     endpoints.encoding = "json"
-    login = flows.start("claude", loopback=False, options={"setup_token": True})
+    login = flows.start(oauth, "claude", loopback=False, options={"setup_token": True})
     assert "scope=user%3Ainference&" in login.url
     redirect = parse_redirect(await follow(login.url, into_callback=False))
     [result] = await flows.complete(login, redirect)
     assert "refresh_token" not in result.data and result.data["token_kind"] == "setup-token"
     token_call = [r for r in endpoints.requests if r.path == "/oauth/token"][-1]
-    assert token_call.body["expires_in"] == flows.SETUP_TOKEN_LIFETIME
+    assert token_call.body["expires_in"] == claude_oauth.SETUP_TOKEN_LIFETIME
     assert token_call.body["code_verifier"] == login.pkce.verifier
 
 
-async def test_codex_login_reads_account_and_plan_from_id_token(endpoints: FakeIdentity) -> None:
+async def test_codex_login_reads_account_and_plan_from_id_token(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
     endpoints.id_token_claims = {"https://api.openai.com/auth": {"chatgpt_account_id": "acct-42",
                                                                  "chatgpt_plan_type": "plus"}}
-    login = flows.start("codex")
+    login = flows.start(oauth, "codex")
     assert "id_token_add_organizations=true" in login.url and "codex_cli_simplified_flow=true" in login.url
     [result] = await flows.complete(login, parse_redirect(await follow(login.url, into_callback=False)))
     assert result.data["account_id"] == "acct-42" and result.data["plan_type"] == "plus"
@@ -111,14 +114,12 @@ async def test_codex_login_reads_account_and_plan_from_id_token(endpoints: FakeI
 
 
 async def test_codex_device_variant(endpoints: FakeIdentity) -> None:
-    from crossroads.auth import settings
-
     url = endpoints.base_url
-    settings.configure({"oauth-endpoints": {"codex": {
+    table = oauth_table({"codex": {
         "client-id": "test-client", "token-url": f"{url}/oauth/token", "device-url": f"{url}/deviceauth/usercode",
-        "device-token-url": f"{url}/deviceauth/token"}}})
+        "device-token-url": f"{url}/deviceauth/token"}})
     endpoints.id_token_claims = {"https://api.openai.com/auth": {"chatgpt_account_id": "acct-7"}}
-    login = await device.start("codex")
+    login = await device.start(table, "codex")
     polls = 0
 
     async def approve_on_second_poll(seconds: float) -> None:
@@ -132,14 +133,13 @@ async def test_codex_device_variant(endpoints: FakeIdentity) -> None:
 
 
 @pytest.mark.parametrize("kind", ["qwen", "kimi", "xai"])
-async def test_device_flow_pending_then_slow_down_then_approved(endpoints: FakeIdentity, kind: str) -> None:
+async def test_device_flow_pending_then_slow_down_then_approved(endpoints: FakeIdentity, oauth: OAuthTable,
+                                                                kind: str) -> None:
     endpoints.interval = 1
     if kind == "xai":  # endpoints come from OIDC discovery
-        from crossroads.auth import settings
-
-        settings.configure({"oauth-endpoints": {"xai": {
-            "client-id": "test-client", "discovery-url": f"{endpoints.base_url}/.well-known/openid-configuration"}}})
-    login = await device.start(kind)
+        oauth = oauth_table({**every_type_at(endpoints.base_url), "xai": {
+            "client-id": "test-client", "discovery-url": f"{endpoints.base_url}/.well-known/openid-configuration"}})
+    login = await device.start(oauth, kind)
     assert (login.pkce is not None) == (kind == "qwen")
     waits: list[float] = []
 
@@ -157,8 +157,8 @@ async def test_device_flow_pending_then_slow_down_then_approved(endpoints: FakeI
         assert device_request.headers["X-Msh-Device-Id"] == result.data["device_id"]
 
 
-async def test_denied_device_login_says_so(endpoints: FakeIdentity) -> None:
-    login = await device.start("kimi")
+async def test_denied_device_login_says_so(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    login = await device.start(oauth, "kimi")
     endpoints.approve(login.user_code, deny=True)
 
     async def no_wait(seconds: float) -> None:
@@ -207,14 +207,12 @@ def test_cli_import_and_needs_login_status(tmp_path: Path) -> None:
 
 
 async def test_iflow_login_gets_the_api_key(endpoints: FakeIdentity) -> None:
-    from crossroads.auth import settings
-
     url = endpoints.base_url
     endpoints.client_secret = "iflow-secret"
-    settings.configure({"oauth-endpoints": {"iflow": {
+    table = oauth_table({"iflow": {
         "client-id": "test-client", "client-secret": "iflow-secret", "token-url": f"{url}/oauth/token",
-        "authorize-url": f"{url}/iflow/oauth", "userinfo-url": f"{url}/api/oauth/getUserInfo"}}})
-    login = flows.start("iflow", port=1)
+        "authorize-url": f"{url}/iflow/oauth", "userinfo-url": f"{url}/api/oauth/getUserInfo"}})
+    login = flows.start(table, "iflow", port=1)
     [result] = await flows.complete(login, parse_redirect(await follow(login.url, into_callback=False)))
     assert result.data["api_key"] == "sk-iflow-fake" and result.data["type"] == "iflow"
     token_call = next(r for r in endpoints.requests if r.path == "/oauth/token")
@@ -253,3 +251,67 @@ def test_cli_browser_login_catches_the_redirect(tmp_path: Path, endpoints: FakeI
     assert result.exit_code == 0, result.output
     saved = orjson.loads((tmp_path / "auth" / "claude-cli@example.com.json").read_bytes())
     assert endpoints.refresh_token_valid(saved["refresh_token"])
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["claude", "--cookie", "BXAuth=1"], "login failed: --cookie does not apply to `crossroads login claude`"),
+    (["kimi", "--setup-token"], "login failed: --setup-token does not apply to `crossroads login kimi`"),
+    (["claude", "--device"], "login failed: claude has no device login; drop --device"),
+    (["vertex"], "login failed: vertex login needs --service-account FILE"),
+    (["vertex", "--service-account", "/nonexistent/sa.json"], "login failed: cannot read the service-account file"),
+])
+def test_cli_login_errors_are_one_line(tmp_path: Path, arguments: list[str], message: str) -> None:
+    from crossroads.cli import app
+
+    result = CliRunner().invoke(app, ["login", *arguments, "--auth-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert result.output.startswith(message) and result.output.count("\n") == 1, result.output
+    assert "Traceback" not in result.output and not list(tmp_path.glob("*.json"))
+
+
+def test_cli_login_names_come_from_the_specs(tmp_path: Path) -> None:
+    from crossroads.cli import app
+    from crossroads.commands.login import LOGIN_NAMES
+
+    assert LOGIN_NAMES == ("claude", "anthropic", "codex", "codex-device", "gemini", "gemini-cli", "antigravity",
+                           "qwen", "kimi", "xai", "iflow", "vertex")
+    result = CliRunner().invoke(app, ["login", "nope", "--auth-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "unknown provider 'nope'" in result.output
+    imported = CliRunner().invoke(app, ["login", "anthropic", "--token", "sk-ant-oat01-" + "y" * 20,
+                                        "--auth-dir", str(tmp_path)])
+    assert imported.exit_code == 0, imported.output
+    [saved] = tmp_path.glob("*.json")
+    assert orjson.loads(saved.read_bytes())["type"] == "claude"  # the alias logs in to the claude type
+
+
+def test_management_login_routes_cover_every_login_name() -> None:
+    from crossroads.frontdoors import management
+
+    routes = {r.path: r.handler for r in management.ROUTES if r.path.endswith("-auth-url")}
+    today = ("anthropic", "claude", "codex", "gemini-cli", "antigravity", "iflow", "qwen", "kimi", "xai",
+             "codex-device")
+    assert {f"/v0/management/{name}-auth-url" for name in today} <= set(routes)
+    assert "/v0/management/vertex-auth-url" not in routes  # import-only: nothing to start from a browser
+    assert set(routes.values()) == {management.start_login}
+
+
+async def test_login_outcomes_are_kept_per_state_and_bounded() -> None:
+    from crossroads.auth.pending import MAX_OUTCOMES, Logins
+
+    logins = Logins()
+    logins.waiting("s1")
+    assert logins.status("s1") == {"status": "wait"}
+    logins.succeeded("s1", ["claude-a"])
+    logins.waiting("s2")
+    logins.failed("s2", "state mismatch")
+    assert logins.status("s1") == {"status": "ok", "accounts": ["claude-a"]}
+    assert logins.status("s2") == {"status": "error", "error": "state mismatch"}
+    with pytest.raises(KeyError):
+        logins.status("unknown")
+    for n in range(MAX_OUTCOMES + 1):
+        logins.waiting(f"many-{n}")
+    logins.waiting("last")
+    with pytest.raises(KeyError):
+        logins.status("s1")  # the oldest were forgotten
+    assert logins.status("last") == {"status": "wait"}
+    logins.close()

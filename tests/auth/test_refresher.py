@@ -12,6 +12,7 @@ from crossroads import ir
 from crossroads.auth import refresher as refresher_module
 from crossroads.auth import tokens
 from crossroads.auth.refresher import Refresher
+from crossroads.auth.table import OAuthTable
 from crossroads.credentials.base import Record
 from tests.auth.memstore import MemoryStore
 from tests.fakes.oauth import FakeIdentity
@@ -25,18 +26,19 @@ def claude_record(identity: FakeIdentity, expires_in: float, **extra: object) ->
     return Record("claude-a@example.com", data)
 
 
-async def make(identity: FakeIdentity, expires_in: float, **extra: object) -> tuple[MemoryStore, Refresher, Record]:
+async def make(identity: FakeIdentity, oauth: OAuthTable, expires_in: float,
+               **extra: object) -> tuple[MemoryStore, Refresher, Record]:
     identity.encoding = "json"  # Claude's token endpoint takes JSON
     identity.expires_in = 8 * 3600  # longer than Claude's 4h refresh lead
     store = MemoryStore(claude_record(identity, expires_in, **extra))
     record = await store.get("claude-a@example.com")
     assert record is not None
-    return store, Refresher(store), record
+    return store, Refresher(store, oauth=lambda: oauth), record
 
 
-async def test_hundred_concurrent_requests_cause_one_refresh(endpoints: FakeIdentity) -> None:
+async def test_hundred_concurrent_requests_cause_one_refresh(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
     endpoints.refresh_delay = 0.05  # keep the refresh in flight while the others arrive
-    store, refresher, record = await make(endpoints, expires_in=60)  # inside claude's 4h lead
+    store, refresher, record = await make(endpoints, oauth, expires_in=60)  # inside claude's 4h lead
     credential = refresher.credential(record)
     old = credential.access_token
     results = await asyncio.gather(*(credential.token() for _ in range(100)))
@@ -49,26 +51,26 @@ async def test_hundred_concurrent_requests_cause_one_refresh(endpoints: FakeIden
     assert not endpoints.refresh_token_valid(record.data["refresh_token"])  # rotated and used
 
 
-async def test_no_refresh_before_the_lead(endpoints: FakeIdentity) -> None:
-    _, refresher, record = await make(endpoints, expires_in=5 * 3600)  # claude lead is 4h
+async def test_no_refresh_before_the_lead(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    _, refresher, record = await make(endpoints, oauth, expires_in=5 * 3600)  # claude lead is 4h
     credential = refresher.credential(record)
     assert await credential.token() == record.data["access_token"]
     assert endpoints.refresh_calls == 0
 
 
 async def test_lead_comes_from_config(endpoints: FakeIdentity) -> None:
-    from crossroads.auth import settings
+    from tests.auth.tables import oauth_table
 
-    settings.configure({"oauth-endpoints": {"claude": {"token-url": f"{endpoints.base_url}/oauth/token",
-                                                        "client-id": "test-client", "refresh-lead": 10}}})
-    _, refresher, record = await make(endpoints, expires_in=60)
+    short_lead = oauth_table({"claude": {"token-url": f"{endpoints.base_url}/oauth/token",
+                                         "client-id": "test-client", "refresh-lead": 10}})
+    _, refresher, record = await make(endpoints, short_lead, expires_in=60)
     assert await refresher.credential(record).token() == record.data["access_token"]
     assert endpoints.refresh_calls == 0
 
 
-async def test_unauthorized_refreshes_once_for_all_waiters(endpoints: FakeIdentity) -> None:
+async def test_unauthorized_refreshes_once_for_all_waiters(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
     endpoints.refresh_delay = 0.05
-    _, refresher, record = await make(endpoints, expires_in=5 * 3600)
+    _, refresher, record = await make(endpoints, oauth, expires_in=5 * 3600)
     credential = refresher.credential(record)
     used = await credential.token()
     answers = await asyncio.gather(*(credential.after_unauthorized(used) for _ in range(20)))
@@ -80,8 +82,8 @@ async def test_unauthorized_refreshes_once_for_all_waiters(endpoints: FakeIdenti
     assert endpoints.refresh_calls == 2
 
 
-async def test_rotated_token_is_persisted_before_it_is_used(endpoints: FakeIdentity) -> None:
-    store, refresher, record = await make(endpoints, expires_in=60)
+async def test_rotated_token_is_persisted_before_it_is_used(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    store, refresher, record = await make(endpoints, oauth, expires_in=60)
     store.fail_puts = True
     credential = refresher.credential(record)
     old = credential.access_token
@@ -97,8 +99,8 @@ async def test_rotated_token_is_persisted_before_it_is_used(endpoints: FakeIdent
     assert fresh != old and store.records[record.id].data["access_token"] == fresh
 
 
-async def test_concurrent_edit_of_the_record_is_kept(endpoints: FakeIdentity) -> None:
-    store, refresher, record = await make(endpoints, expires_in=60)
+async def test_concurrent_edit_of_the_record_is_kept(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    store, refresher, record = await make(endpoints, oauth, expires_in=60)
 
     async def edit_meanwhile(point: str) -> None:
         if point == "after_response":
@@ -113,8 +115,8 @@ async def test_concurrent_edit_of_the_record_is_kept(endpoints: FakeIdentity) ->
     assert endpoints.refresh_token_valid(stored["refresh_token"])
 
 
-async def test_failure_backs_off_and_keeps_serving_valid_token(endpoints: FakeIdentity) -> None:
-    _, refresher, record = await make(endpoints, expires_in=60)
+async def test_failure_backs_off_and_keeps_serving_valid_token(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    _, refresher, record = await make(endpoints, oauth, expires_in=60)
     endpoints.fail_refresh(500, "server_error")
     credential = refresher.credential(record)
     assert await credential.token() == record.data["access_token"]
@@ -123,8 +125,8 @@ async def test_failure_backs_off_and_keeps_serving_valid_token(endpoints: FakeId
     assert endpoints.refresh_calls == 1  # backing off: no second call
 
 
-async def test_expired_token_during_backoff_is_a_retryable_error(endpoints: FakeIdentity) -> None:
-    _, refresher, record = await make(endpoints, expires_in=-5)
+async def test_expired_token_during_backoff_is_a_retryable_error(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    _, refresher, record = await make(endpoints, oauth, expires_in=-5)
     endpoints.fail_refresh(503, "temporarily_unavailable")
     credential = refresher.credential(record)
     with pytest.raises(ir.Error) as first:
@@ -136,8 +138,8 @@ async def test_expired_token_during_backoff_is_a_retryable_error(endpoints: Fake
     assert endpoints.refresh_calls == 1
 
 
-async def test_invalid_grant_marks_needs_login(endpoints: FakeIdentity) -> None:
-    store, refresher, record = await make(endpoints, expires_in=60)
+async def test_invalid_grant_marks_needs_login(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    store, refresher, record = await make(endpoints, oauth, expires_in=60)
     endpoints.fail_refresh(400, "invalid_grant", "Refresh token revoked")
     credential = refresher.credential(record)
     with pytest.raises(ir.Error) as raised:
@@ -160,28 +162,28 @@ async def test_invalid_grant_marks_needs_login(endpoints: FakeIdentity) -> None:
     assert await credential.token() == grant.access_token
 
 
-async def test_refresh_by_another_process_is_adopted(endpoints: FakeIdentity) -> None:
-    store, refresher, record = await make(endpoints, expires_in=60)
+async def test_refresh_by_another_process_is_adopted(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    store, refresher, record = await make(endpoints, oauth, expires_in=60)
     credential = refresher.credential(record)
-    other = Refresher(store)
+    other = Refresher(store, oauth=refresher.oauth)
     fresh = await other.credential(record).token()
     assert endpoints.refresh_calls == 1
     assert await credential.token() == fresh
     assert endpoints.refresh_calls == 1
 
 
-async def test_background_pass_refreshes_due_credentials(endpoints: FakeIdentity) -> None:
-    store, refresher, record = await make(endpoints, expires_in=60)
+async def test_background_pass_refreshes_due_credentials(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    store, refresher, record = await make(endpoints, oauth, expires_in=60)
     refresher.credential(record)
     assert await refresher.refresh_due() == 1
     assert store.records[record.id].data["access_token"] != record.data["access_token"]
     assert await refresher.refresh_due() == 0
 
 
-async def test_unbound_store_refuses_to_refresh(endpoints: FakeIdentity) -> None:
-    _, _, record = await make(endpoints, expires_in=-1)
+async def test_unbound_store_refuses_to_refresh(endpoints: FakeIdentity, oauth: OAuthTable) -> None:
+    _, _, record = await make(endpoints, oauth, expires_in=-1)
     with pytest.raises(ir.Error) as raised:
-        await Refresher(None).credential(record).token()
+        await Refresher(None, oauth=lambda: oauth).credential(record).token()
     assert "no credential store" in raised.value.message
     assert endpoints.refresh_calls == 0
 

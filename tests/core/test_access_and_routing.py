@@ -8,8 +8,8 @@ from crossroads import config, ir
 from crossroads.access import KeyCheck
 from crossroads.access.policy import Limiter, parse_key
 from crossroads.http import Request
-from crossroads.routing.health import Health
 from crossroads.providers import anthropic, claude_oauth, codex, gemini, openai_compatible
+from crossroads.routing.health import Health
 from crossroads.routing.registry import Registry
 from crossroads.routing.selection import FillFirst, RoundRobin, Selector, WeightedRoundRobin
 from crossroads.routing.sticky import Affinity, session_key

@@ -11,9 +11,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from crossroads.auth import flows, settings, tokens
+from crossroads.auth import flows, tokens
 from crossroads.auth.callback import parse_redirect
+from crossroads.auth.spec import LoginResult
 from crossroads.providers import claude_oauth
+from tests.auth.tables import oauth_table
 from tests.auth.test_flows import follow
 from tests.fakes.claude_oauth import FakeClaudeOAuth
 from tests.fakes.oauth import FakeIdentity
@@ -42,17 +44,14 @@ def endpoints(identity: FakeIdentity, upstream: FakeClaudeOAuth) -> dict[str, ob
 
 
 def login_to(auth_dir: Path, identity: FakeIdentity, upstream: FakeClaudeOAuth) -> Path:
-    settings.configure({"oauth-endpoints": endpoints(identity, upstream)})
+    table = oauth_table(endpoints(identity, upstream))
 
-    async def run() -> flows.LoginResult:
-        login = flows.start("claude", loopback=False)
+    async def run() -> LoginResult:
+        login = flows.start(table, "claude", loopback=False)
         [result] = await flows.complete(login, parse_redirect(await follow(login.url, into_callback=False)))
         return result
 
-    try:
-        result = asyncio.run(run())
-    finally:
-        settings.configure({})
+    result = asyncio.run(run())
     path = auth_dir / f"{result.record_id}.json"
     path.write_bytes(orjson.dumps(result.data))
     path.chmod(0o600)

@@ -14,9 +14,11 @@ import orjson
 import pytest
 
 from crossroads import ir
-from crossroads.auth import flows, settings, tokens
+from crossroads.auth import flows, tokens
 from crossroads.auth.callback import parse_redirect
+from crossroads.auth.spec import LoginResult
 from crossroads.dialects import cloudcode
+from tests.auth.tables import oauth_table
 from tests.auth.test_flows import follow
 from tests.fakes.cloudcode import FakeCloudCode
 from tests.fakes.oauth import FakeIdentity
@@ -38,17 +40,14 @@ def endpoints(kind: str, identity: FakeIdentity, upstream: FakeCloudCode) -> dic
 
 
 def login(kind: str, identity: FakeIdentity, upstream: FakeCloudCode, auth_dir: Path) -> Path:
-    settings.configure({"oauth-endpoints": endpoints(kind, identity, upstream)})
+    table = oauth_table(endpoints(kind, identity, upstream))
 
-    async def run() -> list[flows.LoginResult]:
-        started = flows.start(kind, port=1, options={"poll_seconds": 0})
+    async def run() -> list[LoginResult]:
+        started = flows.start(table, kind, port=1, options={"poll_seconds": 0})
         assert "access_type=offline" in started.url
         return await flows.complete(started, parse_redirect(await follow(started.url, into_callback=False)))
 
-    try:
-        [result] = asyncio.run(run())
-    finally:
-        settings.configure({})
+    [result] = asyncio.run(run())
     path = auth_dir / f"{result.record_id}.json"
     path.write_bytes(orjson.dumps(result.data))
     return path

@@ -13,8 +13,10 @@ import openai
 import orjson
 import pytest
 
-from crossroads.auth import flows, settings, tokens
+from crossroads.auth import flows, tokens
 from crossroads.auth.callback import parse_redirect
+from crossroads.auth.spec import LoginResult
+from tests.auth.tables import oauth_table
 from tests.auth.test_flows import follow
 from tests.fakes.codex_backend import FakeCodexBackend
 from tests.fakes.oauth import FakeIdentity
@@ -45,17 +47,14 @@ def router(tmp_path_factory: pytest.TempPathFactory, identity: FakeIdentity,
     oauth_endpoints = {"codex": {"client-id": "test-client", "token-url": f"{identity.base_url}/oauth/token",
                                  "authorize-url": f"{identity.base_url}/oauth/authorize",
                                  "base-url": backend.api_url}}
-    settings.configure({"oauth-endpoints": oauth_endpoints})
+    table = oauth_table(oauth_endpoints)
 
-    async def login() -> flows.LoginResult:
-        started = flows.start("codex", port=1)
+    async def login() -> LoginResult:
+        started = flows.start(table, "codex", port=1)
         [result] = await flows.complete(started, parse_redirect(await follow(started.url, into_callback=False)))
         return result
 
-    try:
-        result = asyncio.run(login())
-    finally:
-        settings.configure({})
+    result = asyncio.run(login())
     auth_file = auth_dir / f"{result.record_id}.json"
     auth_file.write_bytes(orjson.dumps(result.data))
     config = {"api-keys": [CLIENT_KEY], "auth-dir": str(auth_dir), "oauth-endpoints": oauth_endpoints}

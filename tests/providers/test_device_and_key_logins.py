@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,12 @@ import orjson
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from crossroads.auth import device, flows, settings, tokens
+from crossroads.auth import device, flows, tokens
 from crossroads.auth.callback import parse_redirect
-from crossroads.auth.iflow import login_with_cookie
+from crossroads.auth.spec import LoginResult
+from crossroads.auth.table import OAuthTable
+from crossroads.providers import iflow, vertex
+from tests.auth.tables import oauth_table
 from tests.auth.test_flows import follow
 from tests.fakes.oauth import FakeIdentity
 from tests.fakes.subscriptions import FakeIflow, FakeKimi, FakeVertex, FakeXai
@@ -24,18 +27,15 @@ from tests.harness import CLIENT_KEY, RouterProcess
 from tests.providers.ingress import ALL, via_chat, via_gemini
 
 
-def logged_in(endpoints: dict[str, Any], login: Callable[[], Any]) -> list[flows.LoginResult]:
-    settings.configure({"oauth-endpoints": endpoints})
-    try:
-        results: list[flows.LoginResult] = asyncio.run(login())
-    finally:
-        settings.configure({})
-    return results
+def logged_in(endpoints: dict[str, Any], login: Callable[[OAuthTable], Coroutine[Any, Any, list[LoginResult]]]
+              ) -> list[LoginResult]:
+    """Run ``login`` with the OAuth table of a config holding ``endpoints``."""
+    return asyncio.run(login(oauth_table(endpoints)))
 
 
-def device_login(kind: str, identity: FakeIdentity, endpoints: dict[str, Any]) -> flows.LoginResult:
-    async def run() -> list[flows.LoginResult]:
-        started = await device.start(kind)
+def device_login(kind: str, identity: FakeIdentity, endpoints: dict[str, Any]) -> LoginResult:
+    async def run(table: OAuthTable) -> list[LoginResult]:
+        started = await device.start(table, kind)
 
         async def approve(seconds: float) -> None:
             identity.approve(started.user_code)
@@ -46,7 +46,7 @@ def device_login(kind: str, identity: FakeIdentity, endpoints: dict[str, Any]) -
     return result
 
 
-def save(auth_dir: Path, result: flows.LoginResult) -> Path:
+def save(auth_dir: Path, result: LoginResult) -> Path:
     path = auth_dir / f"{result.record_id}.json"
     path.write_bytes(orjson.dumps(result.data))
     return path
@@ -128,12 +128,12 @@ def test_iflow_browser_and_cookie_logins_then_signed_requests_then_refresh(tmp_p
                                "apikey-url": f"{upstream.base_url}/api/openapi/apikey",
                                "base-url": upstream.api_url}}
 
-        async def browser() -> list[flows.LoginResult]:
-            started = flows.start("iflow", port=1)
+        async def browser(table: OAuthTable) -> list[LoginResult]:
+            started = flows.start(table, "iflow", port=1)
             return await flows.complete(started, parse_redirect(await follow(started.url, into_callback=False)))
 
-        async def cookie() -> list[flows.LoginResult]:
-            return [await login_with_cookie("other=1; BXAuth=cookie-1")]
+        async def cookie(table: OAuthTable) -> list[LoginResult]:
+            return await iflow.CookieLogin().run(table.entry("iflow"), {"cookie": "other=1; BXAuth=cookie-1"})
 
         [oauth_result] = logged_in(endpoints, browser)
         [cookie_result] = logged_in(endpoints, cookie)
@@ -173,7 +173,8 @@ def test_vertex_service_account_then_every_dialect_then_remint(tmp_path: Path) -
         identity.service_keys[account["client_email"]] = public_key  # the fake verifies the RS256 signature
         key_file = tmp_path / "sa.json"
         key_file.write_bytes(orjson.dumps(account))
-        result = asyncio.run(device.vertex_import({"service_account": str(key_file), "location": "europe-west4"}))
+        [result] = asyncio.run(vertex.ServiceAccountImport().run(
+            oauth_table().entry("vertex"), {"service_account": str(key_file), "location": "europe-west4"}))
         auth_dir = tmp_path / "auth"
         auth_dir.mkdir()
         auth_file = save(auth_dir, result)

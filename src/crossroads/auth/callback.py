@@ -3,7 +3,7 @@
 The browser lands on ``http://localhost:{port}{path}?code=...&state=...``;
 :class:`CallbackServer` answers with a short page and hands the query to the
 waiting flow. Without a browser the user pastes the redirect URL, or
-``code#state`` (Claude's code page), or the bare code.
+``code#state`` (as a provider's code page shows it), or the bare code.
 """
 
 from __future__ import annotations

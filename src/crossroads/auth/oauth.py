@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from crossroads.auth.settings import Encoding
+from crossroads.auth.spec import Encoding
 from crossroads.auth.tokens import TokenGrant
 
 # Error codes meaning "this refresh token will never work again".

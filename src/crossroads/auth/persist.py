@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crossroads.auth.flows import LoginResult
+from crossroads.auth.spec import LoginResult
 from crossroads.credentials.base import Record, Store
 
 # CLIProxyAPI auth-file fields a user sets by hand; a re-login keeps them.

@@ -4,8 +4,8 @@ Guarantees:
 - single flight: however many requests find a token expiring, one refresh
   call goes out per credential; the others wait for its result;
 - refresh ahead: a token is refreshed once ``now >= expiry - lead`` (lead per
-  provider, :mod:`crossroads.auth.settings`); a background loop does it for
-  idle accounts too;
+  provider, from the live :class:`~crossroads.auth.table.OAuthTable`); a
+  background loop does it for idle accounts too;
 - persist first: the rotated refresh token is written to the Store
   (atomically, merged onto any concurrent edit of the record) before the new
   access token is handed to anyone. Killed before that write, the record
@@ -14,6 +14,10 @@ Guarantees:
 - failures back off (the still-valid token keeps serving); a dead grant
   (``invalid_grant`` ...) marks the credential ``needs_login`` in the record,
   visible to ``crossroads auth list``, instead of retrying forever.
+
+How a type refreshes (its grant, lead, endpoints, whether its tokens are
+minted in memory only) comes from its provider's OAuth spec, read from the
+table of the config in force at the moment of the refresh.
 """
 
 from __future__ import annotations
@@ -23,14 +27,15 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from crossroads import ir
-from crossroads.auth import grants, oauth, settings, tokens
+from crossroads.auth import oauth, tokens
+from crossroads.auth.discovery import discover_endpoints
+from crossroads.auth.oauth import LoginError
+from crossroads.auth.spec import OAuthEntry, RefreshGrant
+from crossroads.auth.table import OAuthTable
 from crossroads.credentials.base import Conflict, Record, Store, StoreError
-
-if TYPE_CHECKING:
-    from crossroads.config import Config
 
 log = logging.getLogger("crossroads.auth")
 
@@ -43,7 +48,6 @@ BACKOFF_BASE = 10.0
 BACKOFF_MAX = 300.0
 MAX_MERGE_ATTEMPTS = 8
 RECENT = 30.0  # a 401 right after a refresh is not cured by another one
-MEMORY_ONLY = frozenset({"vertex"})  # minted from a long-lived key; nothing to persist
 
 
 def needs_login_message(record_id: str, kind: str) -> str:
@@ -63,7 +67,7 @@ class Credential:
         self.status: Status = "needs_login" if record.data.get(NEEDS_LOGIN) else "ok"
         self.refresh_calls = 0  # refreshes that reached the identity server
         self.refreshed_at = -RECENT  # monotonic time of the last successful refresh
-        self._memory: tokens.TokenGrant | None = None  # MEMORY_ONLY types
+        self._memory: tokens.TokenGrant | None = None  # memory-only types (spec.memory_only)
         self._memory_expiry: float | None = None
         self._inflight: asyncio.Task[str] | None = None
 
@@ -82,6 +86,17 @@ class Credential:
         return self.record.data
 
     @property
+    def memory_only(self) -> bool:
+        return self.owner.oauth().spec(self.type).memory_only
+
+    def can_refresh(self) -> bool:
+        grant = self._grant()
+        return grant is not None and grant.can_refresh(self.data)
+
+    def _grant(self) -> RefreshGrant | None:
+        return self.owner.oauth().spec(self.type).refresh
+
+    @property
     def access_token(self) -> str:
         if self._memory is not None:
             return self._memory.access_token
@@ -89,7 +104,7 @@ class Credential:
 
     @property
     def expires_at(self) -> float | None:
-        if self.type in MEMORY_ONLY:
+        if self.memory_only:
             return self._memory_expiry if self._memory is not None else 0.0
         return tokens.expires_at(self.record.data)
 
@@ -97,7 +112,7 @@ class Credential:
         expiry = self.expires_at
         if expiry is None:
             return False  # no expiry known (pasted or setup tokens): use until a 401
-        return now >= expiry - settings.get(self.type).lead
+        return now >= expiry - self.owner.oauth().settings(self.type).lead
 
     def expired(self, now: float) -> bool:
         expiry = self.expires_at
@@ -108,7 +123,7 @@ class Credential:
         if record.version and record.version < self.record.version:
             return
         self.record = record
-        if self.type not in MEMORY_ONLY:
+        if not self.memory_only:
             self._memory = None
         if not record.data.get(NEEDS_LOGIN) and self.status == "needs_login":
             self.status, self.failures, self.retry_at = "ok", 0, 0.0
@@ -122,7 +137,7 @@ class Credential:
         now = self.owner.clock()
         if not self.due(now):
             return self.access_token
-        if not grants.can_refresh(self.data):
+        if not self.can_refresh():
             if self.expired(now):
                 raise ir.Error(401, "authentication",
                                f"credential {self.id!r} has expired and cannot be refreshed: "
@@ -154,7 +169,7 @@ class Credential:
                 return True
         elif self.access_token != used_token:
             return True
-        if not grants.can_refresh(self.data) or self.status == "needs_login":
+        if not self.can_refresh() or self.status == "needs_login":
             return False
         if self.owner.clock() < self.retry_at:
             return False
@@ -197,9 +212,9 @@ class Credential:
                         code="needs_login")
 
     async def _refresh(self, force: bool) -> str:
-        if self.type in MEMORY_ONLY:
+        if self.memory_only:
             return await self._mint()
-        store = self.owner.resolve_store()
+        store = self.owner.store
         if store is None:
             raise ir.Error(503, "overloaded", f"credential {self.id!r} cannot be refreshed: no credential "
                                               "store is bound (the rotated token could not be saved)")
@@ -216,7 +231,7 @@ class Credential:
         await self.owner.checkpoint("before_request")
         self.refresh_calls += 1
         try:
-            grant = await grants.REFRESH[stored.type](stored.data)
+            grant = await self._call_grant(stored.data)
         except oauth.OAuthError as exc:
             await self._failed(exc, stored)
             raise AssertionError("unreachable") from None
@@ -234,7 +249,7 @@ class Credential:
     async def _mint(self) -> str:
         self.refresh_calls += 1
         try:
-            grant = await grants.REFRESH[self.type](self.data)
+            grant = await self._call_grant(self.data)
         except oauth.OAuthError as exc:
             await self._failed(exc, None)
             raise AssertionError("unreachable") from None
@@ -243,6 +258,14 @@ class Credential:
         self.status, self.failures, self.retry_at = "ok", 0, 0.0
         self.refreshed_at = time.monotonic()
         return grant.access_token
+
+    async def _call_grant(self, data: dict[str, Any]) -> tokens.TokenGrant:
+        # the table of the config in force now: an edited oauth-endpoints applies to the next refresh
+        entry = self.owner.oauth().entry(self.type)
+        grant = entry.spec.refresh
+        if grant is None:
+            raise oauth.OAuthError("invalid_grant", f"{self.type} credentials cannot be refreshed")
+        return await grant.refresh(data, entry, await self.owner.token_url(entry))
 
     async def _write(self, store: Store, base: Record, data: dict[str, Any]) -> Record:
         """Put ``data``; if someone edited the record meanwhile, keep their edit
@@ -287,26 +310,39 @@ async def _no_checkpoint(name: str) -> None:
 
 
 class Refresher:
-    """Holds every known credential; one per process is the default."""
+    """Holds every known credential (one refresher per server runtime).
 
-    def __init__(self, store: Store | None = None, *, clock: Callable[[], float] = time.time,
-                 checkpoint: Checkpoint = _no_checkpoint) -> None:
+    ``oauth`` returns the OAuth table of the config in force (the server
+    passes the live snapshot's), read at every use so that a reload's new
+    endpoints apply and a rejected config's never do."""
+
+    def __init__(self, store: Store | None = None, *, oauth: Callable[[], OAuthTable],
+                 clock: Callable[[], float] = time.time, checkpoint: Checkpoint = _no_checkpoint) -> None:
         self.store = store
+        self.oauth = oauth
         self.clock = clock
         self.checkpoint = checkpoint
         self.credentials: dict[str, Credential] = {}
-        self.store_is_default = False
-        self.store_factory: Callable[[], Store] | None = None
+        self._discovered: dict[str, str] = {}  # discovery URL -> token endpoint
 
     def bind(self, store: Store) -> None:
+        """Persist refreshed tokens to ``store`` (the one the records came from)."""
         self.store = store
-        self.store_is_default = False
-        self.store_factory = None
 
-    def resolve_store(self) -> Store | None:
-        if self.store is None and self.store_factory is not None:
-            self.store = self.store_factory()
-        return self.store
+    async def token_url(self, entry: OAuthEntry) -> str:
+        """The token URL; providers that publish it only through OIDC discovery
+        have it looked up once per discovery URL."""
+        conf = entry.settings
+        if conf.token_url or not conf.discovery_url:
+            return conf.token_url
+        found = self._discovered.get(conf.discovery_url)
+        if found is None:
+            try:
+                _, found = await discover_endpoints(entry)
+            except LoginError as exc:
+                raise oauth.OAuthError("unreachable", str(exc), 503) from None
+            self._discovered[conf.discovery_url] = found
+        return found
 
     def credential(self, record: Record) -> Credential:
         """The live credential for a record; reloads keep the same object (and
@@ -326,7 +362,7 @@ class Refresher:
         """Refresh every credential within its lead (skipping dead and backing-off ones)."""
         now = self.clock()
         due = [c for c in self.credentials.values()
-               if c.status != "needs_login" and now >= c.retry_at and c.due(now) and grants.can_refresh(c.data)]
+               if c.status != "needs_login" and now >= c.retry_at and c.due(now) and c.can_refresh()]
         results = await asyncio.gather(*(c.refresh() for c in due), return_exceptions=True)
         return sum(1 for r in results if isinstance(r, str))
 
@@ -339,30 +375,3 @@ class Refresher:
                 log.exception("background refresh pass failed")
             await asyncio.sleep(interval)
 
-
-_default = Refresher()
-
-
-def default() -> Refresher:
-    return _default
-
-
-def bind_store(store: Store) -> None:
-    """Use ``store`` for persisting refreshed tokens (the server's store)."""
-    _default.bind(store)
-
-
-def configure(cfg: Config) -> None:
-    """Apply ``oauth-endpoints``; without an explicitly bound store, persist
-    to the store the config selects (opened on first use)."""
-    settings.configure(cfg.raw)
-    if _default.store is None or _default.store_is_default:
-        _default.store = None
-        _default.store_is_default = True
-        _default.store_factory = lambda: _open_store(cfg)
-
-
-def _open_store(cfg: Config) -> Store:
-    from crossroads.credentials.select import open_store
-
-    return open_store(cfg)

@@ -1,7 +1,7 @@
 """Where each auth-file type keeps its tokens (CLIProxyAPI's layouts).
 
 Most types keep ``access_token`` / ``refresh_token`` / ``expired`` (RFC 3339)
-at the top level; ``gemini`` nests them in ``token`` (``expiry``). Reading
+at the top level; some nest them in a ``token`` object (``expiry``). Reading
 accepts the other spellings seen in the wild (``expires_at`` in seconds or
 milliseconds, ``timestamp`` + ``expires_in``).
 """

@@ -1,7 +1,9 @@
 """`crossroads login <provider>`, `crossroads auth list`, `crossroads auth import`.
 
-The flows live in :mod:`crossroads.auth`; this module only talks to the
-terminal (and the browser) and writes the resulting records to the store.
+The flows live in :mod:`crossroads.auth`, driven by the OAuth spec each
+subscription provider declares (its login names, flows, import options);
+this module only talks to the terminal (and the browser) and writes the
+resulting records to the store.
 """
 
 from __future__ import annotations
@@ -16,43 +18,54 @@ import orjson
 import typer
 
 from crossroads import config as config_module
-from crossroads.auth import device, flows, settings, tokens
+from crossroads.auth import device, flows, tokens
 from crossroads.auth.callback import CallbackServer, parse_redirect
 from crossroads.auth.oauth import LoginError
 from crossroads.auth.persist import save_results
 from crossroads.auth.refresher import LAST_ERROR, NEEDS_LOGIN
+from crossroads.auth.spec import LoginResult, OAuthSpec
+from crossroads.auth.table import OAuthTable
 from crossroads.credentials.base import Record, Store, StoreError
+from crossroads.providers import oauth_specs
 from crossroads.providers.base import mask
 
-KNOWN_TYPES = ("claude", "codex", "gemini", "antigravity", "qwen", "kimi", "xai", "iflow", "vertex")
+SPECS = tuple(oauth_specs())
+KNOWN_TYPES = tuple(spec.type for spec in SPECS)
+LOGIN_NAMES = tuple(name for spec in SPECS for name in spec.all_login_names)
+# CLI flag of each login option a provider's spec may read (for one-line errors)
+OPTION_FLAGS = {"setup_token": "--setup-token", "project_ids": "--project-id", "service_account": "--service-account",
+                "location": "--location", "cookie": "--cookie"}
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to config.yaml.")]
 AuthDirOption = Annotated[Path | None, typer.Option("--auth-dir", help="Override the config's auth-dir.")]
 
 
-def open_store(config: Path | None, auth_dir: Path | None) -> Store:
-    from crossroads.credentials.select import open_store as select_store
-
+def load_config(config: Path | None, auth_dir: Path | None) -> config_module.Config:
     cfg = config_module.load(str(config) if config else None)
     if auth_dir is not None:
         cfg.auth_dir = str(auth_dir)
         cfg.raw = {**cfg.raw, "auth-dir": str(auth_dir)}
-    settings.configure(cfg.raw)
+    return cfg
+
+
+def open_store(cfg: config_module.Config, config: Path | None) -> Store:
+    from crossroads.credentials.select import open_store as select_store
+
     return select_store(cfg, str(config) if config else None)
 
 
-async def save(store: Store, results: list[flows.LoginResult]) -> None:
+async def save(store: Store, results: list[LoginResult]) -> None:
     for record_id, result in zip(await save_results(store, results), results, strict=True):
         typer.echo(f"saved {record_id} ({result.label})")
 
 
-async def browser_login(kind: str, *, no_browser: bool, port: int | None,
-                        options: dict[str, Any]) -> list[flows.LoginResult]:
+async def browser_login(table: OAuthTable, kind: str, *, no_browser: bool, port: int | None,
+                        options: dict[str, Any]) -> list[LoginResult]:
     if no_browser:
-        login = flows.start(kind, loopback=False, port=port, options=options)
+        login = flows.start(table, kind, loopback=False, port=port, options=options)
         typer.echo(f"Open this URL in a browser and sign in:\n\n  {login.url}\n")
         pasted = typer.prompt("Paste the redirect URL (or the code shown)")
         return await flows.complete(login, parse_redirect(pasted))
-    login = flows.start(kind, loopback=True, port=port, options=options)
+    login = flows.start(table, kind, loopback=True, port=port, options=options)
     server = await CallbackServer(login.settings.callback_port, login.settings.callback_path).start()
     try:
         typer.echo(f"Opening the browser for {kind} login. If it does not open, visit:\n\n  {login.url}\n")
@@ -63,30 +76,43 @@ async def browser_login(kind: str, *, no_browser: bool, port: int | None,
     return await flows.complete(login, redirect)
 
 
-async def device_login(kind: str, options: dict[str, Any]) -> list[flows.LoginResult]:
-    login = await device.start(kind, options)
+async def device_login(table: OAuthTable, kind: str, options: dict[str, Any]) -> list[LoginResult]:
+    login = await device.start(table, kind, options)
     where = login.verification_uri_complete or login.verification_uri
     typer.echo(f"Visit {where} and enter the code: {login.user_code}")
     return await device.poll(login)
 
 
-async def run_login(kind: str, store: Store, *, no_browser: bool, port: int | None, use_device: bool,
-                    setup_token: bool, token: str | None, options: dict[str, Any]) -> None:
-    if token:
-        results = [flows.pasted_token_record(kind, token, options.get("email", ""))]
-    elif kind == "vertex":
-        results = [await device.vertex_import(options)]
-    elif kind == "iflow" and options.get("cookie"):
-        from crossroads.auth.iflow import login_with_cookie
+def check_options(name: str, spec: OAuthSpec, options: dict[str, Any], use_device: bool) -> None:
+    """Refuse options the provider's login does not read (instead of ignoring them)."""
+    for key in options:
+        if key not in spec.options:
+            raise LoginError(f"{OPTION_FLAGS.get(key, key)} does not apply to `crossroads login {name}`")
+    if use_device and spec.device is None:
+        raise LoginError(f"{name} has no device login; drop --device")
 
-        results = [await login_with_cookie(str(options["cookie"]))]
-    elif use_device or kind in device.DEVICE_ONLY:
-        results = await device_login(kind, options)
+
+async def run_login(name: str, table: OAuthTable, store: Store, *, no_browser: bool, port: int | None,
+                    use_device: bool, token: str | None, options: dict[str, Any]) -> None:
+    """Log in as the spec of login name ``name`` says: a pasted token, an
+    import its options select, its device flow, or its browser flow."""
+    spec = table.by_login_name(name)
+    if spec is None:
+        raise LoginError(f"unknown provider {name!r}; choose one of {', '.join(LOGIN_NAMES)}")
+    check_options(name, spec, options, use_device)
+    chosen = next((i for i in spec.imports if i.option in options), None)
+    if token:
+        results = [flows.pasted_token_record(spec.type, token, options.get("email", ""))]
+    elif chosen is not None:
+        results = await chosen.run(table.entry(spec.type), options)
+    elif spec.uses_device(name, asked=use_device):
+        results = await device_login(table, spec.type, options)
+    elif spec.browser is not None:
+        results = await browser_login(table, spec.type, no_browser=no_browser, port=port, options=options)
+    elif spec.imports:  # import-only: its own message says which option it needs
+        results = await spec.imports[0].run(table.entry(spec.type), options)
     else:
-        if setup_token:
-            options["setup_token"] = True
-        results = await browser_login(kind, no_browser=no_browser, port=port, options=options)
-    results = await device.after_login(kind, results, options)
+        raise LoginError(f"{name} has no interactive login; use --token")
     await save(store, results)
 
 
@@ -95,37 +121,46 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
 
     @app.command("login")
     def login_command(
-        provider: Annotated[str, typer.Argument(help=f"One of: {', '.join(KNOWN_TYPES)}.")],
+        provider: Annotated[str, typer.Argument(help=f"One of: {', '.join(LOGIN_NAMES)}.")],
         no_browser: Annotated[bool, typer.Option("--no-browser", help="Print the URL; paste the redirect.")] = False,
-        use_device: Annotated[bool, typer.Option("--device", help="Device-code login (codex).")] = False,
-        setup_token: Annotated[bool, typer.Option("--setup-token",
-                                                  help="Claude: long-lived inference-only token.")] = False,
+        use_device: Annotated[bool, typer.Option("--device", help="Device-code login instead of the browser "
+                                                 "(providers that offer both).")] = False,
+        setup_token: Annotated[bool, typer.Option("--setup-token", help="A long-lived inference-only token "
+                                                  "(providers that offer one).")] = False,
         token: Annotated[str | None, typer.Option("--token", help="Store an existing access token.")] = None,
         port: Annotated[int | None, typer.Option("--port", help="Local callback port.")] = None,
-        project_id: Annotated[str | None, typer.Option("--project-id", help="Gemini: GCP project(s), "
-                                                       "comma-separated.")] = None,
+        project_id: Annotated[str | None, typer.Option("--project-id", help="Cloud project(s) to use, "
+                                                       "comma-separated (else discovered).")] = None,
         service_account: Annotated[Path | None, typer.Option("--service-account",
-                                                             help="Vertex: service-account JSON.")] = None,
-        location: Annotated[str, typer.Option("--location", help="Vertex region.")] = "us-central1",
-        cookie: Annotated[str | None, typer.Option("--cookie", help="iFlow: browser cookie (BXAuth=...).")] = None,
+                                                             help="Import a service-account JSON key.")] = None,
+        location: Annotated[str | None, typer.Option("--location", help="Region of an imported service "
+                                                     "account (default us-central1).")] = None,
+        cookie: Annotated[str | None, typer.Option("--cookie", help="A logged-in browser's cookie, "
+                                                   "exchanged for an API key.")] = None,
         config: ConfigOption = None,
         auth_dir: AuthDirOption = None,
     ) -> None:
         """Log in to a subscription and store the credential in auth-dir."""
-        kind = provider.lower()
-        if kind not in KNOWN_TYPES:
-            raise typer.BadParameter(f"unknown provider {provider!r}; choose one of {', '.join(KNOWN_TYPES)}")
-        options: dict[str, Any] = {"location": location}
+        name = provider.lower()
+        if name not in LOGIN_NAMES:
+            raise typer.BadParameter(f"unknown provider {provider!r}; choose one of {', '.join(LOGIN_NAMES)}")
+        options: dict[str, Any] = {}
+        if setup_token:
+            options["setup_token"] = True
         if project_id:
             options["project_ids"] = [p.strip() for p in project_id.split(",") if p.strip()]
         if service_account is not None:
             options["service_account"] = str(service_account)
+        if location:
+            options["location"] = location
         if cookie:
             options["cookie"] = cookie
         try:
-            store = open_store(config, auth_dir)
-            asyncio.run(run_login(kind, store, no_browser=no_browser, port=port, use_device=use_device,
-                                  setup_token=setup_token, token=token, options=options))
+            cfg = load_config(config, auth_dir)
+            table = OAuthTable.build(SPECS, cfg.raw)
+            store = open_store(cfg, config)
+            asyncio.run(run_login(name, table, store, no_browser=no_browser, port=port,
+                                  use_device=use_device, token=token, options=options))
         except (LoginError, StoreError, config_module.ConfigError, ValueError) as exc:
             typer.echo(f"login failed: {exc}", err=True)
             raise typer.Exit(1) from None
@@ -134,7 +169,7 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
     def list_command(config: ConfigOption = None, auth_dir: AuthDirOption = None,
                      as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         """Show stored accounts (secrets masked)."""
-        store = open_store(config, auth_dir)
+        store = open_store(load_config(config, auth_dir), config)
         records = asyncio.run(store.list())
         rows = [describe(record) for record in records]
         cooling = running_cooldowns(config)
@@ -155,7 +190,7 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
     def import_command(files: Annotated[list[Path], typer.Argument(help="CLIProxyAPI auth files (JSON).")],
                        config: ConfigOption = None, auth_dir: AuthDirOption = None) -> None:
         """Copy existing CLIProxyAPI auth files into the store."""
-        store = open_store(config, auth_dir)
+        store = open_store(load_config(config, auth_dir), config)
         failed = 0
         for path in files:
             try:

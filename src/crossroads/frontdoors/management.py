@@ -12,14 +12,17 @@ import hmac
 import time
 from typing import TYPE_CHECKING
 
-from crossroads import ir, reload
+from crossroads import ir
+from crossroads.auth import flows
 from crossroads.auth.callback import parse_redirect
-from crossroads.auth.device import PendingDeviceLogins
-from crossroads.auth.flows import LoginResult, PendingLogins, start
 from crossroads.auth.oauth import LoginError
 from crossroads.auth.persist import save_results
+from crossroads.auth.spec import LoginResult, OAuthSpec
+from crossroads.auth.table import OAuthTable
+from crossroads.credentials.base import Store
 from crossroads.frontdoors.base import Route, json_body
 from crossroads.http import Reply, Request, json_reply
+from crossroads.providers import oauth_specs
 
 if TYPE_CHECKING:
     from crossroads.server import App
@@ -67,32 +70,45 @@ ROUTES = [
 
 
 # ---------------------------------------------------------------- OAuth logins
-# CLIProxyAPI's management names: GET /{provider}-auth-url starts a login and
-# returns the URL to open; the user pastes where the browser landed to
-# POST /oauth-callback; GET /get-auth-status?state= says how it went.
+# CLIProxyAPI's management names: GET /{name}-auth-url starts a login and
+# returns the URL to open (device flows: the code and where to enter it); the
+# user pastes where the browser landed to POST /oauth-callback;
+# GET /get-auth-status?state= says how it went. The names are the providers'
+# login names (their OAuth specs); the logins in progress live on the app's
+# runtime (``app.runtime.logins``).
 
-LOGIN_KINDS = {"anthropic": "claude", "claude": "claude", "codex": "codex", "gemini-cli": "gemini",
-               "antigravity": "antigravity", "iflow": "iflow"}
-DEVICE_KINDS = {"qwen": "qwen", "kimi": "kimi", "xai": "xai", "codex-device": "codex"}
-_pending = PendingLogins()
-_devices = PendingDeviceLogins()
-_outcomes: dict[str, dict[str, object]] = {}
+
+def _oauth(app: App) -> OAuthTable:
+    """The OAuth table of the config in force."""
+    return app.runtime.snapshot.oauth
+
+
+def _store(app: App) -> Store:
+    store = app.runtime.store
+    if store is None:
+        raise ir.Error(503, "overloaded", "the credential store is not open yet; try again")
+    return store
+
+
+def _login_spec(app: App, request: Request) -> tuple[str, OAuthSpec]:
+    name = request.path.rsplit("/", 1)[1].removesuffix("-auth-url")
+    spec = _oauth(app).by_login_name(name)
+    if spec is None:
+        raise ir.Error(404, "not_found", f"no login named {name!r}")
+    return name, spec
 
 
 async def start_login(app: App, request: Request) -> Reply:
     _authorize(app, request)
-    name = request.path.rsplit("/", 1)[1].removesuffix("-auth-url")
-    kind = LOGIN_KINDS.get(name)
-    if kind is None:
-        raise ir.Error(404, "not_found", f"no login for {name!r}; known: {', '.join(sorted(LOGIN_KINDS))}")
+    name, spec = _login_spec(app, request)
+    if spec.uses_device(name):
+        return await _start_device_login(app, spec, request)
+    logins = app.runtime.logins
     try:
-        login = _pending.add(start(kind, loopback=False, options=dict(request.query)))
+        login = logins.browser.add(flows.start(_oauth(app), spec.type, loopback=False, options=dict(request.query)))
     except LoginError as exc:
         raise ir.bad_request(str(exc)) from None
-    if len(_outcomes) > 1000:  # forget the oldest outcomes
-        for state in list(_outcomes)[:500]:
-            del _outcomes[state]
-    _outcomes[login.state] = {"status": "wait"}
+    logins.waiting(login.state)
     return json_reply(200, {"status": "ok", "url": login.url, "state": login.state})
 
 
@@ -101,36 +117,30 @@ async def finish_login(app: App, request: Request) -> Reply:
     body = json_body(request)
     pasted = body.get("redirect_url") or (f"{body.get('code', '')}#{body.get('state', '')}"
                                           if body.get("code") else "")
+    logins = app.runtime.logins
     try:
         redirect = parse_redirect(str(pasted))
-        results = await _pending.complete(redirect)
+        results = await logins.browser.complete(redirect)
     except LoginError as exc:
         if redirect_state := body.get("state"):
-            _outcomes[str(redirect_state)] = {"status": "error", "error": str(exc)}
+            logins.failed(str(redirect_state), str(exc))
         raise ir.bad_request(str(exc)) from None
-    store = reload.store_for(app)
-    if store is None:
-        raise ir.Error(503, "overloaded", "the credential store is not open yet; try again")
-    saved = await save_results(store, results)
+    saved = await save_results(_store(app), results)
     if redirect.state:
-        _outcomes[redirect.state] = {"status": "ok", "accounts": saved}
+        logins.succeeded(redirect.state, saved)
     return json_reply(200, {"status": "ok", "accounts": saved})
 
 
-async def start_device_login(app: App, request: Request) -> Reply:
+async def _start_device_login(app: App, spec: OAuthSpec, request: Request) -> Reply:
     """Device flows: show the user code and the page to enter it on; the
     router polls the provider in the background and stores the account."""
-    _authorize(app, request)
-    name = request.path.rsplit("/", 1)[1].removesuffix("-auth-url")
-    store = reload.store_for(app)
-    if store is None:
-        raise ir.Error(503, "overloaded", "the credential store is not open yet; try again")
+    store = _store(app)
 
     async def save(results: list[LoginResult]) -> list[str]:
         return await save_results(store, results)
 
     try:
-        state, login = await _devices.start(DEVICE_KINDS[name], save, dict(request.query))
+        state, login = await app.runtime.logins.devices.start(_oauth(app), spec.type, save, dict(request.query))
     except LoginError as exc:
         raise ir.Error(502, "server_error", f"the provider refused to start a device login: {exc}") from None
     return json_reply(200, {"status": "ok", "state": state, "user_code": login.user_code,
@@ -140,21 +150,21 @@ async def start_device_login(app: App, request: Request) -> Reply:
 
 async def login_status(app: App, request: Request) -> Reply:
     _authorize(app, request)
-    state = request.query.get("state", "")
-    outcome = _outcomes.get(state)
-    if outcome is None:
-        try:
-            return json_reply(200, _devices.status(state))
-        except KeyError:
-            raise ir.Error(404, "not_found", "unknown login state") from None
-    return json_reply(200, outcome)
+    try:
+        return json_reply(200, app.runtime.logins.status(request.query.get("state", "")))
+    except KeyError:
+        raise ir.Error(404, "not_found", "unknown login state") from None
 
 
-ROUTES += [Route("GET", f"/v0/management/{name}-auth-url", start_login, "openai-chat", protected=False)
-           for name in LOGIN_KINDS]
-ROUTES += [Route("GET", f"/v0/management/{name}-auth-url", start_device_login, "openai-chat", protected=False)
-           for name in DEVICE_KINDS]
+def login_routes(specs: list[OAuthSpec]) -> list[Route]:
+    """One start route per login name (browser and device names alike)."""
+    return [Route("GET", f"/v0/management/{name}-auth-url", start_login, "openai-chat", protected=False)
+            for spec in specs if spec.browser is not None or spec.device is not None
+            for name in spec.all_login_names]
+
+
 ROUTES += [
+    *login_routes(oauth_specs()),
     Route("POST", "/v0/management/oauth-callback", finish_login, "openai-chat", protected=False),
     Route("GET", "/v0/management/get-auth-status", login_status, "openai-chat", protected=False),
 ]

@@ -1,11 +1,12 @@
-"""Upstream providers. Each module exposes ``PROVIDER``; adding one means adding
-its module name here."""
+"""Upstream providers. Each module exposes ``PROVIDER`` (and a subscription
+provider its ``OAUTH`` spec); adding one means adding its module name here."""
 
 from __future__ import annotations
 
 from importlib import import_module
 
-from crossroads.providers.base import Account, Provider
+from crossroads.auth.spec import OAuthSpec
+from crossroads.providers.base import Account, AccountContext, Provider
 
 _MODULES = (
     "crossroads.providers.anthropic",
@@ -29,4 +30,10 @@ def all_providers() -> list[Provider]:
     return [import_module(name).PROVIDER for name in _MODULES]
 
 
-__all__ = ["Account", "Provider", "all_providers"]
+def oauth_specs() -> list[OAuthSpec]:
+    """The OAuth specs of the subscription providers, in registry order."""
+    found = (getattr(import_module(name), "OAUTH", None) for name in _MODULES)
+    return [spec for spec in found if isinstance(spec, OAuthSpec)]
+
+
+__all__ = ["Account", "AccountContext", "Provider", "all_providers", "oauth_specs"]

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -16,16 +16,15 @@ OFFICIAL_HOST = "https://api.anthropic.com"
 class AnthropicProvider(ProviderBase):
     config_key: ClassVar[str] = "claude-api-key"
     dialect: ClassVar[str] = "anthropic"
+    rate_limit_families: ClassVar[tuple[str, ...]] = ("anthropic",)
     default_base_url: ClassVar[str] = OFFICIAL_HOST
-    forwarded_headers: ClassVar[tuple[str, ...]] = ("anthropic-beta", "anthropic-version")
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
         headers = {
-            "content-type": "application/json",
             "anthropic-version": client_headers.get("anthropic-version", ANTHROPIC_VERSION),
             "x-api-key": account.secret,
         }
@@ -35,9 +34,6 @@ class AnthropicProvider(ProviderBase):
         beta = client_headers.get("anthropic-beta")
         if beta:
             headers["anthropic-beta"] = beta
-        if stream:
-            headers["accept"] = "text/event-stream"
-        headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/v1/messages", headers=headers)
 
     def catalogue(self) -> list[str]:

@@ -14,10 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from crossroads import ir
-from crossroads.providers import ratelimit_headers
+from crossroads.auth.refresher import Refresher
+from crossroads.auth.spec import OAuthSpec
+from crossroads.auth.table import OAuthTable
 from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
+from crossroads.providers import ratelimit_headers
 from crossroads.transport import Transport
+
+
+@dataclass(frozen=True, slots=True)
+class AccountContext:
+    """What building accounts needs besides the config entries and records."""
+
+    refresher: Refresher  # the server runtime's refresher
+    oauth: OAuthTable  # the OAuth table of the config being built
 
 
 @dataclass(slots=True)
@@ -45,6 +56,7 @@ class Account:
     disabled: bool = False
     credential: Any = None  # crossroads.auth.refresher.Credential for OAuth accounts (fresh tokens)
     timeouts: Timeouts | None = None  # None: the global timeouts
+    params: dict[str, Any] = field(default_factory=dict)  # provider-specific, fixed when the account is built
 
     @property
     def masked_secret(self) -> str:
@@ -73,20 +85,27 @@ class Provider(Protocol):
     config_key: ClassVar[str]  # the CLIProxyAPI config list (or auth-file type) this provider reads
     dialect: ClassVar[str]  # crossroads.dialects name
     default_base_url: ClassVar[str]
+    oauth: ClassVar[OAuthSpec | None]  # subscription providers: how to log in and refresh
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         """Accounts from this provider's config entries (raise ValueError with a clear message)."""
         ...
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
-        """URL and headers for one upstream request (refreshing a token first
-        where the credential needs it)."""
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
+        """URL and the provider's own headers for one upstream request in
+        ``dialect`` (refreshing a token first where the credential needs it).
+        The caller adds what every request has: content type, accept, and the
+        entry's configured ``headers`` (which win)."""
+        ...
+
+    def speaks(self, dialect: str) -> str:
+        """The upstream dialect used for a client speaking ``dialect``."""
         ...
 
     auth_types: ClassVar[tuple[str, ...]]
 
-    def account_from_record(self, record: Record) -> Account:
+    def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         """An account from a stored credential whose ``type`` is in ``auth_types``."""
         ...
 
@@ -109,13 +128,9 @@ class Provider(Protocol):
         """Model ids served when the config lists none."""
         ...
 
-    def for_ingress(self, dialect: str) -> Provider:
-        """The provider that serves a client speaking ``dialect`` on this
-        account (itself, unless the upstream also speaks the client's
-        dialect on another endpoint, like Kimi's Anthropic endpoint)."""
-        ...
+    also_speaks: ClassVar[tuple[str, ...]]  # dialects served on other endpoints of the same upstream
 
-    def accounts_from_record(self, record: Record) -> list[Account]:
+    def accounts_from_record(self, record: Record, ctx: AccountContext) -> list[Account]:
         """Every account a stored credential yields (one per Cloud project for
         multi-project Gemini CLI files; otherwise ``account_from_record``)."""
         ...
@@ -150,12 +165,15 @@ class ProviderBase:
     rate_limit_families: ClassVar[tuple[str, ...]] = ()  # shared header families (ratelimit_headers)
     requests_per_credential: ClassVar[int | None] = None  # per minute, enforced before sending
     owns_exchange: ClassVar[bool] = False
+    also_speaks: ClassVar[tuple[str, ...]] = ()
+    dialect: ClassVar[str]
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads
+    oauth: ClassVar[OAuthSpec | None] = None
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return []
 
-    def account_from_record(self, record: Record) -> Account:
+    def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         raise NotImplementedError(f"{type(self).__name__} does not load auth files")
 
     def upstream_stream(self, client_stream: bool) -> bool:
@@ -170,11 +188,14 @@ class ProviderBase:
     def catalogue(self) -> list[str]:
         return []
 
-    def for_ingress(self, dialect: str) -> Provider:
-        return self  # type: ignore[return-value]
+    def speaks(self, dialect: str) -> str:
+        """The upstream dialect for a client speaking ``dialect``: its own when
+        the upstream also serves it (then the request passes through), else
+        the provider's main one."""
+        return dialect if dialect in self.also_speaks else self.dialect
 
-    def accounts_from_record(self, record: Record) -> list[Account]:
-        return [self.account_from_record(record)]
+    def accounts_from_record(self, record: Record, ctx: AccountContext) -> list[Account]:
+        return [self.account_from_record(record, ctx)]
 
     def classify(self, error: ir.Error) -> Outcome:
         return classify(error, self.credential_wide_markers)
@@ -217,6 +238,8 @@ def classify(error: ir.Error, credential_wide: tuple[str, ...] = ()) -> Outcome:
         return Outcome(retry=True, scope="credential", needs_login=True)
     if error.code == "credential_request_limit":  # the router held back (Provider.requests_per_credential)
         return Outcome(retry=True, scope="credential", seconds=error.retry_after)
+    if error.status == 404:  # this account lacks the model; another may have it
+        return Outcome(retry=True)
     if not retryable(error):
         return Outcome(retry=False, scope="none")
     if error.status == 402:

@@ -7,15 +7,23 @@ Code's user agent and app headers, and a first system block naming Claude
 Code. That block is inserted unchanged every turn (and the client's own
 system blocks follow it untouched), so the cacheable prefix stays the same
 from one turn to the next.
+
+Login: browser PKCE (``crossroads login claude``, also named ``anthropic``);
+``--setup-token`` asks for a long-lived inference-only token instead.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.auth import accounts
+from crossroads.auth import tokens
+from crossroads.auth.flows import PkceBrowserFlow, expiry_fields, safe_id, token_digest
+from crossroads.auth.grants import RotatingRefresh
+from crossroads.auth.spec import HOUR, BrowserLogin, LoginResult, OAuthSettings, OAuthSpec
 from crossroads.providers import catalogue
+from crossroads.providers import oauth_accounts as accounts
 from crossroads.providers.base import Account, UpstreamCall
 from crossroads.providers.subscription import SubscriptionProvider
 
@@ -59,26 +67,73 @@ def with_identity(system: Any) -> list[dict[str, Any]] | None:
     return None  # malformed: let the upstream say so
 
 
+SETUP_TOKEN_LIFETIME = 365 * 24 * 3600
+
+
+class ClaudeFlow(PkceBrowserFlow):
+    """Claude's code page wants ``code=true`` and the state echoed in the
+    exchange; a setup token is an inference-only grant without refresh token."""
+
+    def authorize_params(self, login: BrowserLogin) -> dict[str, str]:
+        scopes = ("user:inference",) if login.options.get("setup_token") else login.settings.scopes
+        return {"code": "true", **super().authorize_params(login), "scope": " ".join(scopes)}
+
+    def exchange_params(self, login: BrowserLogin, code: str) -> dict[str, Any]:
+        params = {**super().exchange_params(login, code), "state": login.state}
+        if login.options.get("setup_token"):
+            params["expires_in"] = SETUP_TOKEN_LIFETIME
+        return params
+
+    async def finish(self, login: BrowserLogin, reply: dict[str, Any]) -> list[LoginResult]:
+        account = reply.get("account")
+        account = account if isinstance(account, dict) else {}
+        email = str(account.get("email_address") or login.options.get("email") or "")
+        data: dict[str, Any] = {"type": "claude", "access_token": reply["access_token"], "email": email,
+                                "last_refresh": tokens.format_time(time.time()), **expiry_fields(reply)}
+        if login.options.get("setup_token"):
+            data["token_kind"] = "setup-token"  # inference-only, no refresh token
+            return [LoginResult(safe_id("claude", "setup", email or "token"), data)]
+        if reply.get("refresh_token"):
+            data["refresh_token"] = reply["refresh_token"]
+        return [LoginResult(safe_id("claude", email or token_digest(data)), data)]
+
+
+OAUTH = OAuthSpec(
+    "claude",
+    OAuthSettings(
+        "claude", client_id="9d1c250a-e61b-44d9-88ed-5944d1962f5e",
+        authorize_url="https://claude.ai/oauth/authorize",
+        token_url="https://platform.claude.com/v1/oauth/token",
+        base_url="https://api.anthropic.com",
+        scopes=("user:profile", "user:inference", "user:sessions:claude_code", "user:mcp_servers",
+                "user:file_upload"),
+        callback_port=54545, callback_path="/callback", lead=4 * HOUR, encoding="json",
+        extra={"paste-redirect-uri": "https://platform.claude.com/oauth/code/callback"}),
+    login_names=("claude", "anthropic"),
+    browser=ClaudeFlow(),
+    refresh=RotatingRefresh(),
+    options=frozenset({"setup_token"}),
+)
+
+
 class ClaudeOAuthProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "claude"
     dialect: ClassVar[str] = "anthropic"
+    rate_limit_families: ClassVar[tuple[str, ...]] = ("anthropic",)
     default_base_url: ClassVar[str] = "https://api.anthropic.com"
-    forwarded_headers: ClassVar[tuple[str, ...]] = ("anthropic-beta", "anthropic-version")
     auth_types: ClassVar[tuple[str, ...]] = ("claude",)
     models: ClassVar[list[str]] = catalogue.ANTHROPIC
+    oauth: ClassVar[OAuthSpec | None] = OAUTH
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
         token = await accounts.bearer(account)
         headers = {
-            "content-type": "application/json",
             "authorization": f"Bearer {token}",
             "anthropic-version": client_headers.get("anthropic-version", ANTHROPIC_VERSION),
             "anthropic-beta": merged_betas(client_headers.get("anthropic-beta")),
-            "accept": "text/event-stream" if stream else "application/json",
             **CLAUDE_CODE_HEADERS,
         }
-        headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/v1/messages?beta=true", headers=headers)
 
     def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:

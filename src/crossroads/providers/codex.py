@@ -7,17 +7,37 @@ reasoning travels in ``include``), wants the account id and originator
 headers, and refuses sampling knobs it does not support. The client's own
 system prompt is kept: it is the request's ``instructions`` (other dialects'
 system prompts are rendered there too).
+
+Login: browser PKCE, or ``--device`` (management: ``codex-device``) for
+ChatGPT's own device-code variant; the account id, plan and email come from
+the id token, at login and on every refresh.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.auth import accounts
+from crossroads.auth import oauth, tokens
+from crossroads.auth.flows import PkceBrowserFlow, expiry_fields, safe_id
+from crossroads.auth.grants import RotatingRefresh
+from crossroads.auth.oauth import LoginError
+from crossroads.auth.spec import (
+    HOUR,
+    BrowserLogin,
+    DeviceLogin,
+    LoginResult,
+    OAuthEntry,
+    OAuthSettings,
+    OAuthSpec,
+)
+from crossroads.auth.tokens import TokenGrant
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers import oauth_accounts as accounts
+from crossroads.providers import ratelimit_headers
+from crossroads.providers.base import Account, AccountContext, UpstreamCall
 from crossroads.providers.subscription import SubscriptionProvider
 
 CODEX_VERSION = "0.58.0"
@@ -46,31 +66,141 @@ def plan_models(plan: str | None) -> list[str]:
     return PLAN_MODELS.get(key, PLAN_MODELS["team"])
 
 
+def codex_identity(id_token: str) -> dict[str, Any]:
+    """Account id, plan and email from a ChatGPT id token."""
+    claims = tokens.jwt_claims(id_token)
+    auth = claims.get("https://api.openai.com/auth")
+    auth = auth if isinstance(auth, dict) else {}
+    found: dict[str, Any] = {}
+    if auth.get("chatgpt_account_id"):
+        found["account_id"] = str(auth["chatgpt_account_id"])
+    if auth.get("chatgpt_plan_type"):
+        found["plan_type"] = str(auth["chatgpt_plan_type"])
+    if claims.get("email"):
+        found["email"] = str(claims["email"])
+    return found
+
+
+def codex_result(reply: dict[str, Any]) -> LoginResult:
+    id_token = str(reply.get("id_token") or "")
+    identity = codex_identity(id_token)
+    if not identity.get("account_id"):
+        raise LoginError("the ChatGPT id token carries no account id; is this a ChatGPT account?")
+    data: dict[str, Any] = {"type": "codex", "id_token": id_token, "access_token": reply["access_token"],
+                            "refresh_token": reply.get("refresh_token", ""),
+                            "last_refresh": tokens.format_time(time.time()), **identity, **expiry_fields(reply)}
+    return LoginResult(safe_id("codex", str(identity.get("email", "")), str(identity.get("plan_type", ""))), data)
+
+
+class CodexFlow(PkceBrowserFlow):
+    def authorize_params(self, login: BrowserLogin) -> dict[str, str]:
+        return {**super().authorize_params(login), "id_token_add_organizations": "true",
+                "codex_cli_simplified_flow": "true", "originator": ORIGINATOR}
+
+    async def finish(self, login: BrowserLogin, reply: dict[str, Any]) -> list[LoginResult]:
+        return [codex_result(reply)]
+
+
+class CodexDeviceFlow:
+    """ChatGPT's device variant: JSON requests, 403/404 while pending, and the
+    approval yields an authorization code (with its verifier) to exchange."""
+
+    async def start(self, entry: OAuthEntry, options: dict[str, Any]) -> DeviceLogin:
+        conf = entry.settings
+        reply = await oauth.post(conf.device_url, {"client_id": conf.client_id}, encoding="json")
+        try:
+            interval = float(reply.get("interval") or 5)
+            return DeviceLogin(entry, self, str(reply["device_auth_id"]), str(reply["user_code"]),
+                               conf.verification_url, conf.extra["device-token-url"], interval,
+                               time.time() + 900, options=options)
+        except (KeyError, ValueError):
+            raise LoginError("the Codex device endpoint sent an unexpected reply") from None
+
+    async def poll_once(self, login: DeviceLogin) -> dict[str, Any]:
+        return await oauth.post(login.token_url, {"device_auth_id": login.device_code,
+                                                  "user_code": login.user_code}, encoding="json")
+
+    def pending(self, code: str, status: int) -> bool:
+        return code == "authorization_pending" or status in (403, 404)
+
+    async def finish(self, login: DeviceLogin, reply: dict[str, Any]) -> list[LoginResult]:
+        conf = login.settings
+        redirect = conf.extra.get("device-redirect-uri") or ""
+        if login.entry.overridden:  # the callback lives next to the (overridden) token endpoint
+            redirect = conf.token_url.rsplit("/oauth/", 1)[0] + "/deviceauth/callback"
+        exchanged = await oauth.post(conf.token_url, {
+            "grant_type": "authorization_code", "code": reply.get("authorization_code"),
+            "redirect_uri": redirect, "client_id": conf.client_id, "code_verifier": reply.get("code_verifier")})
+        return [codex_result(exchanged)]
+
+
+class CodexRefresh(RotatingRefresh):
+    """The standard grant (with the scopes), re-reading the identity from the new id token."""
+
+    async def refresh(self, data: dict[str, Any], entry: OAuthEntry, token_url: str) -> TokenGrant:
+        grant = await super().refresh(data, entry, token_url)
+        if grant.id_token:
+            grant.extra.update(codex_identity(grant.id_token))
+        return grant
+
+
+OAUTH = OAuthSpec(
+    "codex",
+    OAuthSettings(
+        "codex", client_id="app_EMoamEEZ73f0CkXaXp7hrann",
+        authorize_url="https://auth.openai.com/oauth/authorize",
+        token_url="https://auth.openai.com/oauth/token",
+        device_url="https://auth.openai.com/api/accounts/deviceauth/usercode",
+        verification_url="https://auth.openai.com/codex/device",
+        base_url="https://chatgpt.com/backend-api/codex",
+        scopes=("openid", "email", "profile", "offline_access"),
+        callback_port=1455, callback_path="/auth/callback", lead=5 * 24 * HOUR,
+        extra={"device-token-url": "https://auth.openai.com/api/accounts/deviceauth/token",
+               "device-redirect-uri": "https://auth.openai.com/deviceauth/callback"}),
+    login_names=("codex",),
+    browser=CodexFlow(),
+    device=CodexDeviceFlow(),
+    device_login_names=("codex-device",),
+    refresh=CodexRefresh(with_scope=True),
+)
+
+
 class CodexProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "codex"
     dialect: ClassVar[str] = "openai-responses"
     default_base_url: ClassVar[str] = "https://chatgpt.com/backend-api/codex"
-    forwarded_headers: ClassVar[tuple[str, ...]] = ("session_id", "conversation_id")
     auth_types: ClassVar[tuple[str, ...]] = ("codex",)
     models: ClassVar[list[str]] = MODELS
+    oauth: ClassVar[OAuthSpec | None] = OAUTH
+    # the plan's 5-hour and weekly windows are spent for every model at once
+    credential_wide_markers: ClassVar[tuple[str, ...]] = ("usage_limit_reached", "usage_not_included")
 
-    def account_from_record(self, record: Record) -> Account:
+    def headroom(self, headers: Mapping[str, str]) -> tuple[float, float] | None:
+        """The plan's primary and secondary windows from ``x-codex-{primary,secondary}-
+        used-percent`` and ``-reset-after-seconds``."""
+        windows = []
+        for window in ("primary", "secondary"):
+            used = ratelimit_headers.number(headers.get(f"x-codex-{window}-used-percent"))
+            if used is not None:
+                reset = ratelimit_headers.number(headers.get(f"x-codex-{window}-reset-after-seconds"))
+                windows.append((1.0 - used / 100.0, reset or 60.0))
+        return ratelimit_headers.tightest(windows)
+
+    def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         if not record.data.get("account_id"):
             raise ValueError("the codex credential has no account_id (log in again)")
         plan = record.data.get("plan_type")
         label = f"codex:{record.data.get('email') or record.id}" + (f" ({plan})" if plan else "")
-        return accounts.oauth_account(self, record, plan_models(str(plan or "")), label=label)
+        return accounts.oauth_account(self, record, plan_models(str(plan or "")), ctx, label=label)
 
     def upstream_stream(self, client_stream: bool) -> bool:
         return True
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
         token = await accounts.bearer(account)
         session = client_headers.get("session_id") or client_headers.get("conversation_id") or str(uuid.uuid4())
         headers = {
-            "content-type": "application/json",
-            "accept": "text/event-stream",
             "authorization": f"Bearer {token}",
             "chatgpt-account-id": str(accounts.extra(account).get("account_id", "")),
             "originator": ORIGINATOR,
@@ -79,7 +209,6 @@ class CodexProvider(SubscriptionProvider):
             "session_id": session,
             "user-agent": f"{ORIGINATOR}/{CODEX_VERSION} (crossroads)",
         }
-        headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/responses", headers=headers)
 
     def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
@@ -99,7 +228,6 @@ class CodexProvider(SubscriptionProvider):
                 and "summary" not in reasoning:
             out["reasoning"] = {**reasoning, "summary": "auto"}  # so reasoning reaches every dialect
         return out
-
 
 
 PROVIDER = CodexProvider()

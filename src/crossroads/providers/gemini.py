@@ -6,24 +6,23 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 
 
 class GeminiProvider(ProviderBase):
     config_key: ClassVar[str] = "gemini-api-key"
     dialect: ClassVar[str] = "gemini"
+    credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com"
-    forwarded_headers: ClassVar[tuple[str, ...]] = ()
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
-        headers = {"content-type": "application/json", "x-goog-api-key": account.secret}
-        headers.update(account.headers)
+        headers = {"x-goog-api-key": account.secret}
         base = account.base_url
         version = "" if base.endswith(("/v1beta", "/v1")) else "/v1beta"
         return UpstreamCall(url=f"{base}{version}/models/{model}:{action}", headers=headers)

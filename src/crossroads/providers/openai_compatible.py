@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import build_account
 
 
 class OpenAICompatibleProvider(ProviderBase):
     config_key: ClassVar[str] = "openai-compatibility"
     dialect: ClassVar[str] = "openai-chat"
+    rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
-    forwarded_headers: ClassVar[tuple[str, ...]] = ()
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         accounts = []
         for i, entry in enumerate(entries):
             if entry.get("disabled"):
@@ -38,11 +38,8 @@ class OpenAICompatibleProvider(ProviderBase):
         return accounts
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
-        headers = {"content-type": "application/json", "authorization": f"Bearer {account.secret}"}
-        if stream:
-            headers["accept"] = "text/event-stream"
-        headers.update(account.headers)
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
+        headers = {"authorization": f"Bearer {account.secret}"}
         return UpstreamCall(url=f"{account.base_url}/chat/completions", headers=headers)
 
 PROVIDER = OpenAICompatibleProvider()

@@ -6,28 +6,25 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 
 
 class OpenAIResponsesProvider(ProviderBase):
     config_key: ClassVar[str] = "codex-api-key"
     dialect: ClassVar[str] = "openai-responses"
+    rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
-    forwarded_headers: ClassVar[tuple[str, ...]] = ("openai-beta",)
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
-        headers = {"content-type": "application/json", "authorization": f"Bearer {account.secret}"}
-        if stream:
-            headers["accept"] = "text/event-stream"
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
+        headers = {"authorization": f"Bearer {account.secret}"}
         beta = client_headers.get("openai-beta")
         if beta:
             headers["openai-beta"] = beta
-        headers.update(account.headers)
         return UpstreamCall(url=f"{account.base_url}/responses", headers=headers)
 
     def catalogue(self) -> list[str]:

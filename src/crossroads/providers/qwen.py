@@ -1,50 +1,28 @@
 """Qwen Code subscriptions (auth-file type ``qwen``): OpenAI chat completions
 on the account's ``resource_url`` (default portal.qwen.ai) with the OAuth
-bearer and Qwen Code's DashScope headers."""
+bearer and Qwen Code's DashScope headers.
+
+Login: device code with PKCE; the token reply's ``resource_url`` (the
+account's API host) is kept on the record, at login and on refresh."""
 
 from __future__ import annotations
 
-import time
-from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import ClassVar
 
-from crossroads import ir
-from crossroads.auth import accounts, settings
+from crossroads.auth.device import StandardDeviceFlow
+from crossroads.auth.grants import RotatingRefresh
+from crossroads.auth.spec import MINUTE, OAuthSettings, OAuthSpec
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, UpstreamCall
+from crossroads.providers import oauth_accounts as accounts
+from crossroads.providers.base import Account, AccountContext, UpstreamCall
 from crossroads.providers.subscription import SubscriptionProvider
 
 USER_AGENT = "QwenCode/0.2.1 (linux; x64)"
 MODELS = ["qwen3-coder-plus", "qwen3-coder-flash", "vision-model"]
 REQUESTS_PER_MINUTE = 60  # Qwen Code's own client-side limit per credential
-WINDOW = 60.0
 
 
-class RequestWindow:
-    """At most ``limit`` requests per credential in any ``window`` seconds
-    (sliding); a full window answers how long until the next slot frees."""
-
-    def __init__(self, limit: int = REQUESTS_PER_MINUTE, window: float = WINDOW,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit = limit
-        self.window = window
-        self.clock = clock
-        self._sent: dict[str, deque[float]] = {}
-
-    def take(self, key: str) -> float:
-        """Claim a slot: 0.0 when granted, else the seconds to wait."""
-        now = self.clock()
-        sent = self._sent.setdefault(key, deque())
-        while sent and sent[0] <= now - self.window:
-            sent.popleft()
-        if len(sent) >= self.limit:
-            return sent[0] + self.window - now
-        sent.append(now)
-        return 0.0
-
-
-LIMIT = RequestWindow()
 
 
 def resource_base(resource_url: str) -> str:
@@ -54,34 +32,43 @@ def resource_base(resource_url: str) -> str:
     return url if url.endswith("/v1") else f"{url}/v1"
 
 
+OAUTH = OAuthSpec(
+    "qwen",
+    OAuthSettings(
+        "qwen", client_id="f0304373b74a44d2b584a3fb70ca9e56",
+        device_url="https://chat.qwen.ai/api/v1/oauth2/device/code",
+        token_url="https://chat.qwen.ai/api/v1/oauth2/token",
+        base_url="https://portal.qwen.ai/v1",
+        scopes=("openid", "profile", "email", "model.completion"), lead=20 * MINUTE),
+    login_names=("qwen",),
+    device=StandardDeviceFlow(pkce=True, keep=("resource_url",)),
+    refresh=RotatingRefresh(keep=("resource_url",)),
+)
+
+
 class QwenProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "qwen"
     dialect: ClassVar[str] = "openai-chat"
     default_base_url: ClassVar[str] = "https://portal.qwen.ai/v1"
     auth_types: ClassVar[tuple[str, ...]] = ("qwen",)
     models: ClassVar[list[str]] = MODELS
+    requests_per_credential: ClassVar[int | None] = REQUESTS_PER_MINUTE
+    rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
+    oauth: ClassVar[OAuthSpec | None] = OAUTH
 
-    def account_from_record(self, record: Record) -> Account:
+    def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         resource = str(record.data.get("resource_url") or "")
-        base = resource_base(resource) if resource and not settings.overridden("qwen") else None
-        return accounts.oauth_account(self, record, MODELS, base_url=base)
+        # configured endpoints (a test or enterprise server) win over the account's own host
+        base = resource_base(resource) if resource and not ctx.oauth.overridden("qwen") else None
+        return accounts.oauth_account(self, record, MODELS, ctx, base_url=base)
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
-        wait = LIMIT.take(accounts.credential_of(account).id)
-        if wait > 0:
-            # "usage_limit_reached" makes the cooldown cover every model of the credential
-            raise ir.Error(429, "rate_limit", f"{account.label} reached Qwen's limit of {LIMIT.limit} requests "
-                                              f"per minute; cooling down for {wait:.0f}s",
-                           retry_after=max(1.0, wait), code="usage_limit_reached")
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
         token = await accounts.bearer(account)
-        headers = {"content-type": "application/json", "authorization": f"Bearer {token}",
+        headers = {"authorization": f"Bearer {token}",
                    "user-agent": USER_AGENT, "x-dashscope-useragent": USER_AGENT,
-                   "x-dashscope-authtype": "qwen-oauth", "x-dashscope-cachecontrol": "enable",
-                   "accept": "text/event-stream" if stream else "application/json"}
-        headers.update(account.headers)
+                   "x-dashscope-authtype": "qwen-oauth", "x-dashscope-cachecontrol": "enable"}
         return UpstreamCall(url=f"{account.base_url}/chat/completions", headers=headers)
-
 
 
 PROVIDER = QwenProvider()

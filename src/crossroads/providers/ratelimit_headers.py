@@ -95,9 +95,9 @@ def _until_timestamp(value: str | None) -> float:
     """Anthropic resets are RFC 3339 times (or epoch seconds for unified windows)."""
     if not value:
         return 60.0
-    number = number(value)
-    if number is not None:
-        return max(0.0, number - time.time()) if number > 1e9 else number
+    seconds = number(value)
+    if seconds is not None:
+        return max(0.0, seconds - time.time()) if seconds > 1e9 else seconds
     try:
         return max(0.0, datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - time.time())
     except ValueError:

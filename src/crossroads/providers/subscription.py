@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from crossroads.auth import accounts
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers import oauth_accounts
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 
 
 class SubscriptionProvider(ProviderBase):
@@ -20,14 +20,14 @@ class SubscriptionProvider(ProviderBase):
     models: ClassVar[list[str]] = []
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
         raise NotImplementedError
 
-    def account_from_record(self, record: Record) -> Account:
-        return accounts.oauth_account(self, record, self.catalogue())
+    def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
+        return oauth_accounts.oauth_account(self, record, self.catalogue(), ctx)
 
     async def on_unauthorized(self, account: Account) -> bool:
-        return await accounts.refresh_after_401(account)
+        return await oauth_accounts.refresh_after_401(account)
 
     def catalogue(self) -> list[str]:
         return list(self.models)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.providers.base import Account, ProviderBase, UpstreamCall
+from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 from crossroads.providers.vertex import MODELS
 
@@ -15,17 +15,17 @@ from crossroads.providers.vertex import MODELS
 class VertexApiKeyProvider(ProviderBase):
     config_key: ClassVar[str] = "vertex-api-key"
     dialect: ClassVar[str] = "gemini"
+    credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)
     default_base_url: ClassVar[str] = "https://aiplatform.googleapis.com"
 
-    def accounts(self, entries: list[dict[str, Any]]) -> list[Account]:
+    def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)
 
     async def call(self, account: Account, model: str, stream: bool,
-                   client_headers: Mapping[str, str]) -> UpstreamCall:
+                   client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
         action = "streamGenerateContent?alt=sse" if stream else "generateContent"
         base = account.base_url if account.base_url.endswith("/v1") else f"{account.base_url}/v1"
-        headers = {"content-type": "application/json", "x-goog-api-key": account.secret}
-        headers.update(account.headers)
+        headers = {"x-goog-api-key": account.secret}
         return UpstreamCall(url=f"{base}/publishers/google/models/{model}:{action}", headers=headers)
 
     def catalogue(self) -> list[str]:

@@ -1,6 +1,8 @@
-"""Cloud Code Assist project discovery for Google logins (Gemini CLI,
-Antigravity): ``loadCodeAssist``, and ``onboardUser`` when the account has
-no tier yet (a long-running operation polled until done)."""
+"""Google logins for the Cloud Code Assist subscriptions (shared by
+:mod:`~crossroads.providers.gemini_cli` and :mod:`~crossroads.providers.antigravity`):
+Google OAuth with offline access, then the account's Cloud Code project —
+``loadCodeAssist``, and ``onboardUser`` when the account has no tier yet (a
+long-running operation polled until done). One record per project."""
 
 from __future__ import annotations
 
@@ -8,7 +10,16 @@ import asyncio
 from typing import Any
 
 from crossroads.auth import oauth
+from crossroads.auth.flows import PkceBrowserFlow
 from crossroads.auth.oauth import LoginError, OAuthError
+from crossroads.auth.spec import BrowserLogin, LoginResult
+
+GOOGLE_AUTHORIZE = "https://accounts.google.com/o/oauth2/v2/auth"
+GOOGLE_TOKEN = "https://oauth2.googleapis.com/token"
+GOOGLE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",
+                 "https://www.googleapis.com/auth/userinfo.email",
+                 "https://www.googleapis.com/auth/userinfo.profile")
+USERINFO_URL = "https://www.googleapis.com/oauth2/v1/userinfo?alt=json"
 
 METADATA = {"ideType": "IDE_UNSPECIFIED", "platform": "PLATFORM_UNSPECIFIED", "pluginType": "GEMINI"}
 ONBOARD_POLLS = 30
@@ -59,3 +70,34 @@ async def discover_project(base_url: str, token: str, wanted: str | None = None,
             return project
         await asyncio.sleep(poll_seconds)
     raise LoginError("Cloud Code Assist onboarding did not finish in time; try again later")
+
+
+class GoogleFlow(PkceBrowserFlow):
+    """Google OAuth (offline access, consent every time so a refresh token
+    comes back), then the Cloud Code project(s); the provider shapes the
+    record (``record``)."""
+
+    def authorize_params(self, login: BrowserLogin) -> dict[str, str]:
+        return {**super().authorize_params(login), "access_type": "offline", "prompt": "consent"}
+
+    def record(self, reply: dict[str, Any], email: str, project: str, auto: bool) -> LoginResult:
+        raise NotImplementedError(f"{type(self).__name__} must shape its record")
+
+    async def finish(self, login: BrowserLogin, reply: dict[str, Any]) -> list[LoginResult]:
+        conf = login.settings
+        token = str(reply["access_token"])
+        email = ""
+        if conf.extra.get("userinfo-url"):
+            try:
+                info = await oauth.get_json(conf.extra["userinfo-url"], {"authorization": f"Bearer {token}"})
+                email = str(info.get("email") or "")
+            except oauth.OAuthError:
+                email = ""  # the email only names the record
+        wanted = list(login.options.get("project_ids") or []) or [None]
+        results = []
+        for project_wanted in wanted:
+            project = await discover_project(conf.base_url, token, project_wanted,
+                                             float(login.options.get("poll_seconds", POLL_SECONDS)),
+                                             conf.extra.get("user-agent", ""))
+            results.append(self.record(reply, email, project, auto=project_wanted is None))
+        return results

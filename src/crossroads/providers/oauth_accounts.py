@@ -1,4 +1,8 @@
-"""Accounts from stored OAuth credentials (shared by the subscription providers)."""
+"""Accounts from stored OAuth credentials (shared by the subscription providers).
+
+It lives with the providers, not in :mod:`crossroads.auth`, because it builds
+:class:`~crossroads.providers.base.Account` objects: auth never imports
+providers."""
 
 from __future__ import annotations
 
@@ -6,19 +10,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from crossroads import ir
-from crossroads.auth import refresher, settings
+from crossroads.auth import refresher
 from crossroads.credentials.base import Record
-from crossroads.providers.base import Account, ModelRoute, Provider
+from crossroads.providers.base import Account, AccountContext, ModelRoute, Provider
 
 
-def oauth_account(provider: Provider, record: Record, models: Iterable[str], *,
+def oauth_account(provider: Provider, record: Record, models: Iterable[str], ctx: AccountContext, *,
                   base_url: str | None = None, label: str | None = None) -> Account:
-    """An account whose token comes from the refresher; the routing fields
-    (``prefix``, ``priority``, ``weight``, ``disabled``, ``excluded_models``,
-    ``proxy_url``) are CLIProxyAPI's auth-file fields."""
+    """An account whose token comes from the runtime's refresher; the routing
+    fields (``prefix``, ``priority``, ``weight``, ``disabled``,
+    ``excluded_models``, ``proxy_url``) are CLIProxyAPI's auth-file fields."""
     data = record.data
-    credential = refresher.default().credential(record)
-    url = base_url or str(data.get("base_url") or "") or settings.get(record.type).base_url
+    credential = ctx.refresher.credential(record)
+    url = base_url or str(data.get("base_url") or "") or ctx.oauth.settings(record.type).base_url
     excluded = data.get("excluded_models") or []
     if not isinstance(excluded, list):
         raise ValueError("'excluded_models' must be a list")
