@@ -1,4 +1,4 @@
-"""Behaviours that need the pipeline/server hooks ``Provider.for_ingress``
+"""Behaviours that need the pipeline/server hooks ``Provider.speaks`` (``also_speaks``)
 and ``Provider.accounts_from_record``: Kimi answers Anthropic clients on its
 Anthropic endpoint; a multi-project Gemini CLI file serves as one account per
 project."""
