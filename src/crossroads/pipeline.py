@@ -239,8 +239,11 @@ class Pipeline:
                 first.append(event)
                 if not isinstance(event, ir.Start):
                     break
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _stream_failure(exc, cand.account) from None
+        except BaseException as exc:
+            await _close(events)  # the provider's connection is released before failing over
+            if isinstance(exc, aiohttp.ClientError | TimeoutError):
+                raise _stream_failure(exc, cand.account) from None
+            raise
         if inbound.stream:
             return StreamReply(self._event_chunks(events, first, inbound, progress.ir_request, served),
                                content_type=b"text/event-stream" if inbound.sse else b"application/json")
@@ -251,6 +254,8 @@ class Pipeline:
                 assembler.feed(event)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _stream_failure(exc, cand.account) from None
+        finally:
+            await _close(events)
         if assembler.error is not None:
             raise assembler.error
         parsed = assembler.response()

@@ -17,6 +17,7 @@ from crossroads.auth.tokens import TokenGrant
 class RotatingRefresh:
     keep: tuple[str, ...] = ()  # token-reply fields copied onto the record (e.g. a resource URL)
     with_scope: bool = False  # send the scopes again (minus offline_access)
+    basic_auth: bool = False  # client credentials also as HTTP Basic (some identity servers want both)
 
     def can_refresh(self, data: Mapping[str, Any]) -> bool:
         return bool(tokens.refresh_token(dict(data)))
@@ -32,5 +33,6 @@ class RotatingRefresh:
             params["client_secret"] = conf.client_secret
         if self.with_scope and conf.scopes:
             params["scope"] = " ".join(s for s in conf.scopes if s != "offline_access")
-        reply = await oauth.post(token_url, params, encoding=conf.encoding)
+        basic = (conf.client_id, conf.client_secret) if self.basic_auth else None
+        reply = await oauth.post(token_url, params, encoding=conf.encoding, basic_auth=basic)
         return oauth.grant_from(reply, self.keep)

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from crossroads import ir
 from crossroads.auth import oauth, tokens
 from crossroads.auth.flows import expiry_fields, safe_id, token_digest
+from crossroads.auth.grants import RotatingRefresh
 from crossroads.auth.oauth import LoginError, OAuthError
 from crossroads.auth.spec import HOUR, BrowserLogin, LoginResult, OAuthEntry, OAuthSettings, OAuthSpec
 from crossroads.auth.tokens import TokenGrant
@@ -98,6 +99,9 @@ class CookieLogin:
         return [LoginResult(safe_id("iflow", record["email"] or "cookie"), record)]
 
 
+_STANDARD = RotatingRefresh(basic_auth=True)
+
+
 class IflowRefresh:
     """The refresh grant with Basic client credentials, then the current API key."""
 
@@ -105,16 +109,9 @@ class IflowRefresh:
         return bool(tokens.refresh_token(dict(data)))
 
     async def refresh(self, data: dict[str, Any], entry: OAuthEntry, token_url: str) -> TokenGrant:
+        # cookie-derived records hold only an API key (they do not expire): the grant refuses them
+        grant = await _STANDARD.refresh(data, entry, token_url)
         conf = entry.settings
-        token = tokens.refresh_token(data)
-        if not token:
-            # cookie-derived records hold only an API key; they do not expire
-            raise OAuthError("invalid_grant", "the iFlow credential holds no refresh token")
-        reply = await oauth.post(token_url, {"grant_type": "refresh_token", "refresh_token": token,
-                                             "client_id": conf.client_id,
-                                             "client_secret": conf.client_secret or None},
-                                 basic_auth=(conf.client_id, conf.client_secret))
-        grant = oauth.grant_from(reply)
         if not conf.extra.get("userinfo-url"):
             return grant
         try:
