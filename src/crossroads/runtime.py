@@ -23,6 +23,7 @@ from collections.abc import Iterable, Sequence
 
 from crossroads import snapshot as snapshots
 from crossroads import usage
+from crossroads.access.lockout import Lockout
 from crossroads.access.policy import Limiter
 from crossroads.auth.pending import Logins
 from crossroads.auth.refresher import Refresher
@@ -54,8 +55,10 @@ class Runtime:
         self.limiter = Limiter(config.key_policies, self.state)
         self.selector = Selector(self.health, make_strategy(config.routing_strategy, self._replica_number),
                                  self.affinity, config.routing_strategy)
-        self.images = ImageFetcher(self.transport, config.image_fetch_max_bytes)
+        self.images = ImageFetcher(config.image_fetch)
         self.request_windows = RequestWindows()
+        self.client_lockout = Lockout(config.lockout)  # wrong client keys, per address
+        self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
 
@@ -83,7 +86,8 @@ class Runtime:
         self.affinity.ttl = config.session_affinity_ttl
         self.limiter.configure(config.key_policies)
         self.selector.use_strategy(config.routing_strategy, self._replica_number)
-        self.images.max_bytes = config.image_fetch_max_bytes
+        self.images.configure(config.image_fetch)
+        self.client_lockout.policy = self.management_lockout.policy = config.lockout
         self.snapshot = candidate
 
     def apply(self, config: Config, records: Iterable[Record] = ()) -> None:
