@@ -138,12 +138,27 @@ def load(path: str | os.PathLike[str] | None) -> Config:
         return Config()
     p = Path(path).expanduser()
     try:
-        text = p.read_text(encoding="utf-8")
+        text = decode(p.read_bytes(), str(p))
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
     return parse(text, source=str(p))
+
+
+def decode(data: bytes, source: str) -> str:
+    """A config file's text; invalid UTF-8 is a ConfigError naming its line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{source}: line {line} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def is_blank(text: str) -> bool:
+    """Nothing but whitespace and comments: what an editor leaves for a moment
+    when it truncates a file before writing it again."""
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
 
 
 def parse(text: str, source: str = "<config>") -> Config:

@@ -18,6 +18,7 @@ Guarantees:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -27,7 +28,7 @@ from crossroads.access.lockout import Lockout
 from crossroads.access.policy import Limiter
 from crossroads.auth.pending import Logins
 from crossroads.auth.refresher import Refresher
-from crossroads.config import Config
+from crossroads.config import Config, ConfigError
 from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
 from crossroads.providers import Provider, all_providers
@@ -61,6 +62,7 @@ class Runtime:
         self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
+        self.listen_host = config.bind_host  # where the server listens (the command line may say otherwise)
 
     def _replica_number(self) -> int:
         return self.state.replica_number
@@ -73,9 +75,29 @@ class Runtime:
         """A snapshot of ``config`` (raises ConfigError); nothing live changes."""
         return snapshots.build(config, records, self.providers, self.refresher)
 
+    def vet(self, candidate: Snapshot) -> None:
+        """Refuse (ConfigError) a config that would open the door: one without
+        client keys or without the management secret that the running one has,
+        while the server listens beyond loopback (a truncated or mistyped file
+        must not turn a protected router into an open one)."""
+        config, previous = candidate.config, self.snapshot.config
+        if _is_loopback(self.listen_host):
+            return
+        lost = []
+        if previous.api_keys and not config.api_keys:
+            lost.append("every client key (api-keys)")
+        if previous.management_secret and not config.management_secret:
+            lost.append("the management secret (remote-management.secret-key)")
+        if lost:
+            raise ConfigError(
+                f"{config.source}: refused: it removes {' and '.join(lost)} while the server listens on "
+                f"{self.listen_host}, which would open it to anyone; the running config stays. To run "
+                "without them, restart the server bound to 127.0.0.1")
+
     def adopt(self, candidate: Snapshot) -> None:
-        """Make ``candidate`` current: the long-lived parts take its settings,
-        then new requests see it."""
+        """Make ``candidate`` current (after ``vet``): the long-lived parts take
+        its settings, then new requests see it."""
+        self.vet(candidate)
         config, previous = candidate.config, self.snapshot.config
         for key in previous.restart_changes(config):
             log.warning("config: '%s' changed (%r -> %r); it takes effect after a restart, the running "
@@ -93,6 +115,15 @@ class Runtime:
     def apply(self, config: Config, records: Iterable[Record] = ()) -> None:
         """Build and adopt in one step (raises ConfigError, leaving all as it was)."""
         self.adopt(self.build(config, records))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _current(config: Config, key: str) -> object:

@@ -42,6 +42,7 @@ from crossroads.snapshot import Snapshot
 log = logging.getLogger("crossroads")
 
 CONFIG_ENV = "CROSSROADS_CONFIG"
+LISTEN_ENV = "CROSSROADS_LISTEN_HOST"  # the address ``serve`` bound, when the command line chose it
 
 
 class App:
@@ -170,7 +171,8 @@ class App:
             raise ir.Error(429, "rate_limit", "too many wrong client keys from this address; try again later",
                            retry_after=locked, code="too_many_failed_keys")
         if request.client_key is None or not keys.accepts(request.client_key):
-            lockout.failed(request.client_host)
+            if request.client_key is not None:  # a wrong key is a guess; a missing one is not
+                lockout.failed(request.client_host)
             raise ir.Error(401, "authentication",
                            "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
                            "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
@@ -256,7 +258,9 @@ def _guess_dialect(path: str) -> str:
 def create_app() -> App:
     """Factory used by the ASGI server; reads the config named by $CROSSROADS_CONFIG."""
     path = os.environ.get(CONFIG_ENV) or None
-    return App(config_module.load(path), config_path=path)
+    app = App(config_module.load(path), config_path=path)
+    app.runtime.listen_host = os.environ.get(LISTEN_ENV) or app.runtime.listen_host
+    return app
 
 
 __all__ = ["App", "Reply", "Request", "create_app"]

@@ -73,6 +73,9 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
             accounts.extend(provider.accounts(entries, ctx))
         except ValueError as exc:
             raise ConfigError(f"{cfg.source}: {exc}") from None
+        except (TypeError, KeyError, AttributeError) as exc:  # a value of the wrong type deep in an entry
+            where = _failing_entry(provider, entries, ctx)
+            raise ConfigError(f"{cfg.source}: {where}: a value has the wrong type ({exc})") from None
         for auth_type in provider.auth_types:
             by_type[auth_type] = provider
     for record in records:
@@ -89,6 +92,16 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
             apply_channel_rules(account, record.type, cfg)
             accounts.append(account)
     return _unique_ids(accounts)
+
+
+def _failing_entry(provider: Provider, entries: list[dict[str, object]], ctx: AccountContext) -> str:
+    """Which entry of ``provider``'s list a type error came from (tried one by one, on the error path only)."""
+    for index, entry in enumerate(entries):
+        try:
+            provider.accounts([entry], ctx)
+        except Exception:
+            return f"{provider.config_key}[{index}]"
+    return provider.config_key
 
 
 def _unique_ids(accounts: list[Account]) -> list[Account]:
