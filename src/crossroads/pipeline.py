@@ -368,7 +368,11 @@ class Pipeline:
             data = b""
         finally:
             response.release()
-        error = upstream.parse_error(response.status, data)
+        readable = _is_error_document(data)
+        error = upstream.parse_error(response.status, data if readable else b"")
+        if not readable:  # raw text (an HTML page, a proxy's echo of our headers) is never relayed
+            error.message = f"the upstream answered HTTP {response.status}"
+        error.message = self.runtime.redaction.redactor(error.message)
         retry_after = response.headers.get("retry-after")
         if retry_after and error.retry_after is None:
             error.retry_after = _parse_retry_after(retry_after)
@@ -429,8 +433,10 @@ class Pipeline:
         seen_end = any(m in first for m in markers)
         edge = first[-MARKER_EDGE:]
         complete = False
+        redact = self.runtime.redaction.redactor.bytes  # an error event may echo what the upstream was sent
         try:
-            yield meter.feed(first)
+            out = meter.feed(first)
+            yield redact(out) if b"error" in out else out
             async for chunk in chunks:
                 if not seen_end:
                     window = edge + chunk
@@ -438,10 +444,10 @@ class Pipeline:
                     edge = window[-MARKER_EDGE:]
                 out = meter.feed(chunk)
                 if out:
-                    yield out
+                    yield redact(out) if b"error" in out else out
             rest = meter.flush()
             if rest:
-                yield rest
+                yield redact(rest) if b"error" in rest else rest
             complete = not markers or seen_end
             if not complete:
                 cut = ir.Error(502, "server_error",
@@ -534,6 +540,7 @@ class _ClientEncoder:
                 if event.usage is not None:
                     self.spent = event.usage if self.spent is None else self.spent.merged(event.usage)
             elif isinstance(event, ir.ErrorEvent):  # the upstream failed (or was cut) mid-answer
+                event.error.message = self.pipeline.runtime.redaction.redactor(event.error.message)
                 self.pipeline._stream_failed(self.served, event.error)
             out.append(self.encoder.encode(event))
         return b"".join(out)
@@ -563,6 +570,21 @@ def _fitted(request: ir.Request, cand: Candidate, upstream_stream: bool, suffix_
     return dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream,
                                include_usage=True if upstream_stream else request.include_usage,
                                reasoning=thinking)
+
+
+def _is_error_document(data: bytes) -> bool:
+    """A JSON error in one of the shapes the dialects know (``{"error": ...}``,
+    Gemini's list of them, or a bare ``message``/``detail``)."""
+    try:
+        payload = orjson.loads(data) if data else None
+    except orjson.JSONDecodeError:
+        return False
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        return False
+    return isinstance(payload.get("error"), dict | str) or isinstance(payload.get("message"), str) \
+        or isinstance(payload.get("detail"), str)
 
 
 def _leading_error(upstream: Dialect, first: bytes) -> ir.Error | None:

@@ -32,6 +32,7 @@ from crossroads.config import Config, ConfigError
 from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
 from crossroads.providers import Provider, all_providers
+from crossroads.redaction import Redaction
 from crossroads.routing.health import Health
 from crossroads.routing.selection import Selector, make_strategy
 from crossroads.routing.sticky import Affinity
@@ -62,6 +63,7 @@ class Runtime:
         self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
+        self.redaction = Redaction(self.snapshot.secrets)  # installed on the log handlers by the server
         self.listen_host = config.bind_host  # where the server listens (the command line may say otherwise)
 
     def _replica_number(self) -> int:
@@ -110,6 +112,7 @@ class Runtime:
         self.selector.use_strategy(config.routing_strategy, self._replica_number)
         self.images.configure(config.image_fetch)
         self.client_lockout.policy = self.management_lockout.policy = config.lockout
+        self.redaction.update(candidate.secrets)
         self.snapshot = candidate
 
     def apply(self, config: Config, records: Iterable[Record] = ()) -> None:

@@ -128,6 +128,8 @@ class App:
                 await self._read_body(request, receive)
                 watch = DisconnectWatch(receive)
                 reply = await route.handler(self, request)
+                if not route.protected and isinstance(reply, Reply):  # management answers: nothing secret shown
+                    reply.body = self.runtime.redaction.redactor.bytes(reply.body)
             except ir.Error as error:
                 reply = self._error_reply(error_dialect, error)
             except BodyTooLarge:
@@ -191,6 +193,7 @@ class App:
             deadline.cancel()
 
     def _error_reply(self, dialect_name: str, error: ir.Error) -> Reply:
+        error.message = self.runtime.redaction.redactor(error.message)
         status, payload = dialects.get(dialect_name).render_error(error)
         headers = []
         if error.retry_after is not None:
@@ -202,6 +205,7 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    self.runtime.redaction.install()
                     await self.runtime.state.start()
                     self._background = await reload.start(self.runtime, self.config_path)
                 except Exception as exc:
@@ -216,6 +220,7 @@ class App:
                 await self.runtime.images.close()
                 await self.runtime.transport.close()
                 await self.runtime.state.close()
+                self.runtime.redaction.uninstall()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
