@@ -26,7 +26,8 @@ def free_port() -> int:
 
 
 class RouterProcess:
-    def __init__(self, config: dict[str, Any], *, server: str = "granian") -> None:
+    def __init__(self, config: dict[str, Any], *, server: str = "granian", new_session: bool = False) -> None:
+        self.new_session = new_session  # a process group of its own, for tests that signal the group
         self.port = free_port()
         config = {"port": self.port, "host": "127.0.0.1", **config}
         self._dir = tempfile.TemporaryDirectory(prefix="crossroads-test-")
@@ -46,6 +47,7 @@ class RouterProcess:
             [sys.executable, "-m", "crossroads", "serve", "--config", str(self.config_path),
              "--server", self.server],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -59,6 +61,11 @@ class RouterProcess:
                 time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"router did not become ready:\n{self.log()}")
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self._proc is not None
+        return self._proc
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
