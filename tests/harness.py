@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,24 @@ from typing import Any
 import yaml
 
 CLIENT_KEY = "client-key"
+SECRET_NAME = re.compile(r"token|secret|key|cookie|password|psid|authorization", re.IGNORECASE)
+# (router log, secret) for every secret a router run wrote to its log; tests/conftest.py fails the session on any
+SECRET_LEAKS: list[tuple[str, str]] = []
+
+
+def config_secrets(data: object) -> set[str]:
+    """Values under secret-named keys (``api-key``, ``secret-key``, ``api-keys``...), at any depth."""
+    found: set[str] = set()
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        named = isinstance(key, str) and bool(SECRET_NAME.search(key))
+        if isinstance(value, str) and named:
+            found.add(value)
+        elif named and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            found.update(value)
+        elif isinstance(value, dict | list):
+            found |= config_secrets(value)
+    return {s for s in found if len(s) >= 8}
 
 
 def free_port() -> int:
@@ -30,6 +49,7 @@ class RouterProcess:
         self.new_session = new_session  # a process group of its own, for tests that signal the group
         self.port = free_port()
         config = {"port": self.port, "host": "127.0.0.1", **config}
+        self.config = config
         self._dir = tempfile.TemporaryDirectory(prefix="crossroads-test-")
         self.config_path = Path(self._dir.name) / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
@@ -70,7 +90,18 @@ class RouterProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def scan_log_for_secrets(self) -> None:
+        """Every run's log is checked against the secrets its config holds (and the test's config file)."""
+        secrets = config_secrets(self.config) | config_secrets(_read_yaml(self.config_path))
+        log = self.log()
+        for secret in secrets:
+            if secret in log:
+                line = next(row for row in log.splitlines() if secret in row)
+                SECRET_LEAKS.append((line[:300], secret))
+
     def stop(self) -> None:
+        if self._proc is not None:
+            self.scan_log_for_secrets()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGINT)
             try:
@@ -86,3 +117,10 @@ class RouterProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None
