@@ -31,6 +31,7 @@ from crossroads.auth.refresher import Refresher
 from crossroads.config import Config, ConfigError
 from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
+from crossroads.inflight import InFlight
 from crossroads.providers import Provider, all_providers
 from crossroads.redaction import Redaction
 from crossroads.routing.health import Health
@@ -64,6 +65,7 @@ class Runtime:
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
         self.redaction = Redaction(self.snapshot.secrets)  # installed on the log handlers by the server
+        self.inflight = InFlight()  # requests being answered: body deadlines, clients that leave
         self.listen_host = config.bind_host  # where the server listens (the command line may say otherwise)
 
     def _replica_number(self) -> int:
