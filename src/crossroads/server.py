@@ -147,6 +147,7 @@ class App:
                 try:
                     await self.runtime.state.start()
                     self._background = await reload.start(self.runtime, self.config_path)
+                    await self.runtime.services.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -155,6 +156,7 @@ class App:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
+                await self.runtime.services.stop()
                 self.runtime.logins.close()
                 await self.runtime.transport.close()
                 await self.runtime.state.close()

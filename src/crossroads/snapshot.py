@@ -22,6 +22,7 @@ from crossroads.providers import Account, Provider
 from crossroads.providers.base import AccountContext, ModelRoute
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.routing.registry import Registry
+from crossroads.services.book import SideServices
 
 log = logging.getLogger("crossroads")
 
@@ -45,7 +46,7 @@ class Snapshot:
 
 
 def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
-          refresher: Refresher) -> Snapshot:
+          refresher: Refresher, services: SideServices | None = None) -> Snapshot:
     """A snapshot of ``cfg`` with the stored credentials ``records``; raises
     ConfigError naming the file and the entry at fault."""
     try:
@@ -53,7 +54,7 @@ def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
         catalogue = Catalogue.from_config(cfg.raw)
     except ValueError as exc:
         raise ConfigError(f"{cfg.source}: {exc}") from None
-    accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth))
+    accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth, services))
     consumed = SNAPSHOT_KEYS | {p.config_key for p in providers}
     unknown, unused = cfg.key_report(set(consumed))
     return Snapshot(cfg, Registry(accounts, cfg.force_model_prefix), KeyCheck(cfg.api_keys), oauth, catalogue,
@@ -67,8 +68,10 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
     by_type: dict[str, Provider] = {}
     for provider in providers:
         entries = cfg.raw.get(provider.config_key) or []
+        if isinstance(entries, dict):  # a single service (``ai-studio-proxy: {endpoint: ...}``)
+            entries = [entries]
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise ConfigError(f"{cfg.source}: '{provider.config_key}' must be a list of mappings")
+            raise ConfigError(f"{cfg.source}: '{provider.config_key}' must be a list of mappings (or one mapping)")
         try:
             accounts.extend(provider.accounts(entries, ctx))
         except ValueError as exc:

@@ -56,6 +56,12 @@ async def cooldowns(app: App, request: Request) -> Reply:
     return json_reply(200, {"cooldowns": rows})
 
 
+async def side_services(app: App, request: Request) -> Reply:
+    """Each side service's state, with the service's own words when it is down."""
+    _authorize(app, request)
+    return json_reply(200, {"services": app.runtime.services.report()})
+
+
 async def reset_quota(app: App, request: Request) -> Reply:
     _authorize(app, request)
     app.runtime.health.clear()
@@ -66,6 +72,7 @@ ROUTES = [
     Route("GET", "/v0/management/usage", usage_report, "openai-chat", protected=False),
     Route("GET", "/v0/management/cooldowns", cooldowns, "openai-chat", protected=False),
     Route("POST", "/v0/management/reset-quota", reset_quota, "openai-chat", protected=False),
+    Route("GET", "/v0/management/side-services", side_services, "openai-chat", protected=False),
 ]
 
 

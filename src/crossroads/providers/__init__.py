@@ -23,6 +23,10 @@ _MODULES = (
     "crossroads.providers.iflow",
     "crossroads.providers.vertex",
     "crossroads.providers.vertex_api_key",
+    "crossroads.providers.ai_studio_proxy",
+    "crossroads.providers.webai_proxy",
+    "crossroads.providers.ctonew_proxy",
+    "crossroads.providers.side_services",
 )
 
 

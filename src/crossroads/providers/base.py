@@ -20,6 +20,7 @@ from crossroads.auth.table import OAuthTable
 from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
 from crossroads.providers import ratelimit_headers
+from crossroads.services.book import SideServices
 from crossroads.transport import Transport
 
 
@@ -29,6 +30,7 @@ class AccountContext:
 
     refresher: Refresher  # the server runtime's refresher
     oauth: OAuthTable  # the OAuth table of the config being built
+    services: SideServices | None = None  # the runtime's side services (None: a preview)
 
 
 @dataclass(slots=True)
@@ -37,6 +39,7 @@ class ModelRoute:
 
     upstream: str  # name sent upstream
     exposed: str  # name clients use (alias and/or prefix applied)
+    listed: bool = True  # False: routed (to a clear error or a fallback) but not in /v1/models
 
 
 @dataclass(slots=True, eq=False)
