@@ -127,11 +127,12 @@ class Service:
     async def check(self) -> None:
         """One health check, and a model-list refresh when it is due."""
         status, body = await self._get(self.spec.check_path)
-        up = status is not None and 200 <= status < 300
+        unlisted = status == 404 and self.spec.health_path is None  # up, but it has no model list
+        up = status is not None and (200 <= status < 300 or unlisted)
         reason = "" if up else _reason(status, body)
         listed = self.status.listed
         due = time.monotonic() - self._models_at >= self.spec.models_interval or listed is None
-        if up and due:
+        if up and due and not unlisted:
             if self.spec.health_path is None:
                 listed = _model_ids(body)
             else:
