@@ -153,6 +153,23 @@ def test_ten_concurrent_requests_reach_aistudio_one_at_a_time_in_order(aistudio:
     assert aistudio.served == [f"request {n}" for n in range(10)]
 
 
+def test_several_instances_make_one_pool_each_with_its_own_queue(tmp_path: Path) -> None:
+    with FakeAIStudio() as first, FakeAIStudio() as second, served(tmp_path, **{"ai-studio-proxy": [
+            service_entry(first.base_url), service_entry(second.base_url)]}) as url:
+        wait_for(lambda: len(services(url)) == 2 and all(s["state"] == "up" for s in services(url)),
+                 what="both instances")
+        wait_for(lambda: "ai-studio-gemini-2.5-pro" in listed(url), what="discovery")
+        clients = [chat(url) for _ in range(6)]
+        threads = [threading.Thread(target=lambda c=client: c.chat.completions.create(
+            model="ai-studio-gemini-2.5-pro", messages=[{"role": "user", "content": "x"}])) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    assert len(first.served) + len(second.served) == 6 and first.served and second.served
+    assert first.max_active == second.max_active == 1
+
+
 def test_a_full_queue_and_a_long_wait_get_clear_errors(aistudio: FakeAIStudio, tmp_path: Path) -> None:
     entry = service_entry(aistudio.base_url, **{"queue-size": 1, "queue-timeout": 0.5})
     aistudio.push(Scenario(delay=1.5), Scenario(delay=1.5))

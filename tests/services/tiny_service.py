@@ -11,13 +11,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+    def do_GET(self) -> None:
         if self.path != "/v1/models":
             self._send(404, {"detail": "Not Found"})
             return
         self._send(200, {"object": "list", "data": [{"id": "tiny-model", "object": "model"}]})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers.get("content-length", "0"))))
         text = f"tiny {os.getpid()} heard: {body['messages'][-1]['content']}"
         if not body.get("stream"):
