@@ -68,10 +68,10 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
     by_type: dict[str, Provider] = {}
     for provider in providers:
         entries = cfg.raw.get(provider.config_key) or []
-        if isinstance(entries, dict):  # a single service (``ai-studio-proxy: {endpoint: ...}``)
+        if isinstance(entries, dict) and provider.config_mapping:  # ``ai-studio-proxy: {endpoint: ...}``
             entries = [entries]
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise ConfigError(f"{cfg.source}: '{provider.config_key}' must be a list of mappings (or one mapping)")
+            raise ConfigError(f"{cfg.source}: '{provider.config_key}' must be a list of mappings")
         try:
             accounts.extend(provider.accounts(entries, ctx))
         except ValueError as exc:

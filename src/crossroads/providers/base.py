@@ -86,6 +86,7 @@ class UpstreamCall:
 
 class Provider(Protocol):
     config_key: ClassVar[str]  # the CLIProxyAPI config list (or auth-file type) this provider reads
+    config_mapping: ClassVar[bool]  # the key may also hold one mapping (one entry)
     dialect: ClassVar[str]  # crossroads.dialects name
     default_base_url: ClassVar[str]
     oauth: ClassVar[OAuthSpec | None]  # subscription providers: how to log in and refresh
@@ -168,6 +169,7 @@ class ProviderBase:
     rate_limit_families: ClassVar[tuple[str, ...]] = ()  # shared header families (ratelimit_headers)
     requests_per_credential: ClassVar[int | None] = None  # per minute, enforced before sending
     owns_exchange: ClassVar[bool] = False
+    config_mapping: ClassVar[bool] = False
     also_speaks: ClassVar[tuple[str, ...]] = ()
     dialect: ClassVar[str]
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads

@@ -40,6 +40,7 @@ class SideServiceProvider(ProviderBase):
     dialect: ClassVar[str] = "openai-chat"
     default_base_url: ClassVar[str] = "http://127.0.0.1"
     owns_exchange: ClassVar[bool] = True
+    config_mapping: ClassVar[bool] = True  # ``ai-studio-proxy: {enabled, endpoint}`` as the design writes it
     service: ClassVar[str]  # what people call the service
     defaults: ClassVar[specs.Defaults]
     quirks: ClassVar[Quirks] = Quirks()
