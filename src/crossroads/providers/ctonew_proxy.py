@@ -10,8 +10,9 @@ so it is reported as unknown. It has no tool calling: tools are emulated.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from crossroads import ir
 from crossroads.config import Timeouts
 from crossroads.providers.side_service import SideServiceProvider
 from crossroads.services.refine import Quirks
@@ -25,6 +26,10 @@ class CtonewProxyProvider(SideServiceProvider):
                                             timeouts=Timeouts(connect=10.0, first_byte=120.0, idle=120.0))
     quirks: ClassVar[Quirks] = Quirks(think_tags=True, error_prefixes=("错误:", "错误\uff1a", "Error:"),
                                       usage_known=False)
+
+    def shape(self, request: ir.Request, body: dict[str, Any]) -> dict[str, Any]:
+        body.pop("reasoning_effort", None)  # no effort control: the model thinks as it likes
+        return body
 
     def credential_headers(self, spec: ServiceSpec) -> dict[str, str]:
         if not spec.api_key:

@@ -11,8 +11,9 @@ emulated by default.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
+from crossroads import ir
 from crossroads.config import Timeouts
 from crossroads.providers.side_service import SideServiceProvider
 from crossroads.services.spec import Defaults
@@ -23,6 +24,10 @@ class WebAIProxyProvider(SideServiceProvider):
     service: ClassVar[str] = "WebAI-to-API"
     defaults: ClassVar[Defaults] = Defaults(prefix="webai-", tools="emulated",
                                             timeouts=Timeouts(connect=10.0, first_byte=300.0, idle=120.0))
+
+    def shape(self, request: ir.Request, body: dict[str, Any]) -> dict[str, Any]:
+        body.pop("reasoning_effort", None)  # its extended thinking is a switch of its own, not this
+        return body
 
 
 PROVIDER = WebAIProxyProvider()

@@ -179,12 +179,15 @@ class Service:
         headers = dict(self.spec.headers)
         if self.spec.api_key:
             headers.setdefault("authorization", f"Bearer {self.spec.api_key}")
-        proxy = self.spec.proxy_url if self.spec.proxy_url not in ("direct", "none") else None
+        limits = dataclasses.replace(self.spec.timeouts, first_byte=self.spec.timeouts.connect + 10.0)
         try:
-            async with asyncio.timeout(self.spec.timeouts.connect + 10.0):
-                async with self.transport.session.get(self.spec.endpoint + path, headers=headers,
-                                                      proxy=proxy) as response:
+            async with asyncio.timeout(limits.first_byte + 10.0):
+                response = await self.transport.request("GET", self.spec.endpoint + path, None, headers,
+                                                        self.spec.proxy_url, limits)
+                try:
                     return response.status, await response.read()
+                finally:
+                    response.release()
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             return None, f"cannot reach it ({type(exc).__name__}: {exc})".encode()
 
