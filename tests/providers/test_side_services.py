@@ -105,7 +105,15 @@ def test_aistudio_gets_max_output_tokens_and_its_reasoning_forms(aistudio: FakeA
                                          messages=[{"role": "user", "content": "stream it"}]) as events:
             final = events.get_final_message()
         assert final.content[0].type == "thinking" and final.content[0].thinking == "Thinking about: stream it"
+        google = gemini(url)
+        dynamic = google.models.generate_content(model=model, contents="dynamic", config=genai_types.GenerateContentConfig(
+            thinking_config=genai_types.ThinkingConfig(thinking_budget=-1, include_thoughts=True)))
+        parts = dynamic.candidates[0].content.parts  # type: ignore[index,union-attr]
+        assert [(p.thought, p.text) for p in parts] == [  # type: ignore[union-attr]
+            (True, "Thinking about: dynamic"), (None, "Hello from aistudio. You said: dynamic")]
     sent = [r.body for r in aistudio.requests if r.path == "/v1/chat/completions"]
+    assert sent[-1]["reasoning_effort"] == "none"  # on, without a budget
+    sent = sent[:-1]
     assert sent[0]["max_output_tokens"] == 3 and aistudio.ignored[0] == ["max_tokens", "stream_options"]
     assert [body.get("reasoning_effort") for body in sent[1:]] == [24576, 0, 2048, 1024]  # fitted to each model's budgets
 

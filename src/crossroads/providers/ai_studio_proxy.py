@@ -49,7 +49,7 @@ def _effort(wanted: ir.Reasoning | None) -> int | str | None:
     if wanted.effort == "none" or wanted.budget == 0:
         return 0
     if wanted.budget is not None:
-        return -1 if wanted.budget < 0 else wanted.budget
+        return "none" if wanted.budget < 0 else wanted.budget  # -1 (dynamic) is its "none"
     if wanted.adaptive or wanted.effort == "auto":
         return "none"
     if wanted.effort in _PRESETS:
