@@ -20,7 +20,11 @@ from crossroads.auth.table import OAuthTable
 from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
 from crossroads.providers import ratelimit_headers
+<<<<<<< HEAD
 from crossroads.services.book import SideServices
+=======
+from crossroads.redaction import mask
+>>>>>>> main
 from crossroads.transport import Transport
 
 
@@ -67,12 +71,6 @@ class Account:
 
     def is_excluded(self, upstream_model: str) -> bool:
         return any(fnmatch.fnmatchcase(upstream_model, pat) for pat in self.excluded)
-
-
-def mask(secret: str) -> str:
-    if len(secret) <= 8:
-        return "*" * len(secret)
-    return f"{secret[:4]}…{secret[-4:]}"
 
 
 @dataclass(slots=True)
