@@ -20,11 +20,8 @@ from crossroads.auth.table import OAuthTable
 from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
 from crossroads.providers import ratelimit_headers
-<<<<<<< HEAD
-from crossroads.services.book import SideServices
-=======
 from crossroads.redaction import mask
->>>>>>> main
+from crossroads.services.book import SideServices
 from crossroads.transport import Transport
 
 
