@@ -27,6 +27,7 @@ _MODULES = (
     "crossroads.providers.webai_proxy",
     "crossroads.providers.ctonew_proxy",
     "crossroads.providers.side_services",
+    "crossroads.providers.ctonew",
 )
 
 
