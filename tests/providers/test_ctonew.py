@@ -7,6 +7,8 @@ as reasoning, the end of the turn), emulated tools, failover and the errors."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -196,3 +198,17 @@ def test_the_management_api_takes_a_cookie(clerk: FakeClerk, engine: FakeEngineL
         wait_for(lambda: "GPT5" in listed(url), what="the stored account to load")
         reply = chat(url).chat.completions.create(model="GPT5", messages=[{"role": "user", "content": "hi"}])
         assert reply.choices[0].message.content == "Hello from cto.new. You said: hi"
+
+
+def test_crossroads_login_ctonew_stores_the_cookie(clerk: FakeClerk, engine: FakeEngineLabs, tmp_path: Path) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(orjson.dumps({"auth-dir": str(tmp_path / "auth"),
+                                         "oauth-endpoints": endpoints(clerk, engine)}).decode())
+    command = [sys.executable, "-m", "crossroads", "login", "ctonew", "--config", str(config_file), "--cookie"]
+    done = subprocess.run([*command, "__client=cookie-b"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    stored = orjson.loads((tmp_path / "auth" / "ctonew-cookie-b@example.com.json").read_bytes())
+    assert stored["cookie"] == "__client=cookie-b" and stored["type"] == "ctonew"
+    refused = subprocess.run([*command, "__client=gone"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and refused.stderr.startswith("login failed: cto.new refused the cookie")
+    assert "Traceback" not in refused.stderr
