@@ -20,14 +20,22 @@ CLIENT_KEY = "client-key"
 MANAGEMENT_KEY = "mgmt"
 
 
-def app(tmp_path: Path, **settings: Any) -> App:
-    cfg = config.parse(orjson.dumps({"auth-dir": str(tmp_path), "api-keys": [CLIENT_KEY], "request-retry": 0,
-                                     "remote-management": {"secret-key": MANAGEMENT_KEY}, **settings}).decode())
-    return App(cfg)
+def settings_of(tmp_path: Path, **settings: Any) -> dict[str, Any]:
+    return {"auth-dir": str(tmp_path), "api-keys": [CLIENT_KEY], "request-retry": 0,
+            "remote-management": {"secret-key": MANAGEMENT_KEY}, **settings}
 
 
-def served(tmp_path: Path, **settings: Any) -> ServedApp:
-    return ServedApp(app(tmp_path, **settings))
+def app(tmp_path: Path, config_file: Path | None = None, **settings: Any) -> App:
+    """A router for ``settings``; with ``config_file`` it is written there and
+    watched (hot reload)."""
+    text = orjson.dumps(settings_of(tmp_path, **settings)).decode()
+    if config_file is not None:
+        config_file.write_text(text)
+    return App(config.parse(text), config_path=str(config_file) if config_file else None)
+
+
+def served(tmp_path: Path, config_file: Path | None = None, **settings: Any) -> ServedApp:
+    return ServedApp(app(tmp_path, config_file, **settings))
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:

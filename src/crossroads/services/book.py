@@ -101,13 +101,14 @@ class Service:
         if self._task is None:
             self._task = asyncio.create_task(self._watch(), name=f"crossroads-watch-{self.spec.name}")
 
-    async def stop(self) -> None:
+    async def stop(self, keep_process: bool = False) -> None:
+        """Stop watching (and, unless a successor took it over, the child process)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
             self._task = None
-        if self.supervisor is not None:
+        if self.supervisor is not None and not keep_process:
             await self.supervisor.stop()
 
     async def _watch(self) -> None:
@@ -214,6 +215,10 @@ def _model_ids(body: bytes) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(i.removeprefix("models/") for i in ids if isinstance(i, str) and i))
 
 
+def _same_process(old: ServiceSpec, new: ServiceSpec) -> bool:
+    return (old.command, old.cwd, old.env) == (new.command, new.cwd, new.env)
+
+
 def service_handles(accounts: Iterable[Any]) -> list[Service]:
     """The services the accounts of a snapshot point at."""
     found = (account.params.get("service") for account in accounts)
@@ -240,6 +245,8 @@ class SideServices:
         fresh = Service(spec, self.transport, self._changed)
         if current is not None and current.spec.endpoint == spec.endpoint:
             fresh.status = dataclasses.replace(current.status)
+        if current is not None and current.supervisor is not None and _same_process(current.spec, spec):
+            fresh.supervisor = current.supervisor  # an edit elsewhere in the entry does not restart the service
         return fresh
 
     def _changed(self) -> None:
@@ -249,8 +256,12 @@ class SideServices:
         """Make ``services`` the live set (after a snapshot is adopted)."""
         wanted = {service.spec.name: service for service in services}
         for name, old in list(self._services.items()):
-            if wanted.get(name) is not old and self._started:
-                self._stopping.add(asyncio.get_running_loop().create_task(old.stop()))
+            successor = wanted.get(name)
+            if successor is not old and self._started:
+                kept = successor is not None and successor.supervisor is old.supervisor
+                task = asyncio.get_running_loop().create_task(old.stop(keep_process=kept))
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
         self._services = wanted
         if self._started:
             for service in wanted.values():
