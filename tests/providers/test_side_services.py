@@ -335,6 +335,7 @@ def test_ctonew_errors_written_as_text_become_errors(ctonew: FakeCtonew, tmp_pat
         with pytest.raises(openai.APIStatusError) as raised:
             chat(url).chat.completions.create(model="ctonew-GPT5", messages=[{"role": "user", "content": "x"}])
         assert raised.value.status_code == 502 and "无法获取 JWT token" in raised.value.message
+        assert "__client=stale" not in str(services(url))  # the cookie is the credential: never shown
         with pytest.raises(anthropic.APIStatusError) as streamed, claude(url).messages.stream(
                 model="ctonew-GPT5", max_tokens=50, messages=[{"role": "user", "content": "x"}]) as events:
             events.get_final_text()
