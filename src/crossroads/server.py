@@ -124,7 +124,7 @@ class App:
                 if path == "/v1/models" and "anthropic-version" in request.headers:
                     error_dialect = "anthropic"
                 if route.protected:
-                    self._check_client_key(request)
+                    self.check_client_key(request)
                 await self._read_body(request, receive)
                 watch = DisconnectWatch(receive)
                 reply = await route.handler(self, request)
@@ -162,7 +162,8 @@ class App:
             if watch is not None:
                 watch.stop()
 
-    def _check_client_key(self, request: Request) -> None:
+    def check_client_key(self, request: Request) -> None:
+        """Raise ir.Error (401, or 429 while the address is locked out) unless the request's key is good."""
         keys = self.runtime.snapshot.keys
         request.client_key = keys.presented(request)
         if keys.open:
