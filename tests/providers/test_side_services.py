@@ -389,6 +389,23 @@ def test_a_service_that_rejects_tools_answers_400_in_the_callers_dialect(tmp_pat
         assert reply.choices[0].message.content == "Hello from webai. You said: no tools"
 
 
+def test_a_generic_entry_can_say_how_its_replies_are_read(ctonew: FakeCtonew, tmp_path: Path) -> None:
+    entry = service_entry(ctonew.base_url, name="engine", **{
+        "api-key": "__client=client-cookie", "think-tags": True, "usage": "unknown", "error-prefixes": ["错误:"],
+        "tools": "emulated", "health-path": "/"})
+    with served(tmp_path, **{"side-services": [entry]}) as url:
+        wait_for(lambda: "engine-GPT5" in listed(url), what="discovery")
+        reply = chat(url).chat.completions.create(model="engine-GPT5", messages=[{"role": "user", "content": "q"}])
+        assert reply.choices[0].message.content == "Hello from ctonew. You said: q"
+        assert (reply.choices[0].message.model_extra or {})["reasoning_content"] == "Thinking about: q"
+        assert reply.usage is None
+    plain = service_entry(ctonew.base_url, name="raw", **{"api-key": "__client=client-cookie", "health-path": "/"})
+    with served(tmp_path, **{"side-services": [plain]}) as url:
+        wait_for(lambda: "raw-GPT5" in listed(url), what="discovery")
+        reply = chat(url).chat.completions.create(model="raw-GPT5", messages=[{"role": "user", "content": "q"}])
+        assert reply.choices[0].message.content == "<think>Thinking about: q</think>Hello from ctonew. You said: q"
+
+
 def test_a_service_killed_mid_run_drops_out_fails_over_and_comes_back(tmp_path: Path) -> None:
     aistudio = FakeAIStudio().start()
     port = aistudio.port
@@ -442,5 +459,7 @@ def test_bad_side_service_entries_are_refused_with_the_entry_named(tmp_path: Pat
         app(tmp_path, **{"ai-studio-proxy": {"enabled": True, "endpoint": "localhost:2048"}})
     with pytest.raises(ConfigError, match="'tools' must be one of native, emulated, reject"):
         app(tmp_path, **{"webai-proxy": {"endpoint": "http://127.0.0.1:1", "tools": "maybe"}})
+    with pytest.raises(ConfigError, match="'usage' must be reported or unknown"):
+        app(tmp_path, **{"side-services": [{"name": "x", "endpoint": "http://127.0.0.1:1", "usage": "zero"}]})
     with pytest.raises(ConfigError, match=r"side-services\[0\]: each entry needs a 'name'"):
         app(tmp_path, **{"side-services": [{"endpoint": "http://127.0.0.1:1"}]})

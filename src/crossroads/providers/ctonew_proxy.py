@@ -22,10 +22,10 @@ from crossroads.services.spec import Defaults, ServiceSpec
 class CtonewProxyProvider(SideServiceProvider):
     config_key: ClassVar[str] = "ctonew-proxy"
     service: ClassVar[str] = "ctonew-proxy"
-    defaults: ClassVar[Defaults] = Defaults(prefix="ctonew-", tools="emulated", health_path="/",
-                                            timeouts=Timeouts(connect=10.0, first_byte=120.0, idle=120.0))
-    quirks: ClassVar[Quirks] = Quirks(think_tags=True, error_prefixes=("错误:", "错误\uff1a", "Error:"),
-                                      usage_known=False)
+    defaults: ClassVar[Defaults] = Defaults(
+        prefix="ctonew-", tools="emulated", health_path="/",
+        timeouts=Timeouts(connect=10.0, first_byte=120.0, idle=120.0),
+        quirks=Quirks(think_tags=True, error_prefixes=("错误:", "错误\uff1a", "Error:"), usage_known=False))
 
     def shape(self, request: ir.Request, body: dict[str, Any]) -> dict[str, Any]:
         body.pop("reasoning_effort", None)  # no effort control: the model thinks as it likes

@@ -27,7 +27,7 @@ from crossroads.providers.base import Account, AccountContext, ModelRoute, Outco
 from crossroads.services import spec as specs
 from crossroads.services.book import SERVICE_DOWN, Service, SideServices
 from crossroads.services.gate import QUEUE_FULL, QUEUE_TIMEOUT
-from crossroads.services.refine import Quirks, Refiner
+from crossroads.services.refine import Refiner
 from crossroads.services.tools import emulated
 from crossroads.transport import Transport, iter_sse_batches
 
@@ -43,7 +43,6 @@ class SideServiceProvider(ProviderBase):
     config_mapping: ClassVar[bool] = True  # ``ai-studio-proxy: {enabled, endpoint}`` as the design writes it
     service: ClassVar[str]  # what people call the service
     defaults: ClassVar[specs.Defaults]
-    quirks: ClassVar[Quirks] = Quirks()
     chat_path: ClassVar[str] = "/v1/chat/completions"
 
     # ------------------------------------------------------------------ config
@@ -121,8 +120,7 @@ class SideServiceProvider(ProviderBase):
             try:
                 if response.status >= 400:
                     raise await self._error(response, service)
-                refiner = Refiner(Quirks(self.quirks.think_tags, self.quirks.error_prefixes,
-                                         self.quirks.usage_known, spec.label), tool_names)
+                refiner = Refiner(spec.quirks, tool_names)
                 async for event in self._events(response, spec):
                     for out in refiner.feed(event):
                         yield out

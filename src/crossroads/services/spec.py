@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from crossroads.config import ConfigError, Timeouts, parse_timeouts
+from crossroads.services.refine import Quirks
 
 ToolMode = Literal["native", "emulated", "reject"]
 TOOL_MODES: tuple[ToolMode, ...] = ("native", "emulated", "reject")
@@ -22,6 +23,7 @@ class Defaults:
     tools: ToolMode = "native"
     health_path: str | None = None  # None: GET the models path
     timeouts: Timeouts = field(default_factory=Timeouts)
+    quirks: Quirks = field(default_factory=Quirks)  # how its replies are read
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class ServiceSpec:
     headers: tuple[tuple[str, str], ...] = ()
     proxy_url: str | None = None
     tools: ToolMode = "native"
+    quirks: Quirks = field(default_factory=Quirks)
     check_interval: float = 15.0  # seconds between health checks
     models_interval: float = 300.0  # seconds between model-list refreshes
     command: tuple[str, ...] = ()  # run and supervise the service when set
@@ -96,20 +99,36 @@ def parse(entry: dict[str, Any], name: str, defaults: Defaults, service: str = "
                                 or not all(isinstance(c, str) for c in command)):
         raise ValueError(f"{name}: 'command' must be a command line or a list of its words")
     endpoint = endpoint.rstrip("/")
+    label = f"{service} ({name} at {endpoint})" if service else f"{name} at {endpoint}"
     return ServiceSpec(
-        name=name, label=f"{service} ({name} at {endpoint})" if service else f"{name} at {endpoint}", endpoint=endpoint, api_key=api_key or None, prefix=prefix,
+        name=name, label=label, endpoint=endpoint, api_key=api_key or None, prefix=prefix,
         max_concurrency=concurrency,
         queue_size=int(_positive(entry.get("queue-size", 100), name, "queue-size")),
         queue_timeout=float(_positive(entry.get("queue-timeout", max(timeouts.first_byte, 600.0)), name,
                                       "queue-timeout")),
         timeouts=timeouts, health_path=_path(entry.get("health-path", defaults.health_path), name),
         models=tuple(names), headers=tuple(headers.items()), proxy_url=entry.get("proxy-url") or None,
-        tools=tools,
+        tools=tools, quirks=_quirks(entry, name, defaults.quirks, label),
         check_interval=float(_positive(entry.get("health-interval", 15), name, "health-interval")),
         models_interval=float(_positive(entry.get("models-interval", 300), name, "models-interval")),
         command=tuple(command or ()), cwd=str(entry["cwd"]) if entry.get("cwd") else None,
         env=tuple(_string_map(entry.get("env"), name, "env").items()),
     )
+
+
+def _quirks(entry: dict[str, Any], name: str, base: Quirks, label: str) -> Quirks:
+    """``think-tags`` (reasoning inline as <think>), ``error-prefixes`` (an
+    answer starting so is an error) and ``usage: reported|unknown``."""
+    think = entry.get("think-tags", base.think_tags)
+    if not isinstance(think, bool):
+        raise ValueError(f"{name}: 'think-tags' must be true or false")
+    prefixes = entry.get("error-prefixes", list(base.error_prefixes))
+    if not isinstance(prefixes, list) or not all(isinstance(p, str) and p for p in prefixes):
+        raise ValueError(f"{name}: 'error-prefixes' must be a list of texts")
+    usage = entry.get("usage", "reported" if base.usage_known else "unknown")
+    if usage not in ("reported", "unknown"):
+        raise ValueError(f"{name}: 'usage' must be reported or unknown, got {usage!r}")
+    return Quirks(think, tuple(prefixes), usage == "reported", label)
 
 
 def _string_map(value: Any, name: str, key: str) -> dict[str, str]:
