@@ -28,6 +28,7 @@ _MODULES = (
     "crossroads.providers.ctonew_proxy",
     "crossroads.providers.side_services",
     "crossroads.providers.ctonew",
+    "crossroads.providers.gemini_web",
 )
 
 
