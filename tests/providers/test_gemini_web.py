@@ -6,6 +6,9 @@ before use (so it survives a restart), the error codes and emulated tools."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,3 +142,36 @@ def test_emulated_tools_through_the_openai_sdk(google: FakeGeminiWeb, tmp_path: 
                      {"role": "tool", "tool_call_id": call_made.id, "content": "warm"}]
         second = client.chat.completions.create(model="gemini-web-pro", messages=messages, tools=[WEATHER])  # type: ignore[list-item]
         assert second.choices[0].message.content == "Tool result received: warm"
+
+
+def firefox_profile(directory: Path, cookies: dict[str, str]) -> Path:
+    """A Firefox cookie store (moz_cookies) holding ``cookies`` for .google.com."""
+    directory.mkdir()
+    path = directory / "cookies.sqlite"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE moz_cookies (id INTEGER PRIMARY KEY, originAttributes TEXT NOT NULL DEFAULT '', "
+                   "name TEXT, value TEXT, host TEXT, path TEXT, expiry INTEGER, lastAccessed INTEGER, "
+                   "creationTime INTEGER, isSecure INTEGER, isHttpOnly INTEGER, inBrowserElement INTEGER "
+                   "DEFAULT 0, sameSite INTEGER DEFAULT 0, rawSameSite INTEGER DEFAULT 0, "
+                   "schemeMap INTEGER DEFAULT 0)")
+        expiry = int(time.time()) + 86400
+        db.executemany("INSERT INTO moz_cookies (name, value, host, path, expiry, lastAccessed, creationTime, "
+                       "isSecure, isHttpOnly) VALUES (?, ?, '.google.com', '/', ?, 0, 0, 1, 1)",
+                       [(name, value, expiry) for name, value in cookies.items()])
+    return path
+
+
+def test_crossroads_login_gemini_web_from_a_browser_profile(google: FakeGeminiWeb, tmp_path: Path) -> None:
+    store = firefox_profile(tmp_path / "profile", {"__Secure-1PSID": "psid-b", "__Secure-1PSIDTS": "ts-psid-b-0",
+                                                   "NID": "unrelated"})
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(orjson.dumps({"auth-dir": str(tmp_path / "auth"),
+                                         "oauth-endpoints": endpoints(google)}).decode())
+    command = [sys.executable, "-m", "crossroads", "login", "gemini-web", "--config", str(config_file)]
+    done = subprocess.run([*command, "--browser", "firefox", "--cookie-file", str(store)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    stored = orjson.loads((tmp_path / "auth" / "gemini-web-psid-b@gmail.com.json").read_bytes())
+    assert (stored["psid"], stored["psidts"]) == ("psid-b", "ts-psid-b-0")
+    unknown = subprocess.run([*command, "--browser", "netscape"], capture_output=True, text=True, timeout=60)
+    assert unknown.returncode == 1 and "unknown browser 'netscape'" in unknown.stderr

@@ -2,7 +2,8 @@
 (gemini.google.com) with a signed-in browser's cookies, no API key.
 
 The credential is ``__Secure-1PSID`` and ``__Secure-1PSIDTS``
-(``crossroads login gemini-web --cookie "__Secure-1PSID=...; __Secure-1PSIDTS=..."``).
+(``crossroads login gemini-web --cookie "__Secure-1PSID=...; __Secure-1PSIDTS=..."``,
+or ``--browser firefox`` to read them from a browser profile).
 Google expires ``__Secure-1PSIDTS`` within hours, so the refresher rotates it
 (``accounts.google.com/RotateCookies``) about every ten minutes and stores the
 new value before it is used: a rotated cookie survives a restart. The same
@@ -146,14 +147,38 @@ class CookieLogin:
         return [LoginResult(safe_id("gemini-web", data["email"] or cookies[PSID][-8:]), data)]
 
 
+class BrowserImport:
+    """The two cookies read from a browser profile's cookie store (with
+    browser-cookie3, the ``browser-cookies`` extra), then checked like pasted ones."""
+
+    option: ClassVar[str] = "browser"
+
+    async def run(self, entry: OAuthEntry, options: Mapping[str, Any]) -> list[LoginResult]:
+        try:
+            import browser_cookie3
+        except ImportError:
+            raise LoginError("reading a browser profile needs browser-cookie3: "
+                             "pip install 'crossroads[browser-cookies]'") from None
+        name = str(options.get("browser") or "").lower()
+        loader = getattr(browser_cookie3, name, None) if name.isidentifier() else None
+        if loader is None or name in ("load", "create_cookie"):
+            raise LoginError(f"unknown browser {name!r}; try firefox, chrome, chromium, edge or brave")
+        try:
+            jar = loader(cookie_file=options.get("cookie_file"), domain_name=".google.com")
+        except Exception as exc:  # the library's errors are its own (locked profile, no keyring...)
+            raise LoginError(f"cannot read the {name} cookies: {exc}") from None
+        found = {c.name: c.value for c in jar if c.name in (PSID, PSIDTS) and c.value}
+        return await CookieLogin().run(entry, {"cookie": "; ".join(f"{k}={v}" for k, v in found.items())})
+
+
 OAUTH = OAuthSpec(
     "gemini-web",
     OAuthSettings("gemini-web", token_url="https://accounts.google.com", base_url="https://gemini.google.com",
                   lead=60.0),
     login_names=("gemini-web",),
-    imports=(CookieLogin(),),
+    imports=(CookieLogin(), BrowserImport()),
     refresh=RotateAndRead(),
-    options=frozenset({"cookie"}),
+    options=frozenset({"cookie", "browser", "cookie_file"}),
 )
 
 
