@@ -36,8 +36,9 @@ from crossroads.auth.tokens import TokenGrant
 from crossroads.credentials.base import Record
 from crossroads.providers import oauth_accounts as accounts
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
+from crossroads.services.flatten import turns
 from crossroads.services.refine import Quirks, Refiner
-from crossroads.services.tools import emulated
+from crossroads.services.tools import emulate
 from crossroads.transport import Transport
 
 ADAPTERS = ["ClaudeSonnet4_5", "GPT5"]  # what cto.new offers today; a record's "models" replaces them
@@ -154,15 +155,7 @@ class BufferMerger:
 
 def prompt_of(request: ir.Request) -> str:
     """The conversation as one prompt, the way the web app takes it."""
-    blocks = []
-    system = "\n".join(part.text for part in request.system)
-    if system:
-        blocks.append(f"system:\n{system}")
-    for message in request.messages:
-        text = "\n".join(p.text for p in message.parts if isinstance(p, ir.TextPart))
-        if text:
-            blocks.append(f"{message.role}:\n{text}")
-    return "\n\n".join(blocks)
+    return "\n\n".join(f"{role}:\n{text}" for role, text in turns(request))
 
 
 class CtonewProvider(ProviderBase):
@@ -191,10 +184,7 @@ class CtonewProvider(ProviderBase):
 
     async def exchange(self, account: Account, request: ir.Request, client_headers: Mapping[str, str],
                        transport: Transport) -> AsyncIterator[ir.Event]:
-        tool_names: set[str] | None = None
-        if request.tools and (request.tool_choice is None or request.tool_choice.mode != "none"):
-            tool_names = {tool.name for tool in request.tools if tool.kind == "function"}
-            request = emulated(request)
+        request, tool_names = emulate(request)
         jwt = await accounts.bearer(account)
         chat_id = str(uuid.uuid4())
         origin = str(account.params.get("origin") or "https://cto.new")

@@ -47,8 +47,9 @@ from crossroads.auth.tokens import TokenGrant, format_time
 from crossroads.credentials.base import Record
 from crossroads.providers import oauth_accounts as accounts
 from crossroads.providers.base import Account, AccountContext, Outcome, ProviderBase, UpstreamCall, classify
+from crossroads.services.flatten import turns
 from crossroads.services.refine import Quirks, Refiner
-from crossroads.services.tools import emulated
+from crossroads.services.tools import emulate
 from crossroads.transport import Transport
 
 PSID, PSIDTS = "__Secure-1PSID", "__Secure-1PSIDTS"
@@ -183,18 +184,11 @@ OAUTH = OAuthSpec(
 
 
 def prompt_of(request: ir.Request) -> str:
-    """The conversation as one message (the app keeps no history for us)."""
-    blocks = []
-    system = "\n".join(part.text for part in request.system)
-    if system:
-        blocks.append(f"System: {system}")
-    for message in request.messages:
-        text = "\n".join(p.text for p in message.parts if isinstance(p, ir.TextPart))
-        if text:
-            blocks.append(f"{message.role.capitalize()}: {text}")
-    if len(blocks) == 1 and request.messages and request.messages[-1].role == "user":
-        return blocks[0].removeprefix("User: ")
-    return "\n\n".join(blocks)
+    """The conversation as one message (a lone question goes as it is)."""
+    found = turns(request)
+    if len(found) == 1 and found[0][0] == "user":
+        return found[0][1]
+    return "\n\n".join(f"{role.capitalize()}: {text}" for role, text in found)
 
 
 def request_form(at: str, prompt: str) -> tuple[bytes, str]:
@@ -294,10 +288,7 @@ class GeminiWebProvider(ProviderBase):
 
     async def exchange(self, account: Account, request: ir.Request, client_headers: Mapping[str, str],
                        transport: Transport) -> AsyncIterator[ir.Event]:
-        tool_names: set[str] | None = None
-        if request.tools and (request.tool_choice is None or request.tool_choice.mode != "none"):
-            tool_names = {tool.name for tool in request.tools if tool.kind == "function"}
-            request = emulated(request)
+        request, tool_names = emulate(request)
         at = await accounts.bearer(account)
         data = accounts.extra(account)
         model_id, tier = self.models_of(data).get(request.model, ("", 1))

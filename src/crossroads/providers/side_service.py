@@ -28,7 +28,7 @@ from crossroads.services import spec as specs
 from crossroads.services.book import SERVICE_DOWN, Service, SideServices
 from crossroads.services.gate import QUEUE_FULL, QUEUE_TIMEOUT
 from crossroads.services.refine import Refiner
-from crossroads.services.tools import emulated
+from crossroads.services.tools import emulate, wants_tools
 from crossroads.transport import Transport, iter_sse_batches
 
 CHAT = dialects.get("openai-chat")
@@ -95,16 +95,13 @@ class SideServiceProvider(ProviderBase):
         service: Service = account.params["service"]
         spec = service.spec
         service.check_up()
+        if spec.tools == "reject" and wants_tools(request):
+            raise ir.Error(400, "invalid_request",
+                           f"model {spec.prefix}{request.model} cannot call tools: {spec.label} has no tool "
+                           "calling (its entry says 'tools: reject')", param="tools", code="tools_not_supported")
         tool_names: set[str] | None = None
-        if request.tools and (request.tool_choice is None or request.tool_choice.mode != "none"):
-            if spec.tools == "reject":
-                raise ir.Error(400, "invalid_request",
-                               f"model {spec.prefix}{request.model} cannot call tools: {spec.label} has no tool "
-                               "calling (its entry says 'tools: reject')", param="tools",
-                               code="tools_not_supported")
-            if spec.tools == "emulated":
-                tool_names = {tool.name for tool in request.tools if tool.kind == "function"}
-                request = emulated(request)
+        if spec.tools == "emulated":
+            request, tool_names = emulate(request)
         body = orjson.dumps(self.shape(request, CHAT.render_request(request)))
         headers = {"content-type": "application/json", "accept": "text/event-stream",
                    **self.credential_headers(spec), **account.headers}

@@ -25,6 +25,18 @@ _BLOCK = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
 
+def wants_tools(request: ir.Request) -> bool:
+    return bool(request.tools) and (request.tool_choice is None or request.tool_choice.mode != "none")
+
+
+def emulate(request: ir.Request) -> tuple[ir.Request, set[str] | None]:
+    """``request`` for a service without tools, and the names of the tools a
+    reply may call (None: no tools were offered, nothing to look for)."""
+    if not wants_tools(request):
+        return request, None
+    return emulated(request), {tool.name for tool in request.tools if tool.kind == "function"}
+
+
 def emulated(request: ir.Request) -> ir.Request:
     """``request`` for a service without tools."""
     choice = request.tool_choice
