@@ -145,9 +145,7 @@ class App:
                 log.exception("unhandled error on %s %s", method, path)
                 reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
                                                                   "internal error in crossroads; see server log"))
-            if isinstance(reply, StreamReply):
-                if watch is None:  # pragma: no cover - a stream always follows a read body
-                    watch = DisconnectWatch(receive)
+            if isinstance(reply, StreamReply):  # the watch, still on, cancels the stream when the client leaves
                 await send_stream(send, reply)
             else:
                 if watch is not None:
