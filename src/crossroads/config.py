@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from crossroads import quota
 from crossroads.access.lockout import LockoutPolicy
 from crossroads.access.policy import KeyPolicy, parse_key
 from crossroads.state import StateConfig
@@ -89,6 +90,9 @@ class Config:
     max_retry_interval: float = 30.0
     routing_strategy: str = "round-robin"
     session_affinity: bool = True
+    pause_at: tuple[tuple[str, float], ...] = ()  # routing.pause-at: (model pattern, fraction used)
+    prefer_soonest_reset: bool = True  # routing.prefer-soonest-reset
+    quota_probe: bool = True  # routing.quota-probe: read providers' usage endpoints
     session_affinity_ttl: float = 3600.0
     force_model_prefix: bool = False
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
@@ -217,6 +221,11 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     if "session-affinity-ttl" in routing:
         cfg.session_affinity_ttl = _seconds(routing["session-affinity-ttl"], "routing.session-affinity-ttl",
                                             source)
+    cfg.pause_at = _pause_at(routing.get("pause-at"), source)
+    if "prefer-soonest-reset" in routing:
+        cfg.prefer_soonest_reset = bool(routing["prefer-soonest-reset"])
+    if "quota-probe" in routing:
+        cfg.quota_probe = bool(routing["quota-probe"])
     cfg.force_model_prefix = bool(data.get("force-model-prefix", False))
     if "transient-error-cooldown-seconds" in data:
         cfg.transient_cooldown = float(_number(data["transient-error-cooldown-seconds"],
@@ -326,3 +335,15 @@ def _number(value: Any, key: str, source: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ConfigError(f"{source}: '{key}' must be a number, got {value!r}")
     return float(value)
+
+
+def _pause_at(value: Any, source: str) -> tuple[tuple[str, float], ...]:
+    """``routing.pause-at``: one threshold for every pool, or per model pattern."""
+    if value is None:
+        return ()
+    try:
+        if isinstance(value, dict):
+            return tuple((str(k), quota.fraction(v, f"routing.pause-at.{k}")) for k, v in value.items())
+        return (("*", quota.fraction(value, "routing.pause-at")),)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None

@@ -136,22 +136,24 @@ class Pipeline:
         request has tried nothing yet, the one that recovers first is tried
         once anyway rather than refusing the request outright."""
         config = progress.snapshot.config
+        pinned = self.limiter.pinned(inbound.client_key)
+        allowed = pinned.may_use if pinned is not None else None
         for round_number in range(max(0, config.request_retry) + 1):
             tried = 0
-            for cand in self.selector.candidates(pool, session):
+            for cand in self.selector.candidates(pool, session, allowed):
                 if config.max_retry_credentials and tried >= config.max_retry_credentials:
                     break
                 tried += 1
                 result = await self._try(inbound, model, cand, session, progress)
                 if result is not None:
                     return result
-            if not tried and not progress.attempts:
+            if not tried and not progress.attempts and allowed is None:
                 probe = self.selector.soonest_transient(pool)
                 if probe is not None:
                     result = await self._try(inbound, model, probe, session, progress)
                     if result is not None:
                         return result
-            soonest = self.selector.soonest_recovery(pool)
+            soonest = self.selector.soonest_recovery(pool, allowed)
             if soonest is None:
                 return None
             if progress.soonest is None or soonest < progress.soonest:
@@ -348,15 +350,15 @@ class Pipeline:
                         raise ir.Error(502, "server_error",
                                        f"upstream {account.label} unreachable: {type(exc).__name__}") from None
                     continue
+                windows = provider.headroom(response.headers)  # every answer, a 429's included
+                if windows:
+                    self.health.observe(account.id, windows)
                 if response.status < 400:
-                    headroom = provider.headroom(response.headers)
-                    if headroom is not None:
-                        self.health.set_headroom(account.id, *headroom)
                     return response
                 if not last_url and (response.status == 429 or response.status >= 500):
                     response.release()
                     continue  # the same endpoint elsewhere may work
-                error = await self._upstream_error(response, upstream)
+                error = await self._upstream_error(response, upstream, account)
                 if response.status == 401 and attempt == 0 and await provider.on_unauthorized(account):
                     break  # the credential was refreshed: one more try on this account
                 raise error
@@ -403,13 +405,17 @@ class Pipeline:
         adapted = provider.adapt_body(cand.account, body)
         return orjson.dumps(body if adapted is None else adapted)
 
-    async def _upstream_error(self, response: aiohttp.ClientResponse, upstream: Dialect) -> ir.Error:
+    async def _upstream_error(self, response: aiohttp.ClientResponse, upstream: Dialect,
+                              account: Account) -> ir.Error:
         try:
             data = await response.read()
         except (aiohttp.ClientError, TimeoutError):
             data = b""
         finally:
             response.release()
+        windows = account.provider.error_windows(response.status, data)
+        if windows:  # a quota error that names its reset: skipped until then, on every replica
+            self.health.observe(account.id, windows)
         readable = _is_error_document(data)
         error = upstream.parse_error(response.status, data if readable else b"")
         if not readable:  # raw text (an HTML page, a proxy's echo of our headers) is never relayed

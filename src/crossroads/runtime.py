@@ -38,7 +38,8 @@ from crossroads.inflight import InFlight
 from crossroads.providers import Provider, all_providers
 from crossroads.redaction import Redaction
 from crossroads.routing.health import Health
-from crossroads.routing.selection import Selector, make_strategy
+from crossroads.routing.prober import QuotaProber
+from crossroads.routing.selection import QuotaRules, Selector, make_strategy
 from crossroads.routing.sticky import Affinity
 from crossroads.routing.windows import RequestWindows
 from crossroads.services.book import SideServices, service_handles
@@ -64,9 +65,11 @@ class Runtime:
         self.ledger = usage.Ledger(state=self.state)
         self.limiter = Limiter(config.key_policies, self.state)
         self.selector = Selector(self.health, make_strategy(config.routing_strategy, self._replica_number),
-                                 self.affinity, config.routing_strategy)
+                                 self.affinity, config.routing_strategy, _quota_rules(config))
         self.images = ImageFetcher(config.image_fetch)
         self.request_windows = RequestWindows()
+        self.prober = QuotaProber(self.health, self.transport, lambda: self.snapshot.accounts,
+                                  lambda: self.config.quota_probe)  # started by the server's lifespan
         self.client_lockout = Lockout(config.lockout)  # wrong client keys, per address
         self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
         self.logins = Logins()
@@ -119,6 +122,7 @@ class Runtime:
         self.affinity.ttl = config.session_affinity_ttl
         self.limiter.configure(config.key_policies)
         self.selector.use_strategy(config.routing_strategy, self._replica_number)
+        self.selector.rules = _quota_rules(config)
         self.images.configure(config.image_fetch)
         self.client_lockout.policy = self.management_lockout.policy = config.lockout
         self.redaction.update(candidate.secrets)
@@ -138,6 +142,10 @@ class Runtime:
             self.apply(self.config, self._records)
         except ConfigError as exc:  # cannot happen for a config that was applied; never fail a health check
             log.error("rebuilding routes failed: %s", exc)
+
+
+def _quota_rules(config: Config) -> QuotaRules:
+    return QuotaRules(config.pause_at, config.prefer_soonest_reset)
 
 
 def _is_loopback(host: str) -> bool:

@@ -195,6 +195,7 @@ class App:
                     self._background.append(asyncio.create_task(self.runtime.inflight.run(),
                                                                 name="crossroads-inflight"))
                     await self.runtime.services.start()
+                    self._background.append(self.runtime.prober.start())
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 import pytest
 
-from crossroads import config, ir
+from crossroads import config, ir, quota
 from crossroads.access import KeyCheck
 from crossroads.access.policy import Limiter, parse_key
 from crossroads.http import Request
@@ -172,16 +173,17 @@ def test_errors_the_client_caused_cool_nothing() -> None:
 def test_headroom_from_headers() -> None:
     openai_headers = {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "3",
                       "x-ratelimit-reset-requests": "6m0s"}
-    assert openai_compatible.PROVIDER.headroom({}) is None
-    fraction, reset = openai_compatible.PROVIDER.headroom(openai_headers) or (0, 0)
-    assert fraction == pytest.approx(0.03) and reset == 360
-    assert gemini.PROVIDER.headroom(openai_headers) is None  # not a header family Gemini sends
-    unified = {"anthropic-ratelimit-unified-5h-utilization": "0.99"}
-    fraction, _ = claude_oauth.PROVIDER.headroom(unified) or (0, 0)
-    assert fraction == pytest.approx(0.01)
-    fraction, reset = codex.PROVIDER.headroom({"x-codex-primary-used-percent": "40",
-                                               "x-codex-primary-reset-after-seconds": "100"}) or (0, 0)
-    assert fraction == pytest.approx(0.6) and reset == 100
+    assert openai_compatible.PROVIDER.headroom({}) == []
+    [window] = openai_compatible.PROVIDER.headroom(openai_headers)
+    assert window.kind == "requests-per-minute" and window.used == pytest.approx(0.97)
+    assert window.resets_at == pytest.approx(time.time() + 360, abs=2) and window.limit == 100
+    assert gemini.PROVIDER.headroom(openai_headers) == []  # not a header family Gemini sends
+    [window] = claude_oauth.PROVIDER.headroom({"anthropic-ratelimit-unified-5h-utilization": "0.99"})
+    assert (window.kind, window.used, window.source) == ("five-hour", pytest.approx(0.99), "header")
+    [window] = codex.PROVIDER.headroom({"x-codex-primary-used-percent": "40",
+                                        "x-codex-primary-reset-after-seconds": "100"})
+    assert window.kind == "five-hour" and window.used == pytest.approx(0.4)
+    assert window.resets_at == pytest.approx(time.time() + 100, abs=2)
 
 
 def test_accounts_short_of_headroom_are_avoided() -> None:
@@ -190,7 +192,8 @@ def test_accounts_short_of_headroom_are_avoided() -> None:
     selector = Selector(health, FillFirst())
     pool = registry.pool("m")
     assert pool is not None
-    health.set_headroom(pool.candidates[0].account.id, 0.01, 60)
+    health.observe(pool.candidates[0].account.id, [quota.window("requests-per-minute", 0.99, time.time() + 60,
+                                                                "header")])
     assert _first(selector, registry) == "k2"
     assert [c.account.secret for c in selector.candidates(pool)] == ["k2", "k3", "k1"]
 

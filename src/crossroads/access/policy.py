@@ -9,6 +9,7 @@ A key in ``api-keys`` may be a plain string (no limits) or a mapping::
         rpm: 60
         tpm: 200000
         budget: {tokens: 5000000, period: day}   # day | week | month | seconds
+        accounts: ["claude:team@example.com", "codex:*"]   # pinned to these accounts (id or label, wildcards)
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import calendar
 import fnmatch
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crossroads import ir
@@ -33,10 +34,21 @@ class KeyPolicy:
     tpm: int | None = None
     budget_tokens: int | None = None
     budget_period: str = "day"
+    accounts: tuple[str, ...] = ()  # account ids or labels (wildcards) this key may use; empty: any
+    _pinned: dict[str, bool] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     @property
     def limited(self) -> bool:
-        return bool(self.models) or any(v is not None for v in (self.rpm, self.tpm, self.budget_tokens))
+        return bool(self.models) or bool(self.accounts) or any(
+            v is not None for v in (self.rpm, self.tpm, self.budget_tokens))
+
+    def may_use(self, account_id: str, label: str) -> bool:
+        """Whether the key is pinned to this account (memoised: a pick stays cheap)."""
+        known = self._pinned.get(account_id)
+        if known is None:
+            known = self._pinned[account_id] = any(
+                fnmatch.fnmatchcase(account_id, p) or fnmatch.fnmatchcase(label, p) for p in self.accounts)
+        return known
 
 
 def parse_key(entry: Any, where: str) -> KeyPolicy:
@@ -53,9 +65,12 @@ def parse_key(entry: Any, where: str) -> KeyPolicy:
     period = str(budget.get("period", "day"))
     if period not in PERIODS and period != "month" and not period.isdigit():
         raise ValueError(f"{where}: budget period must be minute, hour, day, week, month or seconds")
+    pinned = entry.get("accounts") or []
+    if not isinstance(pinned, list) or not all(isinstance(a, str) and a for a in pinned):
+        raise ValueError(f"{where}: 'accounts' must be a list of account ids or labels (wildcards allowed)")
     return KeyPolicy(entry["key"], tuple(models), _int(entry.get("rpm"), where, "rpm"),
                      _int(entry.get("tpm"), where, "tpm"), _int(budget.get("tokens"), where, "budget.tokens"),
-                     period)
+                     period, tuple(pinned))
 
 
 def _int(value: Any, where: str, name: str) -> int | None:
@@ -95,6 +110,13 @@ class Limiter:
         policy = self._policy(key, model)
         if policy is not None and key is not None:
             _refuse(policy, await self._state.reserve(key, _limits(policy)))
+
+    def pinned(self, key: str | None) -> KeyPolicy | None:
+        """The key's policy when it is pinned to some accounts."""
+        if key is None or not self.policies:
+            return None
+        policy = self.policies.get(key)
+        return policy if policy is not None and policy.accounts else None
 
     def check_model(self, key: str | None, model: str) -> None:
         """Raise (403) when the key's model allowlist excludes ``model``; counts nothing."""

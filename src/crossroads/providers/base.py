@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
-from crossroads import ir
+from crossroads import ir, quota
 from crossroads.auth.refresher import Refresher
 from crossroads.auth.spec import OAuthSpec
 from crossroads.auth.table import OAuthTable
@@ -61,6 +61,7 @@ class Account:
     credential: Any = None  # crossroads.auth.refresher.Credential for OAuth accounts (fresh tokens)
     timeouts: Timeouts | None = None  # None: the global timeouts
     params: dict[str, Any] = field(default_factory=dict)  # provider-specific, fixed when the account is built
+    pause_at: float | None = None  # stop using a plan window at this fraction used (None: the pool's rule)
 
     @property
     def masked_secret(self) -> str:
@@ -151,9 +152,20 @@ class Provider(Protocol):
         accounting and client encoding stay around it."""
         ...
 
-    def headroom(self, headers: Mapping[str, str]) -> tuple[float, float] | None:
-        """(fraction left of the tightest rate-limit window, seconds until it
-        resets) from a successful response's headers, or None."""
+    def headroom(self, headers: Mapping[str, str]) -> list[quota.Window]:
+        """The quota windows a response's headers show (any response: a 429
+        often says which window ran out); [] when it carries none."""
+        ...
+
+    quota_probe_interval: ClassVar[float | None]  # seconds between usage-endpoint reads; None: no endpoint
+
+    async def probe_quota(self, account: Account, transport: Transport) -> list[quota.Window] | None:
+        """The account's windows from the upstream's usage endpoint (None: it
+        could not be read). Called at most every ``quota_probe_interval``."""
+        ...
+
+    def error_windows(self, status: int, body: bytes) -> list[quota.Window]:
+        """Windows a quota error's body names (e.g. a reset time)."""
         ...
 
 
@@ -169,6 +181,7 @@ class ProviderBase:
     dialect: ClassVar[str]
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads
     oauth: ClassVar[OAuthSpec | None] = None
+    quota_probe_interval: ClassVar[float | None] = None
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return []
@@ -204,10 +217,16 @@ class ProviderBase:
                  transport: Transport) -> AsyncIterator[ir.Event]:
         raise NotImplementedError(f"{type(self).__name__} does not run its own exchange")
 
-    def headroom(self, headers: Mapping[str, str]) -> tuple[float, float] | None:
+    def headroom(self, headers: Mapping[str, str]) -> list[quota.Window]:
         if not self.rate_limit_families:
-            return None
+            return []
         return ratelimit_headers.headroom(headers, self.rate_limit_families)
+
+    async def probe_quota(self, account: Account, transport: Transport) -> list[quota.Window] | None:
+        return None
+
+    def error_windows(self, status: int, body: bytes) -> list[quota.Window]:
+        return []
 
 
 def retryable(error: ir.Error) -> bool:

@@ -18,14 +18,16 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from crossroads import quota
 from crossroads.auth import tokens
 from crossroads.auth.flows import PkceBrowserFlow, expiry_fields, safe_id, token_digest
 from crossroads.auth.grants import RotatingRefresh
 from crossroads.auth.spec import HOUR, BrowserLogin, LoginResult, OAuthSettings, OAuthSpec
-from crossroads.providers import catalogue
+from crossroads.providers import catalogue, quota_probe, ratelimit_headers
 from crossroads.providers import oauth_accounts as accounts
 from crossroads.providers.base import Account, UpstreamCall
 from crossroads.providers.subscription import SubscriptionProvider
+from crossroads.transport import Transport
 
 ANTHROPIC_VERSION = "2023-06-01"
 IDENTITY = "You are Claude Code, Anthropic's official CLI for Claude."
@@ -124,6 +126,16 @@ class ClaudeOAuthProvider(SubscriptionProvider):
     auth_types: ClassVar[tuple[str, ...]] = ("claude",)
     models: ClassVar[list[str]] = catalogue.ANTHROPIC
     oauth: ClassVar[OAuthSpec | None] = OAUTH
+    quota_probe_interval: ClassVar[float | None] = 300.0  # the response headers do the rest
+
+    async def probe_quota(self, account: Account, transport: Transport) -> list[quota.Window] | None:
+        """``GET /api/oauth/usage`` (beta ``oauth-2025-04-20``): ``five_hour``,
+        ``seven_day`` and model-scoped weekly windows (``seven_day_opus``...),
+        each ``{utilization: percent, resets_at: RFC 3339}``."""
+        token = await accounts.bearer(account)
+        data = await quota_probe.fetch_json(transport, account, f"{account.base_url}/api/oauth/usage", {
+            "authorization": f"Bearer {token}", "anthropic-beta": "oauth-2025-04-20", **CLAUDE_CODE_HEADERS})
+        return None if not isinstance(data, dict) else usage_windows(data)
 
     async def call(self, account: Account, model: str, stream: bool,
                    client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:
@@ -141,6 +153,24 @@ class ClaudeOAuthProvider(SubscriptionProvider):
         if system is None:
             return None
         return {**body, "system": system}
+
+
+USAGE_NAMES = {"session": "5h", "weekly_all": "7d", "weekly": "7d"}
+
+
+def usage_windows(data: dict[str, Any]) -> list[quota.Window]:
+    now = time.time()
+    windows = []
+    for name, value in data.items():
+        named = ratelimit_headers.claim_kind(USAGE_NAMES.get(name, name))
+        if named is None or not isinstance(value, dict):
+            continue
+        used = ratelimit_headers.number(str(value.get("utilization")))
+        if used is None:
+            continue
+        resets = ratelimit_headers.epoch(str(value.get("resets_at") or "")) if value.get("resets_at") else None
+        windows.append(quota.window(named[0], used / 100.0, resets, "usage-endpoint", family=named[1], now=now))
+    return windows
 
 
 PROVIDER = ClaudeOAuthProvider()

@@ -20,6 +20,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import orjson
+
+from crossroads import quota
 from crossroads.auth import oauth, tokens
 from crossroads.auth.flows import PkceBrowserFlow, expiry_fields, safe_id
 from crossroads.auth.grants import RotatingRefresh
@@ -36,9 +39,10 @@ from crossroads.auth.spec import (
 from crossroads.auth.tokens import TokenGrant
 from crossroads.credentials.base import Record
 from crossroads.providers import oauth_accounts as accounts
-from crossroads.providers import ratelimit_headers
+from crossroads.providers import quota_probe, ratelimit_headers
 from crossroads.providers.base import Account, AccountContext, UpstreamCall
 from crossroads.providers.subscription import SubscriptionProvider
+from crossroads.transport import Transport
 
 CODEX_VERSION = "0.58.0"
 ORIGINATOR = "codex_cli_rs"
@@ -175,16 +179,60 @@ class CodexProvider(SubscriptionProvider):
     # the plan's 5-hour and weekly windows are spent for every model at once
     credential_wide_markers: ClassVar[tuple[str, ...]] = ("usage_limit_reached", "usage_not_included")
 
-    def headroom(self, headers: Mapping[str, str]) -> tuple[float, float] | None:
-        """The plan's primary and secondary windows from ``x-codex-{primary,secondary}-
-        used-percent`` and ``-reset-after-seconds``."""
+    quota_probe_interval: ClassVar[float | None] = 300.0
+
+    def headroom(self, headers: Mapping[str, str]) -> list[quota.Window]:
+        """The plan's windows from ``x-codex-{primary,secondary}-used-percent``
+        (used, not left), ``-window-minutes`` and ``-reset-at`` (epoch) or
+        ``-reset-after-seconds``; credits from ``x-codex-credits-*``."""
+        now = time.time()
         windows = []
-        for window in ("primary", "secondary"):
-            used = ratelimit_headers.number(headers.get(f"x-codex-{window}-used-percent"))
-            if used is not None:
-                reset = ratelimit_headers.number(headers.get(f"x-codex-{window}-reset-after-seconds"))
-                windows.append((1.0 - used / 100.0, reset or 60.0))
-        return ratelimit_headers.tightest(windows)
+        for name in ("primary", "secondary"):
+            used = ratelimit_headers.number(headers.get(f"x-codex-{name}-used-percent"))
+            if used is None:
+                continue
+            minutes = ratelimit_headers.number(headers.get(f"x-codex-{name}-window-minutes"))
+            reset = ratelimit_headers.epoch(headers.get(f"x-codex-{name}-reset-at"))
+            after = ratelimit_headers.number(headers.get(f"x-codex-{name}-reset-after-seconds"))
+            if reset is None and after is not None:
+                reset = now + after
+            kind = quota.kind_for_minutes(minutes) if minutes else ("five-hour" if name == "primary" else "weekly")
+            windows.append(quota.window(kind, used / 100.0, reset, "header", now=now))
+        credits = _credits(headers.get("x-codex-credits-has-credits"), headers.get("x-codex-credits-unlimited"),
+                           headers.get("x-codex-credits-balance"), "header", now)
+        return windows + credits
+
+    async def probe_quota(self, account: Account, transport: Transport) -> list[quota.Window] | None:
+        """``GET /backend-api/wham/usage``: ``rate_limit.{primary,secondary}_window``
+        with ``used_percent``, ``limit_window_seconds``, ``reset_at``/``reset_after_seconds``."""
+        token = await accounts.bearer(account)
+        root = account.base_url.removesuffix("/codex")
+        data = await quota_probe.fetch_json(transport, account, f"{root}/wham/usage", {
+            "authorization": f"Bearer {token}", "chatgpt-account-id": str(accounts.extra(account).get("account_id", "")),
+            "originator": ORIGINATOR, "user-agent": f"{ORIGINATOR}/{CODEX_VERSION} (crossroads)"})
+        return None if not isinstance(data, dict) else usage_windows(data)
+
+    def error_windows(self, status: int, body: bytes) -> list[quota.Window]:
+        """A 429 ``usage_limit_reached`` names its reset (``resets_at`` or
+        ``resets_in_seconds``) but not its window: one resetting within six
+        hours is the 5-hour window, a later one the weekly."""
+        if status != 429 or b"usage_limit" not in body:
+            return []
+        try:
+            error = orjson.loads(body).get("error")
+        except (orjson.JSONDecodeError, AttributeError):
+            return []
+        if not isinstance(error, dict):
+            return []
+        now = time.time()
+        reset = ratelimit_headers.epoch(str(error.get("resets_at") or ""))
+        seconds = ratelimit_headers.number(str(error.get("resets_in_seconds")))
+        if reset is None and seconds is not None:
+            reset = now + seconds
+        if reset is None:
+            return []
+        kind = "five-hour" if reset - now <= 6 * 3600 else "weekly"
+        return [quota.window(kind, 1.0, reset, "error", now=now)]
 
     def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         if not record.data.get("account_id"):
@@ -228,6 +276,47 @@ class CodexProvider(SubscriptionProvider):
                 and "summary" not in reasoning:
             out["reasoning"] = {**reasoning, "summary": "auto"}  # so reasoning reaches every dialect
         return out
+
+
+def usage_windows(data: dict[str, Any]) -> list[quota.Window]:
+    now = time.time()
+    raw = data.get("rate_limit")
+    limits: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    windows = []
+    for name, default in (("primary_window", "five-hour"), ("secondary_window", "weekly")):
+        item = limits.get(name)
+        if not isinstance(item, dict):
+            continue
+        used = ratelimit_headers.number(str(item.get("used_percent")))
+        if used is None:
+            continue
+        span = ratelimit_headers.number(str(item.get("limit_window_seconds")))
+        reset = ratelimit_headers.epoch(str(item.get("reset_at") or ""))
+        after = ratelimit_headers.number(str(item.get("reset_after_seconds")))
+        if reset is None and after is not None:
+            reset = now + after
+        kind = quota.kind_for_minutes(span / 60) if span else default
+        if limits.get("limit_reached") and limits.get("allowed") is False:
+            used = max(used, 100.0) if used >= 99 else used
+        windows.append(quota.window(kind, used / 100.0, reset, "usage-endpoint", now=now))
+    credits = data.get("credits")
+    if isinstance(credits, dict):
+        windows += _credits(str(credits.get("has_credits")), str(credits.get("unlimited")),
+                            str(credits.get("balance")) if credits.get("balance") is not None else None,
+                            "usage-endpoint", now)
+    return windows
+
+
+def _credits(has: str | None, unlimited: str | None, balance: str | None, source: str,
+             now: float) -> list[quota.Window]:
+    """Purchased credits as a window: exhausted when the plan says it has none."""
+    if has is None:
+        return []
+    if (unlimited or "").lower() == "true":
+        return [quota.window("credits", 0.0, None, source, now=now)]
+    amount = ratelimit_headers.number(balance)
+    empty = has.lower() != "true" or (amount is not None and amount <= 0)
+    return [quota.window("credits", 1.0 if empty else 0.0, None, source, limit=amount, now=now)]
 
 
 PROVIDER = CodexProvider()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from crossroads import quota
 from crossroads.config import ConfigError, Timeouts, parse_timeouts
 from crossroads.providers.base import Account, ModelRoute, Provider
 
@@ -38,6 +39,8 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
         weight=int(entry["weight"]) if entry.get("weight") is not None else 1,
         excluded=tuple(str(p) for p in excluded),
         disabled=bool(entry.get("disabled", False)),
+        pause_at=quota.fraction(entry["pause-at"], f"{where}.pause-at") if entry.get("pause-at") is not None
+        else None,
     )
     timeouts = entry.get("timeouts")
     if timeouts is not None:

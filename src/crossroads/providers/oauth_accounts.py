@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from crossroads import ir
+from crossroads import ir, quota
 from crossroads.auth import refresher
 from crossroads.credentials.base import Record
 from crossroads.providers.base import Account, AccountContext, ModelRoute, Provider
@@ -35,6 +35,7 @@ def oauth_account(provider: Provider, record: Record, models: Iterable[str], ctx
         excluded=tuple(str(p) for p in excluded),
         disabled=bool(data.get("disabled", False)) or credential.status == "needs_login",
         credential=credential,
+        pause_at=quota.fraction(data["pause_at"], "pause_at") if data.get("pause_at") is not None else None,
     )
     aliases = data.get("model_aliases")
     aliases = aliases if isinstance(aliases, dict) else {}

@@ -1,16 +1,15 @@
-"""Account health: cooldowns per (account, model) with their cause, and
-rate-limit headroom read from upstream headers.
+"""Account health: cooldowns per (account, model) with their cause, and the
+quota windows upstreams report (``crossroads.quota``).
 
-Cooldowns live in a ``State`` (shared by replicas when it is Redis); reads
-use its local view, so a pick never waits on the network."""
+Both live in a ``State`` (shared by replicas when it is Redis); reads use its
+local view, so a pick never waits on the network."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from crossroads import ir
+from crossroads import ir, quota
 from crossroads.providers.base import Outcome, classify
 from crossroads.state import MemoryState, State
 from crossroads.state.base import ALL_MODELS, Cooldown
@@ -20,20 +19,13 @@ AUTH_COOLDOWN = 30 * 60.0  # 401 after the refresh-and-retry, 402, 403
 MODEL_MISSING_COOLDOWN = 12 * 3600.0  # 404 / model not supported: that model only
 QUOTA_BACKOFF_BASE = 1.0  # 429 without a reset time: 1 s, doubling...
 QUOTA_BACKOFF_MAX = 30 * 60.0  # ...up to 30 min
-LOW_HEADROOM = 0.05  # below 5 % of a rate-limit window left, prefer other accounts
-
-
-@dataclass(slots=True)
-class Headroom:
-    fraction: float  # share of the tightest window still available, 0..1
-    until: float  # when the window resets (monotonic)
 
 
 class Health:
     def __init__(self, transient_cooldown: float = TRANSIENT_COOLDOWN, state: State | None = None) -> None:
         self.state: State = state if state is not None else MemoryState()
         self._cooldowns = self.state.cooldowns  # kept current by the state
-        self._headroom: dict[str, Headroom] = {}
+        self.quotas = self.state.quotas  # account -> windows, kept current by the state
         self.transient_cooldown = transient_cooldown
 
     def cooling_until(self, account_id: str, model: str) -> float | None:
@@ -112,15 +104,21 @@ class Health:
         now = time.monotonic()
         return {k: v for k, v in self._cooldowns.items() if v.until > now}
 
-    # ---------------------------------------------------------------- headroom
+    # ---------------------------------------------------------------- quota windows
 
-    def set_headroom(self, account_id: str, fraction: float, reset_in: float) -> None:
-        self._headroom[account_id] = Headroom(fraction, time.monotonic() + max(reset_in, 1.0))
+    def observe(self, account_id: str, windows: list[quota.Window]) -> None:
+        """What an upstream just said about the account's windows."""
+        if windows:
+            self.state.put_quota(account_id, windows)
 
-    def short_of_headroom(self, account_id: str) -> bool:
-        if not self._headroom:
-            return False
-        headroom = self._headroom.get(account_id)
-        return (headroom is not None and headroom.fraction < LOW_HEADROOM
-                and headroom.until > time.monotonic())
+    def assess(self, account_id: str, model: str, pause_at: float | None) -> quota.Assessment:
+        """The account's windows for one request for ``model`` (no windows known: clear)."""
+        windows = self.quotas.get(account_id) if self.quotas else None
+        if not windows:
+            return quota.CLEAR
+        return quota.assess(windows, model, pause_at, time.time())
 
+    def quota_until(self, account_id: str, model: str, pause_at: float | None) -> float | None:
+        """When an account held back by its windows may be used again (monotonic), else None."""
+        blocked = self.assess(account_id, model, pause_at).blocked_until
+        return None if blocked is None else time.monotonic() + max(0.0, blocked - time.time())

@@ -1,14 +1,24 @@
-"""Choosing accounts from a pool: strategies, priority tiers, affinity, headroom.
+"""Choosing accounts from a pool: strategies, priority tiers, affinity, quota windows.
 
 ``Selector.candidates`` is a generator: the first (usually only) candidate
 costs O(1) amortised whatever the pool size (O(log n) for weighted), and
 further candidates are produced only when the pipeline fails over.
+
+Quota windows (``crossroads.quota``) decide before any request is sent: an
+account whose window for the model is exhausted, or used past its
+``pause-at``, is skipped until the reset; one nearly out (5 % or less left)
+goes after the others. Among the next ``RESET_LOOKAHEAD`` usable accounts
+the strategy offers, the one whose binding window resets soonest goes first
+(``routing.prefer-soonest-reset``), so capacity that would expire unused is
+used first. The lookahead keeps a pick's cost flat in the pool's size.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import heapq
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from itertools import count
 from typing import Protocol
 
@@ -16,7 +26,23 @@ from crossroads.routing.health import Health
 from crossroads.routing.registry import Candidate, Pool
 from crossroads.routing.sticky import Affinity
 
-HEADROOM_LOOKAHEAD = 8  # how far to look for an account with rate-limit headroom
+HEADROOM_LOOKAHEAD = 8  # how far to look past accounts nearly out of a window
+RESET_LOOKAHEAD = 8  # how many usable accounts compete on the soonest reset
+
+
+@dataclass(slots=True, frozen=True)
+class QuotaRules:
+    """The pool-wide quota settings (``routing.pause-at``, ``routing.prefer-soonest-reset``);
+    an account's own ``pause-at`` wins over the pool's."""
+
+    pause_at: tuple[tuple[str, float], ...] = ()  # (model pattern, fraction), first match wins
+    prefer_soonest_reset: bool = True
+
+    def pause_for(self, model: str) -> float | None:
+        for pattern, fraction in self.pause_at:
+            if fnmatch.fnmatchcase(model, pattern):
+                return fraction
+        return None
 
 
 class Strategy(Protocol):
@@ -131,39 +157,78 @@ class Selector:
     starts the new one afresh)."""
 
     def __init__(self, health: Health, strategy: Strategy, affinity: Affinity | None = None,
-                 strategy_name: str = "") -> None:
+                 strategy_name: str = "", rules: QuotaRules | None = None) -> None:
         self.health = health
         self.strategy = strategy
         self.affinity = affinity
         self.strategy_name = strategy_name
+        self.rules = rules or QuotaRules()
 
     def use_strategy(self, name: str, start_at: Callable[[], int] | None = None) -> None:
         if name != self.strategy_name:
             self.strategy = make_strategy(name, start_at)
             self.strategy_name = name
 
-    def candidates(self, pool: Pool, session: str | None = None) -> Iterator[Candidate]:
-        """Available candidates in preference order, each once."""
+    def pause_at(self, cand: Candidate) -> float | None:
+        own = cand.account.pause_at
+        return own if own is not None else self.rules.pause_for(cand.route.upstream)
+
+    def candidates(self, pool: Pool, session: str | None = None,
+                   allowed: Callable[[str, str], bool] | None = None) -> Iterator[Candidate]:
+        """Available candidates in preference order, each once; ``allowed``
+        (account id, label) pins a client key to a subset of the pool."""
         health = self.health
         sticky_id: str | None = None
         if session is not None and self.affinity is not None:
             sticky_id = self.affinity.get(pool.model, session)
             if sticky_id is not None:
                 cand = pool.by_account.get(sticky_id)
-                if cand is not None and health.available(sticky_id, cand.route.upstream):
+                if cand is not None and (allowed is None or allowed(sticky_id, cand.account.label)) \
+                        and health.available(sticky_id, cand.route.upstream) \
+                        and health.assess(sticky_id, cand.route.upstream, self.pause_at(cand)).blocked_until is None:
                     yield cand
+        prefer_reset = self.rules.prefer_soonest_reset
         for number, tier in enumerate(pool.tiers):
             deferred: list[Candidate] = []
+            racing: list[tuple[float, int, Candidate]] = []  # (binding reset, order, candidate)
             looked = 0
-            for cand in self.strategy.order(f"{pool.model}#{number}", tier):
+            order = self.strategy.order(f"{pool.model}#{number}", tier)
+            for cand in order:
                 account_id = cand.account.id
                 if account_id == sticky_id or not health.available(account_id, cand.route.upstream):
                     continue
-                if looked < HEADROOM_LOOKAHEAD and health.short_of_headroom(account_id):
+                if allowed is not None and not allowed(account_id, cand.account.label):
+                    continue
+                if not health.quotas:  # nothing known about any window: the strategy's order
+                    yield cand
+                    continue
+                verdict = health.assess(account_id, cand.route.upstream, self.pause_at(cand))
+                if verdict.blocked_until is not None:
+                    continue
+                if verdict.low and looked < HEADROOM_LOOKAHEAD:
                     looked += 1
                     deferred.append(cand)
                     continue
+                if not prefer_reset:
+                    yield cand
+                    continue
+                reset = verdict.binding_reset
+                racing.append((reset if reset is not None else float("inf"), len(racing), cand))
+                if len(racing) >= RESET_LOOKAHEAD:
+                    break
+            racing.sort(key=lambda item: (item[0], item[1]))
+            for _, _, cand in racing:
                 yield cand
+            if len(racing) >= RESET_LOOKAHEAD:  # the rest of the tier, in the strategy's order
+                for cand in order:
+                    account_id = cand.account.id
+                    if account_id == sticky_id \
+                            or not health.available(account_id, cand.route.upstream) \
+                            or (allowed is not None and not allowed(account_id, cand.account.label)):
+                        continue
+                    verdict = health.assess(account_id, cand.route.upstream, self.pause_at(cand))
+                    if verdict.blocked_until is None:
+                        yield cand
             yield from deferred
 
     def soonest_transient(self, pool: Pool) -> Candidate | None:
@@ -176,12 +241,20 @@ class Selector:
                 best = (until, cand)
         return None if best is None else best[1]
 
-    def soonest_recovery(self, pool: Pool) -> float | None:
+    def soonest_recovery(self, pool: Pool, allowed: Callable[[str, str], bool] | None = None) -> float | None:
         """When the first rate-limited account of the pool becomes usable
-        again (accounts cooling for other causes are not waited for)."""
+        again, by a 429's cooldown or a quota window's reset (accounts
+        cooling for other causes are not waited for)."""
         soonest: float | None = None
+        quotas = bool(self.health.quotas)
         for cand in pool.candidates:
+            if allowed is not None and not allowed(cand.account.id, cand.account.label):
+                continue
             until = self.health.recovering_until(cand.account.id, cand.route.upstream)
+            if quotas:
+                reset = self.health.quota_until(cand.account.id, cand.route.upstream, self.pause_at(cand))
+                if reset is not None and (until is None or reset > until):
+                    until = reset
             if until is not None and (soonest is None or until < soonest):
                 soonest = until
         return soonest

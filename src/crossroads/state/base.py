@@ -1,6 +1,6 @@
 """The State interface: what several replicas of the router must share.
 
-Cooldowns, session affinity, per-client-key rate windows and budgets, usage
+Cooldowns, quota windows, session affinity, per-client-key rate windows and budgets, usage
 totals and round-robin cursors. ``memory.MemoryState`` keeps them in this
 process (the default, and the fallback when Redis is unreachable);
 ``redis.RedisState`` shares them through Redis.
@@ -26,6 +26,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+
+from crossroads.quota import Window, Windows
 
 ALL_MODELS = "*"
 
@@ -85,6 +87,11 @@ class State(Protocol):
     def put_cooldown(self, account: str, model: str, cooldown: Cooldown) -> None: ...
     def drop_cooldown(self, account: str, model: str) -> None: ...
     def drop_all_cooldowns(self) -> None: ...
+
+    # quota windows: reads are ``quotas`` lookups (account -> windows, this replica's
+    # view); ``put_quota`` merges new observations (the later one of each window wins)
+    quotas: dict[str, Windows]
+    def put_quota(self, account: str, windows: list[Window]) -> None: ...
 
     # session affinity
     async def get_affinity(self, model: str, session: str) -> str | None: ...

@@ -8,6 +8,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from crossroads import quota
 from crossroads.state.base import USAGE_TABLES, Cooldown, Limits, Refusal, UsageTables
 
 WINDOW = 60.0  # rpm / tpm span in seconds
@@ -47,6 +48,7 @@ class MemoryState:
     def __init__(self) -> None:
         self.replica_number = 0
         self.cooldowns: dict[tuple[str, str], Cooldown] = {}
+        self.quotas: dict[str, quota.Windows] = {}
         self._affinity: dict[tuple[str, str], tuple[str, float]] = {}
         self._windows: dict[str, _KeyWindows] = {}
         self._usage: UsageTables = {table: {} for table in USAGE_TABLES}
@@ -62,6 +64,11 @@ class MemoryState:
 
     def drop_all_cooldowns(self) -> None:
         self.cooldowns.clear()
+
+    # ---------------------------------------------------------------- quota windows
+
+    def put_quota(self, account: str, windows: list[quota.Window]) -> None:
+        self.quotas[account] = quota.merge(self.quotas.get(account, {}), windows)
 
     # ---------------------------------------------------------------- affinity
 

@@ -5,6 +5,11 @@ Layout under ``PREFIX`` (default ``crossroads``):
 - ``PREFIX:cd:ACCOUNT\\x1fMODEL`` — a cooldown (JSON), expiring when it ends;
   every change is also published on ``PREFIX:events`` so each replica keeps a
   local copy and selection reads only that copy.
+- ``PREFIX:q:ACCOUNT`` — the account's quota windows (a hash: window key ->
+  JSON); changes are batched like usage, written and published on
+  ``PREFIX:events``, so every replica routes on the same picture. A window
+  whose number moved by less than a point is not republished within
+  ``QUOTA_REPUBLISH_SECONDS``.
 - ``PREFIX:aff:MODEL\\x1fSESSION`` — the account a conversation sticks to (TTL).
 - ``PREFIX:rl:KEYHASH:{req,tok}`` — sliding one-minute logs (sorted sets) and
   ``PREFIX:budget:KEYHASH:PERIODSTART`` — tokens used this period; checked and
@@ -38,6 +43,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from crossroads import quota
 from crossroads.state.base import USAGE_TABLES, Cooldown, Limits, Refusal, StateUnavailable, UsageTables
 from crossroads.state.memory import WINDOW, MemoryState
 
@@ -48,6 +54,8 @@ REQUEST_BUDGET = 0.25  # seconds a request may wait on Redis before using local 
 RECONNECT_SECONDS = 1.0
 USAGE_FLUSH_SECONDS = 0.05  # usage reaches Redis (and the shared report) this long after a request
 FAILURES = (RedisError, OSError, TimeoutError)
+QUOTA_REPUBLISH_SECONDS = 30.0
+QUOTA_KEEP_SECONDS = 8 * 86400  # longer than the longest window that is reset weekly
 
 # KEYS: request log, token log, budget counter. ARGV: rpm, tpm, budget (-1 = none), member.
 # Returns nil when admitted (and counts the request), else {limit, seconds}.
@@ -122,6 +130,8 @@ class RedisState:
         self._listener: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending_usage: dict[tuple[str, str], dict[str, int]] = {}
+        self.quotas = self._local.quotas
+        self._pending_quota: dict[str, dict[str, quota.Window]] = {}
         self._flush_scheduled = False
         self._synced = asyncio.Event()
 
@@ -200,6 +210,7 @@ class RedisState:
             try:
                 await pubsub.subscribe(self._channel)
                 await self._load_cooldowns()  # after subscribing, so no change falls in between
+                await self._load_quotas()
                 self._came_up()
                 await self._resync()
                 self._synced.set()
@@ -224,6 +235,8 @@ class RedisState:
         for (account, model), cooldown in list(self.cooldowns.items()):
             if cooldown.until > now:
                 await self._publish_put(account, model, cooldown, only_if_new=True)
+        for account, windows in list(self.quotas.items()):
+            self._pending_quota.setdefault(account, {}).update(windows)
         await self._flush_usage()
 
     # ---------------------------------------------------------------- cooldowns
@@ -271,6 +284,30 @@ class RedisState:
                 if value is not None:
                     self._put_from_wire(orjson.loads(value))
 
+    # ---------------------------------------------------------------- quota windows
+
+    def put_quota(self, account: str, windows: list[quota.Window]) -> None:
+        known = self.quotas.get(account, {})
+        changed = [w for w in windows if _worth_publishing(known.get(w.key), w)]
+        self._local.put_quota(account, windows)
+        if not changed:
+            return
+        self._pending_quota.setdefault(account, {}).update({w.key: w for w in changed})
+        if not self._flush_scheduled and self._up:
+            self._flush_scheduled = True
+            self._background(self._guarded(self._flush_usage_soon()))
+
+    async def _load_quotas(self) -> None:
+        keys = [key async for key in self._redis.scan_iter(match=self._key("q", "*"), count=500)]
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        head = len(self._key("q", ""))
+        for key, reply in zip(keys, await pipe.execute() if keys else [], strict=True):
+            account = key.decode()[head:]
+            windows = [quota.from_wire(orjson.loads(v)) for v in reply.values()]
+            self._local.put_quota(account, [w for w in windows if w is not None])
+
     def _apply(self, data: bytes) -> None:
         try:
             event = orjson.loads(data)
@@ -285,6 +322,10 @@ class RedisState:
             self._local.drop_cooldown(str(event.get("a")), str(event.get("m")))
         elif op == "clear":
             self._local.drop_all_cooldowns()
+        elif op == "quota" and isinstance(event.get("w"), dict):
+            for account, values in event["w"].items():
+                windows = [quota.from_wire(v) for v in values] if isinstance(values, list) else []
+                self._local.put_quota(str(account), [w for w in windows if w is not None])
 
     def _put_from_wire(self, value: dict[str, Any]) -> None:
         until = float(value["u"]) - time.time() + time.monotonic()
@@ -370,16 +411,27 @@ class RedisState:
         """One pipelined write for everything counted since the last flush."""
         self._flush_scheduled = False
         batch, self._pending_usage = self._pending_usage, {}
-        if not batch:
+        windows, self._pending_quota = self._pending_quota, {}
+        if not batch and not windows:
             return
         pipe = self._redis.pipeline(transaction=False)
         for (table, name), row in batch.items():
             for field, amount in row.items():
                 pipe.hincrby(self._key("usage", table), name + SEP + field, amount)
+        if windows:
+            wire = {account: [w.wire() for w in items.values()] for account, items in windows.items()}
+            for account, values in wire.items():
+                key = self._key("q", account)
+                pipe.hset(key, mapping={v["k"] + (":" + v["f"] if v["f"] else ""): orjson.dumps(v)
+                                        for v in values})
+                pipe.expire(key, QUOTA_KEEP_SECONDS)
+            pipe.publish(self._channel, orjson.dumps({"o": self._origin, "op": "quota", "w": wire}))
         try:
             await pipe.execute()
         except FAILURES:
             _merge(self._pending_usage, batch)  # written after the reconnect
+            for account, items in windows.items():
+                self._pending_quota.setdefault(account, {}).update(items)
             raise
 
     async def usage(self) -> UsageTables:
@@ -412,6 +464,12 @@ class RedisState:
             except FAILURES as exc:
                 self._went_down(exc)
         return await self._local.next_cursor(name)
+
+
+def _worth_publishing(known: quota.Window | None, new: quota.Window) -> bool:
+    return (known is None or abs(known.used - new.used) >= 0.01
+            or abs((known.resets_at or 0.0) - (new.resets_at or 0.0)) > 5.0
+            or new.observed_at - known.observed_at >= QUOTA_REPUBLISH_SECONDS)
 
 
 def _limit(value: int | None) -> int:
