@@ -83,14 +83,13 @@ def from_wire(value: Any) -> Window | None:
 Windows = dict[str, Window]  # window key -> window, for one account
 
 
-def merge(current: Mapping[str, Window], new: Iterable[Window]) -> Windows:
-    """``current`` with ``new`` laid over it, the later observation of each window winning."""
-    merged = dict(current)
+def merge_into(windows: Windows, new: Iterable[Window]) -> None:
+    """Lay ``new`` over ``windows`` in place, the later observation of each window winning."""
     for item in new:
-        known = merged.get(item.key)
+        key = item.key
+        known = windows.get(key)
         if known is None or item.observed_at >= known.observed_at:
-            merged[item.key] = item
-    return merged
+            windows[key] = item
 
 
 def fraction(value: Any, where: str) -> float:
@@ -164,9 +163,9 @@ def describe(windows: Mapping[str, Window], now: float | None = None) -> list[di
             "window": item.key, "kind": item.kind, "family": item.family,
             "used_percent": round(item.used * 100, 1) if live else None,
             "bar": bar(item.used) if live else "(reset since)",
-            "resets_at": _iso(item.resets_at), "resets_in_seconds":
+            "resets_at": iso(item.resets_at), "resets_in_seconds":
                 None if item.resets_at is None else max(0, round(item.resets_at - now)),
-            "source": item.source, "observed_at": _iso(item.observed_at),
+            "source": item.source, "observed_at": iso(item.observed_at),
             "age_seconds": max(0, round(now - item.observed_at)), "limit": item.limit,
         })
     return rows
@@ -177,7 +176,7 @@ def bar(used: float, width: int = 20) -> str:
     return "[" + "#" * filled + "." * (width - filled) + f"] {min(used, 9.99) * 100:.0f}%"
 
 
-def _iso(epoch: float | None) -> str | None:
+def iso(epoch: float | None) -> str | None:
     if epoch is None:
         return None
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))

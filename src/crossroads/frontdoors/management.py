@@ -1,4 +1,4 @@
-"""Management API (``/v0/management``): usage, cooldowns, quota reset, and
+"""Management API (``/v0/management``): usage, cooldowns, quota windows, quota reset, and
 OAuth logins driven from a browser elsewhere.
 
 Enabled only when ``remote-management.secret-key`` is set; the key is sent as
@@ -12,7 +12,7 @@ import hmac
 import time
 from typing import TYPE_CHECKING
 
-from crossroads import ir
+from crossroads import ir, quota
 from crossroads.auth import flows
 from crossroads.auth.callback import parse_redirect
 from crossroads.auth.oauth import LoginError
@@ -63,6 +63,26 @@ async def cooldowns(app: App, request: Request) -> Reply:
     return json_reply(200, {"cooldowns": rows})
 
 
+async def quota_windows(app: App, request: Request) -> Reply:
+    """Each account's quota windows: utilisation (with a bar), reset time, where
+    the number came from and how old it is; and whether routing holds it back."""
+    _authorize(app, request)
+    runtime = app.runtime
+    quotas = runtime.health.quotas
+    now = time.time()
+    rows = []
+    for account in app.registry.accounts:
+        windows = quotas.get(account.id)
+        if not windows:
+            continue
+        held = {w.family or "*": w.until() for w in windows.values() if w.live(now) and w.used >= 1.0}
+        rows.append({"account": account.id, "label": account.label, "pause_at": account.pause_at,
+                     "windows": quota.describe(windows, now),
+                     "exhausted_until": {k: quota.iso(v) for k, v in held.items()}})
+    return json_reply(200, {"accounts": rows, "pause_at": {p: f for p, f in runtime.selector.rules.pause_at},
+                            "prefer_soonest_reset": runtime.selector.rules.prefer_soonest_reset})
+
+
 async def side_services(app: App, request: Request) -> Reply:
     """Each side service's state, with the service's own words when it is down."""
     _authorize(app, request)
@@ -80,6 +100,7 @@ ROUTES = [
     Route("GET", "/v0/management/cooldowns", cooldowns, "openai-chat", protected=False),
     Route("POST", "/v0/management/reset-quota", reset_quota, "openai-chat", protected=False),
     Route("GET", "/v0/management/side-services", side_services, "openai-chat", protected=False),
+    Route("GET", "/v0/management/quota", quota_windows, "openai-chat", protected=False),
 ]
 
 

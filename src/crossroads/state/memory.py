@@ -68,7 +68,10 @@ class MemoryState:
     # ---------------------------------------------------------------- quota windows
 
     def put_quota(self, account: str, windows: list[quota.Window]) -> None:
-        self.quotas[account] = quota.merge(self.quotas.get(account, {}), windows)
+        known = self.quotas.get(account)
+        if known is None:
+            known = self.quotas[account] = {}
+        quota.merge_into(known, windows)
 
     # ---------------------------------------------------------------- affinity
 
