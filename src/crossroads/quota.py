@@ -125,7 +125,7 @@ class Assessment:
 
     blocked_until: float | None = None  # epoch: exhausted or paused until then
     low: bool = False  # nearly out: use others first
-    binding_reset: float | None = None  # reset of the most-used window that matters
+    binding_reset: float | None = None  # reset of the most-used plan window (not a per-minute one)
 
 
 CLEAR = Assessment()
@@ -133,21 +133,31 @@ CLEAR = Assessment()
 
 def assess(windows: Mapping[str, Window], model: str, pause_at: float | None, now: float) -> Assessment:
     """Exhausted (or past ``pause_at``, for a plan's windows) means blocked until
-    the reset; at or below ``LOW_HEADROOM`` left means low."""
+    the reset; at or below ``LOW_HEADROOM`` left means low. (On the hot path:
+    plain loops, no allocation unless something is found.)"""
     blocked: float | None = None
     low = False
     binding: Window | None = None
+    lowered: str | None = None
+    plan_limit = 1.0 if pause_at is None else min(1.0, pause_at)
     for item in windows.values():
-        if not item.live(now) or not item.applies_to(model):
-            continue
-        limit = 1.0 if pause_at is None or item.kind in RATE_KINDS else min(1.0, pause_at)
-        if item.used >= limit:
-            until = item.until()
+        resets = item.resets_at
+        if (resets <= now) if resets is not None else (now - item.observed_at >= NO_RESET_TRUST):
+            continue  # reset since (or too old to trust): says nothing any more
+        if item.family is not None:
+            if lowered is None:
+                lowered = model.lower()
+            if item.family not in lowered:
+                continue
+        rate = item.kind in RATE_KINDS
+        used = item.used
+        if used >= (1.0 if rate else plan_limit):
+            until = resets if resets is not None else item.observed_at + EXHAUSTED_RETRY
             blocked = until if blocked is None else max(blocked, until)
-        elif item.used >= 1.0 - LOW_HEADROOM:
+        elif used >= 1.0 - LOW_HEADROOM:
             low = True
-        if binding is None or item.used > binding.used:
-            binding = item
+        if not rate and (binding is None or used > binding.used):
+            binding = item  # a plan's window: its reset is capacity that may expire unused
     if blocked is None and not low and binding is None:
         return CLEAR
     return Assessment(blocked, low, binding.resets_at if binding is not None else None)

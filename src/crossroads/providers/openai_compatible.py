@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from crossroads import quota
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import build_account
 
@@ -31,10 +32,12 @@ class OpenAICompatibleProvider(ProviderBase):
             for j, key_entry in enumerate(keys):
                 if not isinstance(key_entry, dict):
                     raise ValueError(f"openai-compatibility[{i}].api-key-entries[{j}] must be a mapping")
-                accounts.append(build_account(
-                    self, i, entry, key_entry.get("api-key", ""), label=f"{name}#{j}", sub=j,
-                    proxy_url=key_entry.get("proxy-url"),
-                ))
+                account = build_account(self, i, entry, key_entry.get("api-key", ""), label=f"{name}#{j}", sub=j,
+                                        proxy_url=key_entry.get("proxy-url"))
+                if key_entry.get("pause-at") is not None:  # one key of the entry keeps a reserve
+                    account.pause_at = quota.fraction(key_entry["pause-at"],
+                                                      f"openai-compatibility[{i}].api-key-entries[{j}].pause-at")
+                accounts.append(account)
         return accounts
 
     async def call(self, account: Account, model: str, stream: bool,

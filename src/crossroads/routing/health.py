@@ -26,6 +26,7 @@ class Health:
         self.state: State = state if state is not None else MemoryState()
         self._cooldowns = self.state.cooldowns  # kept current by the state
         self.quotas = self.state.quotas  # account -> windows, kept current by the state
+        self.planned = self.state.planned  # accounts with a plan's window
         self.transient_cooldown = transient_cooldown
 
     def cooling_until(self, account_id: str, model: str) -> float | None:

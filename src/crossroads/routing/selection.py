@@ -27,7 +27,7 @@ from crossroads.routing.registry import Candidate, Pool
 from crossroads.routing.sticky import Affinity
 
 HEADROOM_LOOKAHEAD = 8  # how far to look past accounts nearly out of a window
-RESET_LOOKAHEAD = 8  # how many usable accounts compete on the soonest reset
+RESET_LOOKAHEAD = 4  # how many usable accounts compete on the soonest reset
 
 
 @dataclass(slots=True, frozen=True)
@@ -187,7 +187,7 @@ class Selector:
                         and health.available(sticky_id, cand.route.upstream) \
                         and health.assess(sticky_id, cand.route.upstream, self.pause_at(cand)).blocked_until is None:
                     yield cand
-        prefer_reset = self.rules.prefer_soonest_reset
+        prefer_reset = self.rules.prefer_soonest_reset and bool(health.planned)  # per-minute windows never race
         for number, tier in enumerate(pool.tiers):
             deferred: list[Candidate] = []
             racing: list[tuple[float, int, Candidate]] = []  # (binding reset, order, candidate)

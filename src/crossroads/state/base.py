@@ -91,6 +91,7 @@ class State(Protocol):
     # quota windows: reads are ``quotas`` lookups (account -> windows, this replica's
     # view); ``put_quota`` merges new observations (the later one of each window wins)
     quotas: dict[str, Windows]
+    planned: set[str]  # accounts with a plan's window (5-hour, weekly...), not only per-minute ones
     def put_quota(self, account: str, windows: list[Window]) -> None: ...
 
     # session affinity

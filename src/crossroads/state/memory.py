@@ -49,6 +49,7 @@ class MemoryState:
         self.replica_number = 0
         self.cooldowns: dict[tuple[str, str], Cooldown] = {}
         self.quotas: dict[str, quota.Windows] = {}
+        self.planned: set[str] = set()  # accounts with a plan's window (not only per-minute ones)
         self._affinity: dict[tuple[str, str], tuple[str, float]] = {}
         self._windows: dict[str, _KeyWindows] = {}
         self._usage: UsageTables = {table: {} for table in USAGE_TABLES}
@@ -72,6 +73,8 @@ class MemoryState:
         if known is None:
             known = self.quotas[account] = {}
         quota.merge_into(known, windows)
+        if account not in self.planned and any(w.kind not in quota.RATE_KINDS for w in windows):
+            self.planned.add(account)
 
     # ---------------------------------------------------------------- affinity
 

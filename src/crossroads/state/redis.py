@@ -131,6 +131,7 @@ class RedisState:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._pending_usage: dict[tuple[str, str], dict[str, int]] = {}
         self.quotas = self._local.quotas
+        self.planned = self._local.planned
         self._pending_quota: dict[str, dict[str, quota.Window]] = {}
         self._flush_scheduled = False
         self._synced = asyncio.Event()
