@@ -179,3 +179,26 @@ def test_pause_at_holds_per_pool_and_per_account(
         assert response.status == 429, response.data
         assert int(response.headers["retry-after"]) > 3000
         assert messages_to(reserve) == 0 and messages_to(working) == 5
+
+
+def test_auth_list_shows_each_accounts_windows_with_bars_and_resets(
+        tmp_path: Path, identity: FakeIdentity, upstreams: tuple[FakeClaudeOAuth, FakeClaudeOAuth]) -> None:
+    from typer.testing import CliRunner
+
+    from crossroads.cli import app
+
+    upstream, _ = upstreams
+    upstream.set_window("5h", 0.5, 3600)
+    upstream.set_window("7d_opus", 0.25, 86400)
+    login(tmp_path, identity, upstream, "listed")
+    with router(tmp_path, identity, upstream.base_url) as process:
+        wait_for_probes(upstream)
+        listed = CliRunner().invoke(app, ["auth", "list", "--config", str(process.config_path)])
+        assert listed.exit_code == 0, listed.output
+        lines = listed.output.splitlines()
+        five_hour = next(line for line in lines if line.strip().startswith("five-hour"))
+        assert "[##########..........] 50%" in five_hour and "resets 20" in five_hour and "usage-endpoint" in five_hour
+        assert any(line.strip().startswith("weekly-family:opus") and "25%" in line for line in lines)
+        as_json = CliRunner().invoke(app, ["auth", "list", "--json", "--config", str(process.config_path)])
+        [row] = orjson.loads(as_json.output)
+        assert {w["window"] for w in row["windows"]} == {"five-hour", "weekly-family:opus"}

@@ -182,18 +182,23 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
         records = asyncio.run(store.list())
         rows = [describe(record) for record in records]
         cooling = running_cooldowns(config)
+        windows = running_windows(config)
         for row in rows:
             if cooling is None:
                 row["cooldowns"] = "unknown (server not reachable; needs remote-management.secret-key)"
             else:
                 row["cooldowns"] = ", ".join(cooling.get(row["id"], [])) or "none"
+            row["windows"] = [] if windows is None else windows.get(row["id"], [])
         if as_json:
             typer.echo(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode())
             return
         if not rows:
             typer.echo("no stored accounts")
         for row in rows:
-            typer.echo("  ".join(f"{k}={v}" for k, v in row.items() if v not in ("", None)))
+            typer.echo("  ".join(f"{k}={v}" for k, v in row.items() if v not in ("", None) and k != "windows"))
+            for window in row["windows"]:
+                typer.echo(f"    {window['window']:<24} {window['bar']:<28} resets {window['resets_at'] or 'unknown'}"
+                           f"  ({window['source']}, {window['age_seconds']}s ago)")
 
     @auth_app.command("import")
     def import_command(files: Annotated[list[Path], typer.Argument(help="CLIProxyAPI auth files (JSON).")],
@@ -215,9 +220,9 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
             raise typer.Exit(1)
 
 
-def running_cooldowns(config: Path | None) -> dict[str, list[str]] | None:
-    """Cooldowns per account from the running server's management API (they
-    live in the server's memory), or None when it cannot be asked."""
+def ask_server(config: Path | None, path: str) -> Any:
+    """A management answer from the running server (what lives in its memory),
+    or None when it cannot be asked."""
     import urllib.error
     import urllib.request
 
@@ -227,12 +232,31 @@ def running_cooldowns(config: Path | None) -> dict[str, list[str]] | None:
         return None
     if not cfg.management_secret:
         return None
-    request = urllib.request.Request(f"http://127.0.0.1:{cfg.port}/v0/management/cooldowns",
+    request = urllib.request.Request(f"http://127.0.0.1:{cfg.port}/v0/management/{path}",
                                      headers={"X-Management-Key": cfg.management_secret})
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
-            rows = orjson.loads(response.read())["cooldowns"]
-    except (urllib.error.URLError, OSError, ValueError, KeyError):
+            return orjson.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+def running_windows(config: Path | None) -> dict[str, list[dict[str, Any]]] | None:
+    """Each account's quota windows (utilisation bars, resets) as the server sees them."""
+    answer = ask_server(config, "quota")
+    if not isinstance(answer, dict) or not isinstance(answer.get("accounts"), list):
+        return None
+    return {str(row["account"]): list(row.get("windows") or []) for row in answer["accounts"]
+            if isinstance(row, dict) and "account" in row}
+
+
+def running_cooldowns(config: Path | None) -> dict[str, list[str]] | None:
+    """Cooldowns per account from the running server's management API (they
+    live in the server's memory), or None when it cannot be asked."""
+    answer = ask_server(config, "cooldowns")
+    try:
+        rows = answer["cooldowns"]
+    except (KeyError, TypeError):
         return None
     cooling: dict[str, list[str]] = {}
     for row in rows:
