@@ -29,7 +29,7 @@ from crossroads import dialects, ir, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
-from crossroads.providers.base import Account, Outcome, Provider
+from crossroads.providers.base import REQUEST_RATE_LIMIT, Account, Outcome, Provider
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.routing import suffix
 from crossroads.routing.registry import Candidate, Pool
@@ -358,7 +358,7 @@ class Pipeline:
                 if not last_url and (response.status == 429 or response.status >= 500):
                     response.release()
                     continue  # the same endpoint elsewhere may work
-                error = await self._upstream_error(response, upstream, account)
+                error = await self._upstream_error(response, upstream, account, bool(windows))
                 if response.status == 401 and attempt == 0 and await provider.on_unauthorized(account):
                     break  # the credential was refreshed: one more try on this account
                 raise error
@@ -406,7 +406,7 @@ class Pipeline:
         return orjson.dumps(body if adapted is None else adapted)
 
     async def _upstream_error(self, response: aiohttp.ClientResponse, upstream: Dialect,
-                              account: Account) -> ir.Error:
+                              account: Account, signalled: bool = False) -> ir.Error:
         try:
             data = await response.read()
         except (aiohttp.ClientError, TimeoutError):
@@ -424,6 +424,9 @@ class Pipeline:
         retry_after = response.headers.get("retry-after")
         if retry_after and error.retry_after is None:
             error.retry_after = _parse_retry_after(retry_after)
+        if response.status == 429 and account.provider.signals_every_answer and not signalled and not windows \
+                and error.retry_after is None and not error.code:
+            error.code = REQUEST_RATE_LIMIT  # no window ran out: a burst, or this request's size
         return error
 
     # ------------------------------------------------------------------ accounting

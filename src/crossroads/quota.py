@@ -153,7 +153,8 @@ def assess(windows: Mapping[str, Window], model: str, pause_at: float | None, no
         used = item.used
         if used >= (1.0 if rate else plan_limit):
             until = resets if resets is not None else item.observed_at + EXHAUSTED_RETRY
-            blocked = until if blocked is None else max(blocked, until)
+            if until > now:  # (without a reset time: looked at again after EXHAUSTED_RETRY)
+                blocked = until if blocked is None else max(blocked, until)
         elif used >= 1.0 - LOW_HEADROOM:
             low = True
         if not rate and (binding is None or used > binding.used):

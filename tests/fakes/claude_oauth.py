@@ -32,8 +32,10 @@ class FakeClaudeOAuth(FakeAnthropic):
     def __init__(self, identity: FakeIdentity, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.identity = identity
-        # claim (5h, 7d, 7d_opus) -> (utilisation 0..1, reset epoch); set by tests
-        self.windows: dict[str, tuple[float, float]] = {}
+        # claim (5h, 7d, 7d_opus) -> (utilisation 0..1, reset epoch); tests set them (a fresh
+        # subscription: both windows unused; cleared, the fake signals nothing, like an upstream that does not)
+        now = time.time()
+        self.windows: dict[str, tuple[float, float]] = {"5h": (0.0, now + 5 * 3600), "7d": (0.0, now + 7 * 86400)}
         self.usage_reads = 0
 
     def set_window(self, claim: str, utilisation: float, resets_in: float) -> None:

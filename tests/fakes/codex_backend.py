@@ -29,7 +29,9 @@ class FakeCodexBackend(FakeOpenAIResponses):
         self.identity = identity
         self.account_id = account_id
         # primary (5-hour) and secondary (weekly): (used percent, window minutes, reset epoch); set by tests
-        self.windows: dict[str, tuple[float, int, float]] = {}
+        now = time.time()
+        self.windows: dict[str, tuple[float, int, float]] = {"primary": (0.0, 300, now + 5 * 3600),
+                                                             "secondary": (0.0, 10080, now + 7 * 86400)}
         self.credits: tuple[bool, float] | None = None  # (has credits, balance)
         self.usage_reads = 0
 

@@ -103,7 +103,8 @@ def test_usage_limit_reached_names_its_reset_and_the_account_waits_for_it(
     login(tmp_path, identity, spent, "a-spent")
     login(tmp_path, identity, other, "b-other")
     # no usage-endpoint reads: the router learns of the window from the 429 itself
-    with router(tmp_path, identity, spent, strategy="fill-first", **{"quota-probe": False}) as process:
+    with router(tmp_path, identity, spent, strategy="fill-first",
+                **{"quota-probe": False, "prefer-soonest-reset": False}) as process:
         for i in range(4):
             assert f"You said: turn {i}" in via_chat(process, MODEL, f"turn {i}")
         assert sent_to(spent) == 1, "one 429 is enough: its reset time holds the account back"

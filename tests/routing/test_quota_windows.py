@@ -188,6 +188,7 @@ def test_auth_list_shows_each_accounts_windows_with_bars_and_resets(
     from crossroads.cli import app
 
     upstream, _ = upstreams
+    upstream.windows.clear()
     upstream.set_window("5h", 0.5, 3600)
     upstream.set_window("7d_opus", 0.25, 86400)
     login(tmp_path, identity, upstream, "listed")

@@ -15,6 +15,7 @@ OFFICIAL_HOST = "https://api.anthropic.com"
 
 class AnthropicProvider(ProviderBase):
     config_key: ClassVar[str] = "claude-api-key"
+    signals_every_answer: ClassVar[bool] = True  # rate-limit headers on every answer, 429s included
     dialect: ClassVar[str] = "anthropic"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("anthropic",)
     default_base_url: ClassVar[str] = OFFICIAL_HOST

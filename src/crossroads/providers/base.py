@@ -141,6 +141,7 @@ class Provider(Protocol):
         ...
 
     owns_exchange: ClassVar[bool]  # True: ``exchange`` runs the upstream, not ``call`` + the transport
+    signals_every_answer: ClassVar[bool]  # its upstream sends quota headers on every answer
     requests_per_credential: ClassVar[int | None]  # the upstream's own per-minute limit per credential
 
     def exchange(self, account: Account, request: ir.Request, client_headers: Mapping[str, str],
@@ -176,6 +177,7 @@ class ProviderBase:
     rate_limit_families: ClassVar[tuple[str, ...]] = ()  # shared header families (ratelimit_headers)
     requests_per_credential: ClassVar[int | None] = None  # per minute, enforced before sending
     owns_exchange: ClassVar[bool] = False
+    signals_every_answer: ClassVar[bool] = False  # quota headers on every answer: a 429 without them is the request's
     config_mapping: ClassVar[bool] = False
     also_speaks: ClassVar[tuple[str, ...]] = ()
     dialect: ClassVar[str]
@@ -236,8 +238,18 @@ def retryable(error: ir.Error) -> bool:
 
 Scope = Literal["model", "credential", "none"]
 
-# Error codes/messages any upstream uses when the whole credential, not one model, is out of quota.
+# Error codes/messages any upstream uses when the credential is out of paid credits (all its models).
 CREDENTIAL_WIDE_MARKERS = ("insufficient_quota", "billing", "credit balance")
+# The request is too large for the model: no account will take it.
+OVERSIZED_MARKERS = ("prompt is too long", "context_length_exceeded", "maximum context length",
+                     "too many tokens", "request too large", "exceeds the context window")
+# The upstream refused the content: another account of the same model refuses it too.
+REFUSAL_MARKERS = ("content_policy", "content policy", "content_filter", "responsible ai", "safety system",
+                   "blocked by safety")
+# A refused credential that no refresh will fix.
+REVOKED_MARKERS = ("revoked", "invalid_grant", "account has been disabled", "deactivated")
+# Set by the pipeline on a 429 without any quota signal from an upstream that signals on every answer.
+REQUEST_RATE_LIMIT = "request_rate_limit"
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,23 +260,38 @@ class Outcome:
     scope: Scope = "model"  # what to cool: this model, every model of the credential, or nothing
     seconds: float | None = None  # None: health's rule for the status (Retry-After, backoff, transient)
     needs_login: bool = False
+    out_of_credits: bool = False  # paid credits are spent: the credential waits for a top-up
 
 
 def classify(error: ir.Error, credential_wide: tuple[str, ...] = ()) -> Outcome:
-    """The status rules every upstream shares; ``credential_wide`` adds the
-    provider's own codes and phrases for "this credential is out of quota"."""
-    if error.code == "needs_login":
+    """The failure-classification contract every upstream shares (the README's
+    table; ``tests/providers/test_failure_contract.py`` proves each row);
+    ``credential_wide`` adds the provider's own codes and phrases for "this
+    credential is out of quota". Quota windows an error names (a model
+    family's weekly cap, a reset time) are read separately, by
+    ``headroom`` and ``error_windows``, and hold back what they name."""
+    code = error.code or ""
+    if code == "needs_login":
         return Outcome(retry=True, scope="credential", needs_login=True)
-    if error.code == "credential_request_limit":  # the router held back (Provider.requests_per_credential)
+    if code == "credential_request_limit":  # the router held back (Provider.requests_per_credential)
         return Outcome(retry=True, scope="credential", seconds=error.retry_after)
+    if code == REQUEST_RATE_LIMIT:  # a burst or this request's size, not the account's quota
+        return Outcome(retry=True, scope="none")
     if error.status == 404:  # this account lacks the model; another may have it
         return Outcome(retry=True)
+    text = f"{code} {error.message}".lower()
+    if error.status == 413 or (error.status in (400, 422) and any(m in text for m in OVERSIZED_MARKERS)):
+        return Outcome(retry=False, scope="none")
+    if error.status in (400, 403, 451) and any(m in text for m in REFUSAL_MARKERS):
+        return Outcome(retry=False, scope="none")
     if not retryable(error):
         return Outcome(retry=False, scope="none")
-    if error.status == 402:
+    if error.status in (401, 403) and any(m in text for m in REVOKED_MARKERS):
+        return Outcome(retry=True, scope="credential", needs_login=True)
+    if error.status == 402 or (error.status in (400, 403, 429) and any(m in text for m in CREDENTIAL_WIDE_MARKERS)):
+        return Outcome(retry=True, scope="credential", out_of_credits=True)
+    if error.status == 401:  # refused even after a refresh: the credential, not one model
         return Outcome(retry=True, scope="credential")
-    if error.status in (403, 429):
-        text = f"{error.code or ''} {error.message}".lower()
-        if any(marker in text for marker in (*CREDENTIAL_WIDE_MARKERS, *credential_wide)):
-            return Outcome(retry=True, scope="credential")
+    if error.status in (403, 429) and any(marker in text for marker in credential_wide):
+        return Outcome(retry=True, scope="credential")
     return Outcome(retry=True)

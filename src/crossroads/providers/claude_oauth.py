@@ -120,6 +120,7 @@ OAUTH = OAuthSpec(
 
 class ClaudeOAuthProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "claude"
+    signals_every_answer: ClassVar[bool] = True  # rate-limit headers on every answer, 429s included
     dialect: ClassVar[str] = "anthropic"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("anthropic",)
     default_base_url: ClassVar[str] = "https://api.anthropic.com"

@@ -171,6 +171,7 @@ OAUTH = OAuthSpec(
 
 class CodexProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "codex"
+    signals_every_answer: ClassVar[bool] = True  # rate-limit headers on every answer, 429s included
     dialect: ClassVar[str] = "openai-responses"
     default_base_url: ClassVar[str] = "https://chatgpt.com/backend-api/codex"
     auth_types: ClassVar[tuple[str, ...]] = ("codex",)

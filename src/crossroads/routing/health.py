@@ -77,6 +77,8 @@ class Health:
             outcome = classify(error)
         if outcome.scope == "none":
             return 0.0
+        if outcome.out_of_credits:  # shown with the account's windows until a top-up is seen
+            self.observe(account_id, [quota.window("credits", 1.0, None, "error")])
         scope = ALL_MODELS if outcome.scope == "credential" else model
         key = (account_id, scope)
         previous = self._cooldowns.get(key)
