@@ -284,12 +284,12 @@ def classify(error: ir.Error, credential_wide: tuple[str, ...] = ()) -> Outcome:
         return Outcome(retry=False, scope="none")
     if error.status in (400, 403, 451) and any(m in text for m in REFUSAL_MARKERS):
         return Outcome(retry=False, scope="none")
+    if error.status == 402 or (error.status in (400, 403, 429) and any(m in text for m in CREDENTIAL_WIDE_MARKERS)):
+        return Outcome(retry=True, scope="credential", out_of_credits=True)  # (Anthropic says it with a 400)
     if not retryable(error):
         return Outcome(retry=False, scope="none")
     if error.status in (401, 403) and any(m in text for m in REVOKED_MARKERS):
         return Outcome(retry=True, scope="credential", needs_login=True)
-    if error.status == 402 or (error.status in (400, 403, 429) and any(m in text for m in CREDENTIAL_WIDE_MARKERS)):
-        return Outcome(retry=True, scope="credential", out_of_credits=True)
     if error.status == 401:  # refused even after a refresh: the credential, not one model
         return Outcome(retry=True, scope="credential")
     if error.status in (403, 429) and any(marker in text for marker in credential_wide):

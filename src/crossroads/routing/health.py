@@ -85,7 +85,7 @@ class Health:
         strikes = (previous.strikes + 1) if previous else 1
         if outcome.seconds is not None:
             seconds = outcome.seconds
-        elif outcome.needs_login:
+        elif outcome.needs_login or outcome.out_of_credits:
             seconds = AUTH_COOLDOWN
         elif error.status == 429:
             seconds = error.retry_after if error.retry_after is not None else min(
