@@ -4,7 +4,8 @@ Guarantees:
 - everything long-lived is built once, here: the upstream transport, the
   shared state, account health, session affinity, the usage ledger, client-key
   windows, selection cursors, the token refresher, logins in progress and the
-  credential store; nothing of it lives in module globals;
+  credential store, and the observer (request log, metrics, usage database);
+  nothing of it lives in module globals;
 - what a config decides lives on the current :class:`~crossroads.snapshot.Snapshot`;
   ``adopt`` swaps it in one assignment, after the candidate was built and
   validated without touching anything live (so a rejected config changes
@@ -19,7 +20,7 @@ Guarantees:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from crossroads import snapshot as snapshots
 from crossroads import usage
@@ -29,6 +30,7 @@ from crossroads.auth.refresher import Refresher
 from crossroads.config import Config
 from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
+from crossroads.observe import Observer
 from crossroads.providers import Provider, all_providers
 from crossroads.routing.health import Health
 from crossroads.routing.selection import Selector, make_strategy
@@ -58,9 +60,23 @@ class Runtime:
         self.request_windows = RequestWindows()
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
+        self.observer = Observer(lambda: self.snapshot.config, self._secrets, self._gauges)  # started by the server
+        self.refresher.on_result = self.observer.metrics.refreshed
 
     def _replica_number(self) -> int:
         return self.state.replica_number
+
+    def _secrets(self) -> Iterator[str]:
+        """Every secret of the config in force (masked wherever it shows up in logs)."""
+        config = self.snapshot.config
+        yield from config.api_keys
+        yield from (account.secret for account in self.snapshot.accounts)
+        yield from (s for s in (config.management_secret, config.ops.metrics_token) if s)
+
+    def _gauges(self) -> tuple[list[str], tuple[int, int] | None]:
+        labels = {account.id: account.label for account in self.snapshot.accounts}
+        cooling = [labels.get(account, account) for account, _model in self.health.snapshot()]
+        return cooling, self.transport.connections()
 
     @property
     def config(self) -> Config:
@@ -85,6 +101,7 @@ class Runtime:
         self.selector.use_strategy(config.routing_strategy, self._replica_number)
         self.images.max_bytes = config.image_fetch_max_bytes
         self.snapshot = candidate
+        self.observer.configure()
 
     def apply(self, config: Config, records: Iterable[Record] = ()) -> None:
         """Build and adopt in one step (raises ConfigError, leaving all as it was)."""

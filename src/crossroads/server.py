@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from importlib import import_module
 
 from crossroads import config as config_module
-from crossroads import dialects, ir, reload
+from crossroads import dialects, ir, reload, requestid
 from crossroads.access import KeyCheck
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
@@ -31,6 +31,7 @@ from crossroads.http import (
 )
 from crossroads.pipeline import Pipeline
 from crossroads.providers import Provider
+from crossroads.record import RequestRecord
 from crossroads.routing.registry import Registry
 from crossroads.runtime import Runtime
 from crossroads.snapshot import Snapshot
@@ -106,13 +107,18 @@ class App:
             path = path.rstrip("/")
         route = self.route_for("GET" if head_only else method, path)
         error_dialect = route.error_dialect if route else _guess_dialect(path)
+        observer = self.runtime.observer
+        record = observer.begin(method, path, scope["headers"])
+        client_key = None
         try:
             request = await read_request(scope, receive)
             request.path = path
+            request.record = record
+            observer.received(record, request.headers, request.body)
             if route is None:
                 raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
             keys = self.runtime.snapshot.keys
-            request.client_key = keys.presented(request)
+            request.client_key = client_key = keys.presented(request)
             if route.protected and not keys.allows(request):
                 raise ir.Error(401, "authentication",
                                "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
@@ -121,20 +127,29 @@ class App:
                 error_dialect = "anthropic"
             reply = await route.handler(self, request)
         except ir.Error as error:
-            reply = self._error_reply(error_dialect, error)
+            reply = self._error_reply(error_dialect, error, record)
         except BodyTooLarge:
-            reply = self._error_reply(error_dialect, ir.Error(413, "request_too_large", "request body too large"))
+            reply = self._error_reply(error_dialect, ir.Error(413, "request_too_large", "request body too large"),
+                                      record)
         except Exception:
             log.exception("unhandled error on %s %s", method, path)
             reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
-                                                              "internal error in crossroads; see server log"))
-        if isinstance(reply, StreamReply):
-            await send_stream(send, receive, reply)
-        else:
-            await send_reply(send, reply, head_only)
+                                                              "internal error in crossroads; see server log"), record)
+        record.status = reply.status
+        reply.headers.append((b"x-request-id", record.request_id.encode()))
+        try:
+            if isinstance(reply, StreamReply):
+                await send_stream(send, receive, observer.capture(reply, record))
+            else:
+                observer.replied(record, reply.body)
+                await send_reply(send, reply, head_only)
+        finally:
+            observer.finish(record, client_key)
 
-    def _error_reply(self, dialect_name: str, error: ir.Error) -> Reply:
+    def _error_reply(self, dialect_name: str, error: ir.Error, record: RequestRecord) -> Reply:
+        record.error = error
         status, payload = dialects.get(dialect_name).render_error(error)
+        payload = requestid.stamp(payload, record.request_id)
         headers = []
         if error.retry_after is not None:
             headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
@@ -146,6 +161,7 @@ class App:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.runtime.state.start()
+                    await self.runtime.observer.start()
                     self._background = await reload.start(self.runtime, self.config_path)
                 except Exception as exc:
                     log.exception("start-up failed")
@@ -158,6 +174,7 @@ class App:
                 self.runtime.logins.close()
                 await self.runtime.transport.close()
                 await self.runtime.state.close()
+                await self.runtime.observer.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

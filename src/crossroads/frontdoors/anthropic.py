@@ -18,7 +18,7 @@ async def messages(app: App, request: Request) -> Reply | StreamReply:
     body = json_body(request)
     inbound = Inbound(dialects.get("anthropic"), body, request.body, model_field(body),
                       stream_flag(body), request.headers,
-                          client_key=request.client_key)
+                          client_key=request.client_key, record=request.record)
     return await app.pipeline.handle(inbound)
 
 

@@ -45,7 +45,7 @@ async def model_action(app: App, request: Request) -> Reply | StreamReply:
         raise ir.Error(404, "not_found", f"unknown method {action!r}; expected one of {', '.join(_METHODS)}")
     stream = action == "streamGenerateContent"
     inbound = Inbound(dialect, body, request.body, name, stream, request.headers,
-                      sse=request.query.get("alt") == "sse", client_key=request.client_key)
+                      sse=request.query.get("alt") == "sse", client_key=request.client_key, record=request.record)
     return await app.pipeline.handle(inbound)
 
 
