@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +16,7 @@ from rich.table import Table
 from crossroads import __version__
 from crossroads import config as config_module
 from crossroads.config import RESTART_ONLY
+from crossroads.observe.metrics import MULTIPROC_ENV
 from crossroads.server import CONFIG_ENV
 from crossroads.snapshot import Snapshot, preview
 
@@ -80,6 +83,21 @@ def serve(
         os.environ.pop(CONFIG_ENV, None)
     logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    metrics_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # one scrape must see every worker: each writes its samples to this server's own directory
+        metrics_dir = tempfile.mkdtemp(prefix="crossroads-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
+        console.print(f"{workers} workers; metrics shared through {metrics_dir}")
+    try:
+        _run(server, bind, listen_port, workers)
+    finally:
+        if metrics_dir is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run(server: str, bind: str, listen_port: int, workers: int) -> None:
     if server == "uvicorn":
         import uvicorn
 

@@ -9,4 +9,5 @@ FRONTDOOR_MODULES = (
     "crossroads.frontdoors.gemini",
     "crossroads.frontdoors.health",
     "crossroads.frontdoors.management",
+    "crossroads.frontdoors.metrics",
 )

@@ -28,6 +28,7 @@ import orjson
 from crossroads import dialects, ir
 from crossroads.http import Receive, Request, Scope, Send, StreamReply
 from crossroads.pipeline import Inbound
+from crossroads.record import RequestRecord
 
 if TYPE_CHECKING:
     from crossroads.server import App
@@ -174,19 +175,32 @@ async def _handle_frame(app: App, send: Send, headers: dict[str, str], client_ke
         return
     body = conversation.expand({k: v for k, v in frame.items() if k not in WS_ONLY_FIELDS})
     body["stream"] = True
+    record = app.runtime.observer.begin("WEBSOCKET", "/v1/responses", ())
+    try:
+        await _respond(app, send, headers, client_key, conversation, body, record)
+    finally:
+        app.runtime.observer.finish(record, client_key)
+
+
+async def _respond(app: App, send: Send, headers: dict[str, str], client_key: str | None,
+                   conversation: Conversation, body: dict[str, Any], record: RequestRecord) -> None:
+    record.status = 200
     try:
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ir.bad_request("'model' is required and must be a non-empty string", param="model")
         inbound = Inbound(dialects.get(DIALECT), body, orjson.dumps(body), model, True, headers,
-                          client_key=client_key)
+                          client_key=client_key, record=record)
         reply = await app.pipeline.handle(inbound)
     except ir.Error as error:
+        record.status, record.error = error.status, error
         await _send_error(send, error)
         return
     except Exception:
         log.exception("unhandled error on a Responses WebSocket request")
-        await _send_error(send, ir.Error(500, "server_error", "internal error in crossroads; see server log"))
+        record.error = ir.Error(500, "server_error", "internal error in crossroads; see server log")
+        record.status = 500
+        await _send_error(send, record.error)
         return
     if not isinstance(reply, StreamReply):  # a whole reply: one completed event
         await _send_text(send, orjson.dumps({"type": "response.completed", "response": orjson.loads(reply.body)})

@@ -36,6 +36,8 @@ from crossroads.record import RequestRecord
 
 log = logging.getLogger("crossroads")
 SAMPLE_EVERY = 5.0  # seconds between gauge samples
+# probes, scrapes and management calls: logged at debug level, not counted as traffic
+QUIET_PATHS = ("/healthz", "/metrics", "/v0/management/")
 
 
 class JsonFormatter(logging.Formatter):
@@ -187,14 +189,18 @@ class Observer:
             record.ended = time.monotonic()
         ops = self._config().ops
         client = self.client_name(client_key)
+        quiet = record.model is None and record.path.startswith(QUIET_PATHS)
+        level = logging.DEBUG if quiet else logging.INFO
         logger = requestlog.log
-        if logger.isEnabledFor(logging.INFO):
+        if logger.isEnabledFor(level):
             redactor = self.redactor()
             values = requestlog.fields(record, client, redactor, ops.debug)
             line = requestlog.json_line(values) if ops.log_format == "json" else requestlog.text_line(values)
-            logger.info(line, extra={"request": values})
-        if ops.metrics_enabled:
+            logger.log(level, line, extra={"request": values})
+        if ops.metrics_enabled and not quiet:
             self.metrics.request(record)
+            if record.error is not None or len(record.attempts) > 1:
+                self.sample()  # an account may have begun to cool: other workers' scrapes see it now
         if record.model is not None:  # a model request (not /healthz, /metrics, management)
             self.usage.add(_usage_row(record, client))
         if ops.request_log or (record.failed and record.model is not None and ops.error_logs_max_files > 0):
