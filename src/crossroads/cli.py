@@ -143,11 +143,12 @@ app.add_typer(auth_app, name="auth")
 
 def _register_plugins() -> None:
     """Command groups that live in their own modules."""
-    from crossroads.commands import connect, login, store
+    from crossroads.commands import connect, login, store, usage
 
     login.register(app, auth_app)
     store.register(app, auth_app)
     connect.register(app)
+    usage.register(app)
 
 
 _register_plugins()

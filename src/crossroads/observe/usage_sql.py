@@ -66,7 +66,7 @@ class Dialect:
             "input_tokens BIGINT, output_tokens BIGINT, cached_tokens BIGINT, reasoning_tokens BIGINT, "
             f"status INTEGER NOT NULL, latency_ms {self.real} NOT NULL, ttft_ms {self.real}, "
             "failed BOOLEAN NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS {table.replace('.', '_')}_ts ON {table} (ts)",
+            f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {table} (ts)",
         ]
 
     def bucket(self, name: str) -> str:

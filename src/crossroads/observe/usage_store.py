@@ -19,6 +19,7 @@ import io
 import logging
 import re
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -153,18 +154,18 @@ async def tables(db: UsageDatabase, query: Query) -> dict[str, dict[str, dict[st
     """Answered requests by key, account and model (the router's own report)."""
     out: dict[str, dict[str, dict[str, int]]] = {}
     for table, group in (("by_key", "key"), ("by_account", "account"), ("by_model", "model")):
-        rows = await db.grouped(Query(query.since, query.until, (group,)), served_only=True)
+        rows = await db.grouped(replace(query, groups=(group,)), served_only=True)
         out[table] = {str(r[group]): {k: r[k] for k in ("requests", "input_tokens", "output_tokens",
                                                            "cached_tokens", "reasoning_tokens", "unreported")}
                       for r in rows}
     return out
 
 
-async def cliproxy_usage(db: UsageDatabase, query: Query, details: int = DETAILS_LIMIT) -> dict[str, Any]:
+async def cliproxy_usage(db: UsageDatabase, query: Query, details: int | None = DETAILS_LIMIT) -> dict[str, Any]:
     """CLIProxyAPI's ``/usage`` statistics (v6.9): totals, per key and model
-    with request details (the newest ``details``), by day and hour of day."""
-    per_model = await db.grouped(Query(query.since, query.until, ("key", "model")))
-    per_day = await db.grouped(Query(query.since, query.until, ("day",)))
+    with request details (the newest ``details``; None: all), by day and hour of day."""
+    per_model = await db.grouped(replace(query, groups=("key", "model")))
+    per_day = await db.grouped(replace(query, groups=("day",)))
     recent = await db.rows(query, limit=details, newest_first=True)
     apis: dict[str, Any] = {}
     totals = {"total_requests": 0, "success_count": 0, "failure_count": 0, "total_tokens": 0}
