@@ -67,8 +67,7 @@ class SQLiteUsage:
             return self._db.execute(statement, params).fetchall()
 
     async def write(self, rows: list[UsageRow]) -> None:
-        await asyncio.to_thread(self._run, sql.insert_sql(self.dialect, sql.TABLE),
-                                [r.values() for r in rows], True)
+        await asyncio.to_thread(self._run, sql.insert_sql(self.dialect, sql.TABLE), map(UsageRow.values, rows), True)
 
     async def grouped(self, query: Query, served_only: bool = False) -> list[dict[str, Any]]:
         statement, params = sql.grouped_sql(self.dialect, sql.TABLE, query, served_only)

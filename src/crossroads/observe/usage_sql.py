@@ -4,7 +4,7 @@ dialects differ in placeholders and in how a time becomes a day or hour)."""
 from __future__ import annotations
 
 import time
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 TABLE = "crossroads_usage"
@@ -35,7 +35,9 @@ class UsageRow:
     failed: bool
 
     def values(self) -> tuple[Any, ...]:
-        return astuple(self)
+        return (self.ts, self.request_id, self.client, self.account, self.provider, self.model, self.served_model,
+                self.input_tokens, self.output_tokens, self.cached_tokens, self.reasoning_tokens, self.status,
+                self.latency_ms, self.ttft_ms, self.failed)
 
     def as_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
