@@ -184,3 +184,15 @@ def test_codex_uses_the_websocket(router: RouterProcess, fakes: dict[str, FakeSe
     assert [i["type"] for i in last["input"]][-2:] == ["function_call", "function_call_output"]
     assert any(i.get("role") == "user" and i["content"][0].get("text") == "go" for i in last["input"])
     assert "successfully connected to Responses WebSocket" in proc.stderr, proc.stderr[-3000:]
+
+
+def test_each_socket_request_gets_its_own_log_line(router: RouterProcess, fakes: dict[str, FakeServer]) -> None:
+    fakes["responses"].push(Scenario(text="first"), Scenario(text="second"))
+    run(exchange(ws_url(router), [create(CODEX_MODEL, "one"), create(CODEX_MODEL, "two"),
+                                  create("no-such-model", "three")]))
+    lines = [line for line in router.log().splitlines()
+             if "crossroads.requests" in line and "WEBSOCKET /v1/responses" in line]
+    assert len(lines) >= 3
+    assert "status=200" in lines[-3] and "in=openai-responses" in lines[-3] and "status=200" in lines[-2]
+    assert "status=404" in lines[-1] and "model=no-such-model" in lines[-1]
+    assert len({line.split(": ", 1)[1].split(" ", 1)[0] for line in lines[-3:]}) == 3  # three request ids
