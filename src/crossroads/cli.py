@@ -17,7 +17,7 @@ from crossroads import __version__
 from crossroads import config as config_module
 from crossroads.config import RESTART_ONLY
 from crossroads.observe.metrics import MULTIPROC_ENV
-from crossroads.server import CONFIG_ENV
+from crossroads.server import CONFIG_ENV, LISTEN_ENV
 from crossroads.snapshot import Snapshot, preview
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -81,6 +81,7 @@ def serve(
         os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
     else:
         os.environ.pop(CONFIG_ENV, None)
+    os.environ[LISTEN_ENV] = bind
     logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     metrics_dir = None

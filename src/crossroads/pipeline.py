@@ -29,7 +29,7 @@ from crossroads import dialects, ir, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
-from crossroads.providers.base import Account, Provider
+from crossroads.providers.base import Account, Outcome, Provider
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.record import RequestRecord
 from crossroads.routing import suffix
@@ -70,6 +70,9 @@ class _Progress:
     last_error: ir.Error | None = None
     soonest: float | None = None  # monotonic time the first cooling account recovers
     served_pools: int = 0
+    attempts: list[str] = dataclasses.field(default_factory=list)  # "account: outcome", for the final error
+    # an account that answered 500: not cooled until another account shows the request was fine
+    suspect: tuple[Candidate, ir.Error, Outcome] | None = None
 
 
 @dataclass(slots=True)
@@ -128,6 +131,12 @@ class Pipeline:
 
     async def _serve_pool(self, inbound: Inbound, model: str, pool: Pool, session: str | None,
                           progress: _Progress) -> Reply | StreamReply | None:
+        """Rounds over the pool's available accounts. Between rounds only a
+        rate limit that lifts within ``max-retry-interval`` is waited for; an
+        account cooling after an outage, a refused connection or a failed
+        stream is never waited on, but when it is all the pool has and this
+        request has tried nothing yet, the one that recovers first is tried
+        once anyway rather than refusing the request outright."""
         config = progress.snapshot.config
         for round_number in range(max(0, config.request_retry) + 1):
             tried = 0
@@ -135,23 +144,15 @@ class Pipeline:
                 if config.max_retry_credentials and tried >= config.max_retry_credentials:
                     break
                 tried += 1
-                try:
-                    result = await self._attempt(inbound, model, cand, progress)
-                except ir.Error as error:
-                    inbound.record.failed_attempt(cand.account, error)
-                    outcome = cand.account.provider.classify(error)
-                    if not outcome.retry:
-                        raise
-                    seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error, outcome)
-                    log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
-                                cand.route.upstream, error, seconds)
-                    progress.last_error = error
-                    continue
-                self.health.record_success(cand.account.id, cand.route.upstream)
-                inbound.record.served(cand.account, model)
-                if session is not None:
-                    self.affinity.remember(model, session, cand.account.id)
-                return result
+                result = await self._try(inbound, model, cand, session, progress)
+                if result is not None:
+                    return result
+            if not tried and not progress.attempts:
+                probe = self.selector.soonest_transient(pool)
+                if probe is not None:
+                    result = await self._try(inbound, model, probe, session, progress)
+                    if result is not None:
+                        return result
             soonest = self.selector.soonest_recovery(pool)
             if soonest is None:
                 return None
@@ -160,22 +161,61 @@ class Pipeline:
             wait = soonest - time.monotonic()
             if round_number >= config.request_retry or wait > config.max_retry_interval:
                 return None
-            log.info("all accounts for %s cooling; waiting %.1fs for the first to recover", model, wait)
+            log.info("all accounts for %s rate-limited; waiting %.1fs for the first to recover", model, wait)
             await asyncio.sleep(max(0.0, wait))
         return None
+
+    async def _try(self, inbound: Inbound, model: str, cand: Candidate, session: str | None,
+                   progress: _Progress) -> Reply | StreamReply | None:
+        """One account: its answer, or None after recording why it failed."""
+        try:
+            result = await self._attempt(inbound, model, cand, progress)
+        except ir.Error as error:
+            inbound.record.failed_attempt(cand.account, error)
+            outcome = cand.account.provider.classify(error)
+            if not outcome.retry:
+                raise
+            progress.attempts.append(f"{cand.account.label}: {error.status} {error.message[:120]}")
+            progress.last_error = error
+            if error.status != 500:
+                self._cool(cand, error, outcome)
+            elif progress.suspect is None:
+                progress.suspect = (cand, error, outcome)  # its account's fault or the request's: the next says
+            elif progress.suspect[0].account.id == cand.account.id:
+                self._cool(cand, error, outcome)  # the same account twice: it is the account
+                progress.suspect = None
+            else:
+                raise _request_fault(error, progress) from None
+            return None
+        if progress.suspect is not None:  # another account managed: the 500 was its account's fault
+            self._cool(*progress.suspect)
+            progress.suspect = None
+        self.health.record_success(cand.account.id, cand.route.upstream)
+        inbound.record.served(cand.account, model)
+        if session is not None:
+            self.affinity.remember(model, session, cand.account.id)
+        return result
+
+    def _cool(self, cand: Candidate, error: ir.Error, outcome: Outcome) -> None:
+        seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error, outcome)
+        log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
+                    cand.route.upstream, error, seconds)
 
     def _final_error(self, model: str, progress: _Progress) -> ir.Error:
         error = progress.last_error
         if progress.soonest is not None and (error is None or error.status == 429):
             wait = max(0.0, progress.soonest - time.monotonic())
             until = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + wait))
-            cause = f" (last error: {error.message})" if error is not None else ""
+            cause = f" (tried {'; '.join(progress.attempts)})" if progress.attempts else ""
             return ir.Error(429, "rate_limit",
                             f"all accounts for {model} are cooling down until {until}{cause}",
                             retry_after=max(1.0, wait), code="all_accounts_cooling")
         if error is None:
             return ir.Error(503, "overloaded", f"no account is available for {model}")
-        return _client_facing(error, model)
+        final = _client_facing(error, model)
+        if len(progress.attempts) > 1:
+            final.message = f"{final.message} (tried {'; '.join(progress.attempts)})"
+        return final
 
     # ------------------------------------------------------------------ one attempt
 
@@ -378,7 +418,11 @@ class Pipeline:
             data = b""
         finally:
             response.release()
-        error = upstream.parse_error(response.status, data)
+        readable = _is_error_document(data)
+        error = upstream.parse_error(response.status, data if readable else b"")
+        if not readable:  # raw text (an HTML page, a proxy's echo of our headers) is never relayed
+            error.message = f"the upstream answered HTTP {response.status}"
+        error.message = self.runtime.redaction.redactor(error.message)
         retry_after = response.headers.get("retry-after")
         if retry_after and error.retry_after is None:
             error.retry_after = _parse_retry_after(retry_after)
@@ -441,8 +485,10 @@ class Pipeline:
         seen_end = any(m in first for m in markers)
         edge = first[-MARKER_EDGE:]
         complete = False
+        redact = self.runtime.redaction.redactor.bytes  # an error event may echo what the upstream was sent
         try:
-            yield meter.feed(first)
+            out = meter.feed(first)
+            yield redact(out) if b"error" in out else out
             async for chunk in chunks:
                 if not seen_end:
                     window = edge + chunk
@@ -450,11 +496,11 @@ class Pipeline:
                     edge = window[-MARKER_EDGE:]
                 out = meter.feed(chunk)
                 if out:
-                    yield out
+                    yield redact(out) if b"error" in out else out
             inbound.record.completed()
             rest = meter.flush()
             if rest:
-                yield rest
+                yield redact(rest) if b"error" in rest else rest
             complete = not markers or seen_end
             if not complete:
                 cut = ir.Error(502, "server_error",
@@ -552,6 +598,7 @@ class _ClientEncoder:
                 if event.usage is not None:
                     self.spent = event.usage if self.spent is None else self.spent.merged(event.usage)
             elif isinstance(event, ir.ErrorEvent):  # the upstream failed (or was cut) mid-answer
+                event.error.message = self.pipeline.runtime.redaction.redactor(event.error.message)
                 self.pipeline._stream_failed(self.served, event.error)
             out.append(self.encoder.encode(event))
         return b"".join(out)
@@ -583,6 +630,21 @@ def _fitted(request: ir.Request, cand: Candidate, upstream_stream: bool, suffix_
                                reasoning=thinking)
 
 
+def _is_error_document(data: bytes) -> bool:
+    """A JSON error in one of the shapes the dialects know (``{"error": ...}``,
+    Gemini's list of them, or a bare ``message``/``detail``)."""
+    try:
+        payload = orjson.loads(data) if data else None
+    except orjson.JSONDecodeError:
+        return False
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        return False
+    return isinstance(payload.get("error"), dict | str) or isinstance(payload.get("message"), str) \
+        or isinstance(payload.get("detail"), str)
+
+
 def _leading_error(upstream: Dialect, first: bytes) -> ir.Error | None:
     """An error event at the very start of a 200 stream (e.g. Anthropic's
     ``overloaded_error``): nothing has reached the client, so fail over."""
@@ -598,6 +660,14 @@ def _stream_failure(exc: BaseException, account: Account) -> ir.Error:
     if isinstance(exc, TimeoutError):
         return ir.Error(504, "timeout", f"upstream {account.label} stream stalled")
     return ir.Error(502, "server_error", f"upstream {account.label} stream broke: {type(exc).__name__}")
+
+
+def _request_fault(error: ir.Error, progress: _Progress) -> ir.Error:
+    """Two accounts failed on the same request with a bare 500: the request
+    is the likely cause, so no account is cooled and no more are tried."""
+    return ir.Error(502, "server_error", "two upstream accounts failed on this request with HTTP 500, so the "
+                                         "request itself is the likely cause; it was not tried further "
+                                         f"(tried {'; '.join(progress.attempts)})", code="upstream_rejected_request")
 
 
 def _client_facing(error: ir.Error, model: str) -> ir.Error:

@@ -46,6 +46,7 @@ class RequestRecord:
     first_byte: float | None = None  # monotonic time of the first upstream byte of a stream
     ended: float | None = None
     stream_completed: bool = False
+    left_early: bool = False  # the client went away before it was answered
     usage: ir.Usage | None = None
     # the last upstream call (kept by reference: read only for debug lines and request-log files)
     upstream_url: str | None = None
@@ -89,6 +90,11 @@ class RequestRecord:
         """A stream failed after it reached the client."""
         self.error = error
 
+    def client_left(self) -> None:
+        self.left_early = True
+        if not self.status:
+            self.status = 499  # as nginx logs it: the client closed the request
+
     def completed(self) -> None:
         """A stream ran to its end (else the client went away first)."""
         self.stream_completed = True
@@ -105,7 +111,8 @@ class RequestRecord:
 
     @property
     def disconnected(self) -> bool:
-        return self.stream and self.status == 200 and not self.stream_completed and self.error is None
+        return self.left_early or (self.stream and self.status == 200 and not self.stream_completed
+                                   and self.error is None)
 
     @property
     def failed(self) -> bool:

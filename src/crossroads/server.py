@@ -17,15 +17,19 @@ from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
 from crossroads.http import (
+    BodyTimeout,
     BodyTooLarge,
+    ClientGone,
+    DisconnectWatch,
     Receive,
     Reply,
     Request,
     Scope,
     Send,
     StreamReply,
+    head_request,
     json_reply,
-    read_request,
+    read_body,
     send_reply,
     send_stream,
 )
@@ -39,6 +43,7 @@ from crossroads.snapshot import Snapshot
 log = logging.getLogger("crossroads")
 
 CONFIG_ENV = "CROSSROADS_CONFIG"
+LISTEN_ENV = "CROSSROADS_LISTEN_HOST"  # the address ``serve`` bound, when the command line chose it
 
 
 class App:
@@ -100,6 +105,9 @@ class App:
             await self._lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route, check the key from the headers alone, then read the body
+        (bounded in size and time) and answer. A client that leaves at any
+        point cancels the work done for it, upstream call included."""
         method = scope["method"]
         head_only = method == "HEAD"
         path = scope["path"]
@@ -107,46 +115,96 @@ class App:
             path = path.rstrip("/")
         route = self.route_for("GET" if head_only else method, path)
         error_dialect = route.error_dialect if route else _guess_dialect(path)
+        request = head_request(scope)
+        request.path = path
         observer = self.runtime.observer
-        record = observer.begin(method, path, scope["headers"])
-        client_key = None
+        record = request.record = observer.begin(method, path, request.headers.get(requestid.HEADER))
+        watch: DisconnectWatch | None = None
         try:
-            request = await read_request(scope, receive)
-            request.path = path
-            request.record = record
-            observer.received(record, request.headers, request.body)
-            if route is None:
-                raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
-            keys = self.runtime.snapshot.keys
-            request.client_key = client_key = keys.presented(request)
-            if route.protected and not keys.allows(request):
-                raise ir.Error(401, "authentication",
-                               "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
-                               "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
-            if path == "/v1/models" and "anthropic-version" in request.headers:
-                error_dialect = "anthropic"
-            reply = await route.handler(self, request)
-        except ir.Error as error:
-            reply = self._error_reply(error_dialect, error, record)
-        except BodyTooLarge:
-            reply = self._error_reply(error_dialect, ir.Error(413, "request_too_large", "request body too large"),
-                                      record)
-        except Exception:
-            log.exception("unhandled error on %s %s", method, path)
-            reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
-                                                              "internal error in crossroads; see server log"), record)
-        record.status = reply.status
-        reply.headers.append((b"x-request-id", record.request_id.encode()))
-        try:
+            try:
+                if route is None:
+                    raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
+                if path == "/v1/models" and "anthropic-version" in request.headers:
+                    error_dialect = "anthropic"
+                if route.protected:
+                    self._check_client_key(request)
+                await self._read_body(request, receive)
+                observer.received(record, request.headers, request.body)
+                watch = DisconnectWatch(receive)
+                reply = await route.handler(self, request)
+                if not route.protected and isinstance(reply, Reply):  # management answers: nothing secret shown
+                    reply.body = self.runtime.redaction.redactor.bytes(reply.body)
+            except ir.Error as error:
+                reply = self._error_reply(error_dialect, error, record)
+            except BodyTooLarge:
+                reply = self._error_reply(error_dialect, ir.Error(
+                    413, "request_too_large",
+                    f"request body too large (the limit is {self.config.max_body_bytes} bytes)"), record)
+            except BodyTimeout:
+                reply = self._error_reply(error_dialect, ir.Error(
+                    408, "invalid_request", "the request body was not received in time"), record)
+            except ClientGone:
+                record.client_left()
+                return
+            except Exception:
+                log.exception("unhandled error on %s %s", method, path)
+                reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
+                                                                  "internal error in crossroads; see server log"),
+                                          record)
+            record.status = reply.status
+            reply.headers.append((b"x-request-id", record.request_id.encode()))
             if isinstance(reply, StreamReply):
-                await send_stream(send, receive, observer.capture(reply, record))
+                if watch is None:  # pragma: no cover - a stream always follows a read body
+                    watch = DisconnectWatch(receive)
+                await send_stream(send, observer.capture(reply, record))
             else:
+                if watch is not None:
+                    watch.stop()
+                    watch = None
                 observer.replied(record, reply.body)
                 await send_reply(send, reply, head_only)
+        except asyncio.CancelledError:
+            if watch is None or not watch.absorb():
+                raise
+            record.client_left()
+            log.debug("client left %s %s before it was answered; its work was cancelled", method, path)
         finally:
-            observer.finish(record, client_key)
+            if watch is not None:
+                watch.stop()
+            observer.finish(record, request.client_key)
+
+    def _check_client_key(self, request: Request) -> None:
+        keys = self.runtime.snapshot.keys
+        request.client_key = keys.presented(request)
+        if keys.open:
+            return
+        lockout = self.runtime.client_lockout
+        locked = lockout.locked_for(request.client_host)
+        if locked:
+            raise ir.Error(429, "rate_limit", "too many wrong client keys from this address; try again later",
+                           retry_after=locked, code="too_many_failed_keys")
+        if request.client_key is None or not keys.accepts(request.client_key):
+            if request.client_key is not None:  # a wrong key is a guess; a missing one is not
+                lockout.failed(request.client_host)
+            raise ir.Error(401, "authentication",
+                           "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
+                           "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
+        lockout.succeeded(request.client_host)
+
+    async def _read_body(self, request: Request, receive: Receive) -> None:
+        config = self.config
+        deadline = _Deadline(config.body_read_timeout)
+        try:
+            await read_body(request, receive, config.max_body_bytes)
+        except asyncio.CancelledError:
+            if not deadline.absorb():
+                raise
+            raise BodyTimeout() from None
+        finally:
+            deadline.cancel()
 
     def _error_reply(self, dialect_name: str, error: ir.Error, record: RequestRecord) -> Reply:
+        error.message = self.runtime.redaction.redactor(error.message)
         record.error = error
         status, payload = dialects.get(dialect_name).render_error(error)
         payload = requestid.stamp(payload, record.request_id)
@@ -160,8 +218,9 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    await self.runtime.observer.start()  # first: its log file gets the redaction filter too
+                    self.runtime.redaction.install()
                     await self.runtime.state.start()
-                    await self.runtime.observer.start()
                     self._background = await reload.start(self.runtime, self.config_path)
                 except Exception as exc:
                     log.exception("start-up failed")
@@ -172,11 +231,40 @@ class App:
                 for task in self._background:
                     task.cancel()
                 self.runtime.logins.close()
+                await self.runtime.images.close()
                 await self.runtime.transport.close()
                 await self.runtime.state.close()
                 await self.runtime.observer.close()
+                self.runtime.redaction.uninstall()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class _Deadline:
+    """Cancels the current task after ``seconds`` unless cancelled first
+    (cheaper than ``asyncio.timeout`` on the hot path)."""
+
+    __slots__ = ("_fired", "_task", "_timer")
+
+    def __init__(self, seconds: float) -> None:
+        self._fired = False
+        self._task = asyncio.current_task()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._fired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def absorb(self) -> bool:
+        """After a CancelledError: True (and the cancellation taken back) when it was the deadline's."""
+        if self._fired and self._task is not None:
+            self._task.uncancel()
+            return True
+        return False
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def _guess_dialect(path: str) -> str:
@@ -190,7 +278,9 @@ def _guess_dialect(path: str) -> str:
 def create_app() -> App:
     """Factory used by the ASGI server; reads the config named by $CROSSROADS_CONFIG."""
     path = os.environ.get(CONFIG_ENV) or None
-    return App(config_module.load(path), config_path=path)
+    app = App(config_module.load(path), config_path=path)
+    app.runtime.listen_host = os.environ.get(LISTEN_ENV) or app.runtime.listen_host
+    return app
 
 
 __all__ = ["App", "Reply", "Request", "create_app"]

@@ -24,7 +24,7 @@ async def metrics(app: App, request: Request) -> Reply:
     if not ops.metrics_enabled:
         raise ir.Error(404, "not_found", "metrics are disabled (metrics.enabled: false)")
     if ops.metrics_token:
-        presented = request.client_key or ""
+        presented = app.keys.presented(request) or ""
         if not hmac.compare_digest(presented.encode(), ops.metrics_token.encode()):
             raise ir.Error(401, "authentication", "missing or wrong metrics token (Authorization: Bearer TOKEN)")
     elif not app.keys.allows(request):

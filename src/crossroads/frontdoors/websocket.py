@@ -175,7 +175,7 @@ async def _handle_frame(app: App, send: Send, headers: dict[str, str], client_ke
         return
     body = conversation.expand({k: v for k, v in frame.items() if k not in WS_ONLY_FIELDS})
     body["stream"] = True
-    record = app.runtime.observer.begin("WEBSOCKET", "/v1/responses", ())
+    record = app.runtime.observer.begin("WEBSOCKET", "/v1/responses", None)
     try:
         await _respond(app, send, headers, client_key, conversation, body, record)
     finally:

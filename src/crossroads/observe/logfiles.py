@@ -24,7 +24,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from crossroads.observe.redact import Redactor
+from crossroads.observe import redact
+from crossroads.observe.redact import Text
 from crossroads.record import RequestRecord
 
 MAIN_LOG = "main.log"
@@ -71,7 +72,7 @@ class RequestFiles:
         self.error_files = error_files
         self.max_total_bytes = int(max_total_mb * 1024 * 1024)
 
-    def write(self, record: RequestRecord, redactor: Redactor, client: str, error_only: bool) -> Path:
+    def write(self, record: RequestRecord, redactor: Text, client: str, error_only: bool) -> Path:
         self.directory.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y-%m-%dT%H%M%S", time.gmtime(record.started_at))
         slug = _SLUG.sub("-", record.path).strip("-") or "request"
@@ -84,7 +85,7 @@ class RequestFiles:
             self._cap_total()
         return path
 
-    def render(self, record: RequestRecord, redactor: Redactor, client: str) -> str:
+    def render(self, record: RequestRecord, redactor: Text, client: str) -> str:
         sections = [
             ("REQUEST INFO", "\n".join((
                 f"Request ID: {record.request_id}", f"Time: {_iso(record.started_at)}",
@@ -93,15 +94,15 @@ class RequestFiles:
                 f"Served by: {record.account or '-'} ({record.served_model or '-'})",
                 "Attempts: " + (", ".join(f"{a.account} {a.outcome}" for a in record.attempts) or "-"),
                 f"Status: {record.status}", f"Latency: {record.latency * 1000:.0f} ms"))),
-            ("HEADERS", _headers(redactor.headers(record.request_headers or {}))),
+            ("HEADERS", _headers(redact.headers(redactor, record.request_headers or {}))),
             ("REQUEST BODY", self._body(record.request_body, redactor)),
         ]
         if record.upstream_url is not None:
             sections.append(("API REQUEST", "\n".join((
-                f"URL: {redactor.text(record.upstream_url)}",
-                _headers(redactor.headers(record.upstream_headers or {})), "",
+                f"URL: {redact.text(redactor, record.upstream_url)}",
+                _headers(redact.headers(redactor, record.upstream_headers or {})), "",
                 self._body(record.upstream_body, redactor)))))
-        errors = [f"{a.account} {a.outcome}: {redactor.text(a.message)}" for a in record.attempts if a.message]
+        errors = [f"{a.account} {a.outcome}: {redact.text(redactor, a.message)}" for a in record.attempts if a.message]
         if errors:
             sections.append(("API ERRORS", "\n".join(errors)))
         response = record.response_body
@@ -110,12 +111,12 @@ class RequestFiles:
         sections.append(("RESPONSE", f"Status: {record.status}\n\n{self._body(response, redactor)}"))
         return "".join(f"=== {title} ===\n{text}\n\n" for title, text in sections)
 
-    def _body(self, body: bytes | None, redactor: Redactor) -> str:
+    def _body(self, body: bytes | None, redactor: Text) -> str:
         if not body:
             return ""
         if len(body) > self.max_body:
-            return redactor.data(body[:self.max_body]) + f"\n[... {len(body) - self.max_body} more bytes cut]"
-        return redactor.data(body)
+            return redact.data(redactor, body[:self.max_body]) + f"\n[... {len(body) - self.max_body} more bytes cut]"
+        return redact.data(redactor, body)
 
     def _keep_newest(self, prefix: str, count: int) -> None:
         if count <= 0:

@@ -9,7 +9,7 @@ Guarantees:
   opt-in and costs a list append per chunk);
 - secrets are masked wherever a record is written: client keys show as their
   configured name or masked, accounts as their labels, headers by name, and
-  every secret of the config in force wherever it appears in text;
+  text through the runtime's redaction (every secret of the config in force);
 - usage rows are batched to the database by a background task; ``close``
   writes the last batch.
 """
@@ -28,11 +28,11 @@ from crossroads.http import StreamReply
 from crossroads.observe import requestlog
 from crossroads.observe.logfiles import MAIN_LOG, RequestFiles, SharedFileHandler
 from crossroads.observe.metrics import Metrics
-from crossroads.observe.redact import Redactor
+from crossroads.observe.redact import Text
 from crossroads.observe.usage_sql import UsageRow
 from crossroads.observe.usage_store import UsageStore
-from crossroads.providers.base import mask
 from crossroads.record import RequestRecord
+from crossroads.redaction import mask
 
 log = logging.getLogger("crossroads")
 SAMPLE_EVERY = 5.0  # seconds between gauge samples
@@ -55,38 +55,19 @@ class JsonFormatter(logging.Formatter):
         return requestlog.json_line(values)
 
 
-class _Redacting(logging.Filter):
-    """Masks the config's secrets in every log line (an upstream's error text,
-    logged on failover, may echo the key it was sent)."""
-
-    def __init__(self, observer: Observer) -> None:
-        super().__init__()
-        self.observer = observer
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request"):  # request lines are masked as they are made
-            message = record.getMessage()
-            masked = self.observer.redactor().text(message)
-            if masked != message:
-                record.msg, record.args = masked, None
-        return True
-
-
 class Observer:
-    def __init__(self, config: Callable[[], Config], secrets: Callable[[], Iterable[str]],
+    def __init__(self, config: Callable[[], Config], redactor: Callable[[], Text],
                  gauges: Callable[[], tuple[Iterable[str], tuple[int, int] | None]]) -> None:
         self._config = config
-        self._secrets = secrets
+        self.redactor = redactor  # the runtime's, for the config in force
         self._gauges = gauges
         settings = config().ops
         self.metrics = Metrics()
         self.usage = UsageStore(settings)
         self.files = self._files()
-        self._redactor: tuple[object, Redactor] | None = None
         self._handlers: list[logging.Handler] = []
         self._pending_files: set[asyncio.Future[Any]] = set()
         self._sampler: asyncio.Task[None] | None = None
-        self._filter = _Redacting(self)
 
     def _files(self) -> RequestFiles:
         ops = self._config().ops
@@ -112,8 +93,6 @@ class Observer:
         await self.usage.close()
         self.metrics.close()
         root = logging.getLogger()
-        for handler in root.handlers:
-            handler.removeFilter(self._filter)
         for handler in self._handlers:
             root.removeHandler(handler)
             handler.close()
@@ -122,7 +101,6 @@ class Observer:
     def configure(self) -> None:
         """A reloaded config: levels, formats and request-log settings follow it."""
         self.files = self._files()
-        self._redactor = None
         self._configure_logging()
 
     def _configure_logging(self) -> None:
@@ -141,18 +119,11 @@ class Observer:
                      else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         for handler in root.handlers:
             handler.setFormatter(formatter)
-            if self._filter not in handler.filters:
-                handler.addFilter(self._filter)
 
     # ---------------------------------------------------------------- requests
 
-    def begin(self, method: str, path: str, raw_headers: Iterable[tuple[bytes, bytes]]) -> RequestRecord:
-        sent = None
-        for name, value in raw_headers:
-            if len(name) == 12 and name.lower() == b"x-request-id":
-                sent = value.decode("latin-1")
-                break
-        return RequestRecord(requestid.from_client(sent), method, path)
+    def begin(self, method: str, path: str, client_request_id: str | None) -> RequestRecord:
+        return RequestRecord(requestid.from_client(client_request_id), method, path)
 
     def received(self, record: RequestRecord, headers: dict[str, str], body: bytes) -> None:
         if self._config().ops.request_log:  # kept by reference, read when the file is written
@@ -169,13 +140,6 @@ class Observer:
             record.response_chunks = []
             reply.chunks = _captured(reply.chunks, record.response_chunks)
         return reply
-
-    def redactor(self) -> Redactor:
-        config = self._config()
-        cached = self._redactor
-        if cached is None or cached[0] is not config:
-            cached = self._redactor = (config, Redactor(self._secrets()))
-        return cached[1]
 
     def client_name(self, key: str | None) -> str:
         if key is None:

@@ -9,13 +9,14 @@ from typing import Any
 
 import orjson
 
-from crossroads.observe.redact import Redactor
+from crossroads.observe import redact
+from crossroads.observe.redact import Text
 from crossroads.record import RequestRecord
 
 log = logging.getLogger("crossroads.requests")
 
 
-def fields(record: RequestRecord, client: str, redactor: Redactor, debug: bool) -> dict[str, Any]:
+def fields(record: RequestRecord, client: str, redactor: Text, debug: bool) -> dict[str, Any]:
     usage = record.usage
     out: dict[str, Any] = {
         "request_id": record.request_id,
@@ -38,15 +39,15 @@ def fields(record: RequestRecord, client: str, redactor: Redactor, debug: bool) 
         "reasoning_tokens": usage.reasoning_tokens if usage else None,
     }
     if record.error is not None:
-        out["error"] = redactor.text(record.error.message)
+        out["error"] = redact.text(redactor, record.error.message)
     if record.disconnected:
         out["client_disconnected"] = True
-    failures = [redactor.text(f"{a.account}: {a.message}") for a in record.attempts if a.message]
+    failures = [redact.text(redactor, f"{a.account}: {a.message}") for a in record.attempts if a.message]
     if failures:
         out["upstream_errors"] = failures
     if debug and record.upstream_url is not None:
-        out["upstream_url"] = redactor.text(record.upstream_url)
-        out["upstream_headers"] = redactor.headers(record.upstream_headers or {})
+        out["upstream_url"] = redact.text(redactor, record.upstream_url)
+        out["upstream_headers"] = redact.headers(redactor, record.upstream_headers or {})
     return out
 
 

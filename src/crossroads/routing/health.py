@@ -7,6 +7,7 @@ use its local view, so a pick never waits on the network."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from crossroads import ir
@@ -44,6 +45,32 @@ class Health:
             cd = self._cooldowns.get(key)
             if cd is not None and cd.until > now and (until is None or cd.until > until):
                 until = cd.until
+        return until
+
+    def recovering_until(self, account_id: str, model: str) -> float | None:
+        """When a rate-limited account may be used again: only a 429 is worth
+        waiting for (a refused connection, an outage or a refused credential
+        will not be over within a retry interval)."""
+        return self._until_if(account_id, model, lambda status: status == 429)
+
+    def transient_until(self, account_id: str, model: str) -> float | None:
+        """When an account cooling only for transient failures (408, 5xx,
+        connection errors, broken streams) recovers; None for other causes."""
+        return self._until_if(account_id, model, lambda status: status == 408 or status >= 500)
+
+    def _until_if(self, account_id: str, model: str, cause: Callable[[int], bool]) -> float | None:
+        if not self._cooldowns:
+            return None
+        now = time.monotonic()
+        until: float | None = None
+        for key in ((account_id, model), (account_id, ALL_MODELS)):
+            cd = self._cooldowns.get(key)
+            if cd is None or cd.until <= now:
+                continue
+            status = cd.reason.split(" ", 1)[0]
+            if not status.isdigit() or not cause(int(status)):
+                return None
+            until = cd.until if until is None else max(until, cd.until)
         return until
 
     def available(self, account_id: str, model: str) -> bool:
