@@ -215,3 +215,21 @@ def test_failed_requests_keep_error_files_and_logging_to_file(fakes: dict[str, A
         (failed,) = [line for line in main.splitlines() if "fail-0" in line and "crossroads.requests" in line]
         assert "status=404" in failed and "tokens=in:? out:? cached:? reasoning:?" in failed  # unknown
         assert "fail-0" not in router.log()  # the file instead of the console
+
+
+def test_request_log_and_format_follow_a_reload(fakes: dict[str, Any], tmp_path: Path) -> None:
+    from tests.runtime.test_reload_survival import current_config, rewrite_config
+
+    logs = tmp_path / "logs"
+    with RouterProcess(config(fakes, **{"logs-dir": str(logs)})) as router:
+        chat(router, **{"x-request-id": "before-reload"}).chat.completions.create(
+            model="pool", messages=[{"role": "user", "content": "x"}])
+        rewrite_config(router, {**current_config(router), "request-log": True, "log-format": "json"})
+        chat(router, **{"x-request-id": "after-reload"}).chat.completions.create(
+            model="pool", messages=[{"role": "user", "content": "x"}])
+        (line,) = lines_for(router, "after-reload")
+        assert json.loads(line)["request_id"] == "after-reload"
+        deadline = time.monotonic() + 5
+        while not list(logs.glob("*after-reload.log")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(logs.glob("*after-reload.log")) and not list(logs.glob("*before-reload.log"))

@@ -77,7 +77,7 @@ class Observer:
     # ---------------------------------------------------------------- life
 
     async def start(self) -> None:
-        self._configure_logging()
+        self._configure_logging(starting=True)
         try:
             await self.usage.start()
         except Exception as exc:  # usage is not worth refusing to serve for
@@ -103,11 +103,11 @@ class Observer:
         self.files = self._files()
         self._configure_logging()
 
-    def _configure_logging(self) -> None:
+    def _configure_logging(self, starting: bool = False) -> None:
         ops = self._config().ops
         logging.getLogger("crossroads").setLevel(ops.log_level.upper())
         root = logging.getLogger()
-        if ops.logging_to_file and not self._handlers:
+        if starting and ops.logging_to_file and not self._handlers:  # start-only, like the logs directory
             handler: logging.Handler = SharedFileHandler(ops.logs_path() / MAIN_LOG)
             for existing in list(root.handlers):  # as CLIProxyAPI: the file instead of the console
                 root.removeHandler(existing)
