@@ -10,4 +10,6 @@ FRONTDOOR_MODULES = (
     "crossroads.frontdoors.health",
     "crossroads.frontdoors.management",
     "crossroads.frontdoors.metrics",
+    "crossroads.frontdoors.management_config",
+    "crossroads.frontdoors.management_accounts",
 )

@@ -29,6 +29,7 @@ from crossroads.observe.redact import Text
 from crossroads.record import RequestRecord
 
 MAIN_LOG = "main.log"
+AUDIT_LOG = "audit.log"  # management changes (kept whatever the size cap)
 ROTATE_BYTES = 10 * 1024 * 1024
 ERROR_PREFIX = "error-"
 _SLUG = re.compile(r"[^A-Za-z0-9]+")
@@ -126,7 +127,8 @@ class RequestFiles:
             old.unlink(missing_ok=True)
 
     def _cap_total(self) -> None:
-        files = sorted((p for p in self.directory.glob("*.log") if p.name != MAIN_LOG), key=_mtime)
+        files = sorted((p for p in self.directory.glob("*.log") if p.name not in (MAIN_LOG, AUDIT_LOG)),
+                       key=_mtime)
         total = sum(_size(p) for p in self.directory.glob("*.log"))
         for old in files:
             if total <= self.max_total_bytes:

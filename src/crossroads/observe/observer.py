@@ -26,7 +26,7 @@ from crossroads import requestid
 from crossroads.config import Config
 from crossroads.http import StreamReply
 from crossroads.observe import requestlog
-from crossroads.observe.logfiles import MAIN_LOG, RequestFiles, SharedFileHandler
+from crossroads.observe.logfiles import AUDIT_LOG, MAIN_LOG, RequestFiles, SharedFileHandler
 from crossroads.observe.metrics import Metrics
 from crossroads.observe.redact import Text
 from crossroads.observe.usage_sql import UsageRow
@@ -35,6 +35,7 @@ from crossroads.record import RequestRecord
 from crossroads.redaction import mask
 
 log = logging.getLogger("crossroads")
+audit_log = logging.getLogger("crossroads.audit")
 SAMPLE_EVERY = 5.0  # seconds between gauge samples
 # probes, scrapes and management calls: logged at debug level, not counted as traffic
 QUIET_PATHS = ("/healthz", "/metrics", "/v0/management/")
@@ -181,6 +182,22 @@ class Observer:
         self._pending_files.discard(future)
         if not future.cancelled() and future.exception() is not None:
             log.warning("request-log: cannot write a request file: %s", future.exception())
+
+    # ---------------------------------------------------------------- audit
+
+    def audit(self, actor: str | None, action: str) -> None:
+        """A management change: who (the caller's address), what, when, in the
+        log and in ``<logs-dir>/audit.log`` (one JSON object a line)."""
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "actor": actor or "local",
+                 "action": self.redactor()(action)}
+        audit_log.info("%s by %s", entry["action"], entry["actor"])
+        path = self._config().ops.logs_path() / AUDIT_LOG
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as file:
+                file.write(requestlog.json_line(entry) + "\n")
+        except OSError as exc:
+            log.error("audit: cannot write %s: %s", path, exc)
 
     # ---------------------------------------------------------------- gauges
 
