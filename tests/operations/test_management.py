@@ -164,3 +164,19 @@ def test_auth_files(router: RouterProcess) -> None:
     assert call(router, "GET", "auth-files/download?name=claude-ada.json").status == 404
     assert call(router, "DELETE", "auth-files?all=true").json()["deleted"] == 1
     assert call(router, "GET", "auth-files").json()["files"] == []
+
+
+def test_upstream_lists(router: RouterProcess, fake: FakeOpenAIChat) -> None:
+    (entry,) = call(router, "GET", "openai-compatibility").json()["openai-compatibility"]
+    assert entry["name"] == "up" and KEY not in json.dumps(entry)  # masked
+    assert call(router, "GET", "claude-api-key").json() == {"claude-api-key": []}
+    assert call(router, "PUT", "claude-api-key", {"items": "nope"}).status == 400
+    value = {"name": "up", "base-url": f"{fake.base_url}/v1", "api-key-entries": [{"api-key": KEY}],
+             "models": [{"name": "gpt-4o-mini", "alias": "m3"}]}
+    assert call(router, "PATCH", "openai-compatibility", {"match": "up", "value": value}).status == 200
+    assert ask(router, model="m3") == 200 and ask(router, model="m1") == 404
+    assert call(router, "PATCH", "openai-compatibility", {"match": "nobody", "value": value}).status == 404
+    invalid = call(router, "PUT", "gemini-api-key", [{"api-key": 12}])
+    assert invalid.status == 422 and ask(router, model="m3") == 200  # refused, nothing changed
+    assert call(router, "DELETE", "openai-compatibility?name=up").status == 200
+    assert ask(router, model="m3") == 404

@@ -12,4 +12,5 @@ FRONTDOOR_MODULES = (
     "crossroads.frontdoors.metrics",
     "crossroads.frontdoors.management_config",
     "crossroads.frontdoors.management_accounts",
+    "crossroads.frontdoors.management_lists",
 )

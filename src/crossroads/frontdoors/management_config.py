@@ -78,7 +78,7 @@ def _replace_file(path: Path, text: str) -> None:
     os.replace(temp, path)
 
 
-async def _edit(app: App, request: Request, what: str, change: Callable[[dict[str, Any]], None]) -> Reply:
+async def edit_config(app: App, request: Request, what: str, change: Callable[[dict[str, Any]], None]) -> Reply:
     raw = copy.deepcopy(app.config.raw)
     change(raw)
     await apply_config(app, yaml.safe_dump(raw, sort_keys=False, allow_unicode=True), what, request)
@@ -185,13 +185,13 @@ async def put_field(app: App, request: Request) -> Reply:
             target = target.setdefault(part, {})
         target[path[-1]] = value
 
-    return await _edit(app, request, f"set {name}", change)
+    return await edit_config(app, request, f"set {name}", change)
 
 
 async def delete_field(app: App, request: Request) -> Reply:
     _authorize(app, request)
     name, path, _ = _field(request)
-    return await _edit(app, request, f"cleared {name}", lambda raw: raw.pop(path[0], None))
+    return await edit_config(app, request, f"cleared {name}", lambda raw: raw.pop(path[0], None))
 
 
 # ---------------------------------------------------------------- client keys
@@ -219,7 +219,7 @@ async def put_api_keys(app: App, request: Request) -> Reply:
         current = {_key_of(e): e for e in raw.get("api-keys") or []}
         raw["api-keys"] = [current.get(k, k) for k in keys]
 
-    return await _edit(app, request, f"replaced api-keys ({len(keys)} keys)", change)
+    return await edit_config(app, request, f"replaced api-keys ({len(keys)} keys)", change)
 
 
 async def patch_api_keys(app: App, request: Request) -> Reply:
@@ -239,7 +239,7 @@ async def patch_api_keys(app: App, request: Request) -> Reply:
             entries[at] = _with_key(entries[at], new)
     else:
         raise ir.bad_request("missing fields: {\"old\", \"new\"} or {\"index\", \"value\"}")
-    return await _edit(app, request, "changed a client key", lambda raw: raw.__setitem__("api-keys", entries))
+    return await edit_config(app, request, "changed a client key", lambda raw: raw.__setitem__("api-keys", entries))
 
 
 def _with_key(entry: Any, key: str) -> Any:
@@ -259,7 +259,7 @@ async def delete_api_keys(app: App, request: Request) -> Reply:
         entries = kept
     else:
         raise ir.bad_request("say which key: ?index=N or ?value=KEY")
-    return await _edit(app, request, "removed a client key", lambda raw: raw.__setitem__("api-keys", entries))
+    return await edit_config(app, request, "removed a client key", lambda raw: raw.__setitem__("api-keys", entries))
 
 
 # ---------------------------------------------------------------- logs

@@ -1,0 +1,120 @@
+"""Management API, CLIProxyAPI's upstream lists (``/v0/management/<list>``
+for each provider's config list: ``claude-api-key``, ``gemini-api-key``,
+``codex-api-key``, ``vertex-api-key``, ``openai-compatibility``, ...):
+
+- ``GET``: ``{"<list>": [...]}`` (keys masked, as in every management answer);
+- ``PUT``: the whole list (a JSON array, or ``{"items": [...]}``);
+- ``PATCH``: ``{"index": n, "value": {...}}`` or ``{"match": "<api-key or name>", "value": {...}}``
+  replaces one entry;
+- ``DELETE``: ``?index=n``, ``?api-key=...`` or ``?name=...``.
+
+Changes go through the same validate-write-apply path as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from crossroads import ir
+from crossroads.frontdoors.base import Route
+from crossroads.frontdoors.management import _authorize
+from crossroads.frontdoors.management_config import PREFIX, edit_config
+from crossroads.http import Reply, Request, json_reply
+from crossroads.providers import all_providers
+
+if TYPE_CHECKING:
+    from crossroads.server import App
+
+
+def _list_name(request: Request) -> str:
+    return request.path[len(PREFIX):]
+
+
+def _identity(entry: Any) -> set[str]:
+    """What a client may name an entry by: its key(s) or its name."""
+    if not isinstance(entry, dict):
+        return set()
+    names = {entry.get("api-key"), entry.get("name")}
+    names |= {e.get("api-key") for e in entry.get("api-key-entries") or [] if isinstance(e, dict)}
+    return {n for n in names if isinstance(n, str) and n}
+
+
+def _entries(app: App, name: str) -> list[Any]:
+    return list(app.config.raw.get(name) or [])
+
+
+def _json(request: Request) -> Any:
+    try:
+        return orjson.loads(request.body) if request.body else None
+    except orjson.JSONDecodeError as exc:
+        raise ir.bad_request(f"body is not valid JSON: {exc}") from None
+
+
+async def get_list(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = _list_name(request)
+    return json_reply(200, {name: _entries(app, name)})
+
+
+async def put_list(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = _list_name(request)
+    body = _json(request)
+    items = body.get("items") if isinstance(body, dict) else body
+    if not isinstance(items, list) or not all(isinstance(e, dict) for e in items):
+        raise ir.bad_request(f"expected a list of {name} entries (mappings), or {{\"items\": [...]}}")
+    return await edit_config(app, request, f"replaced {name} ({len(items)} entries)",
+                             lambda raw: raw.__setitem__(name, items))
+
+
+async def patch_list(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = _list_name(request)
+    body = _json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("value"), dict):
+        raise ir.bad_request("expected {\"index\": n, \"value\": {...}} or {\"match\": KEY_OR_NAME, \"value\": {...}}")
+    entries = _entries(app, name)
+    index, match = body.get("index"), body.get("match")
+    if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(entries):
+        at = index
+    elif isinstance(match, str) and match:
+        found = [i for i, e in enumerate(entries) if match in _identity(e)]
+        if not found:
+            raise ir.Error(404, "not_found", f"no {name} entry matches")
+        at = found[0]
+    else:
+        raise ir.bad_request("say which entry: a valid \"index\" or a \"match\"")
+    entries[at] = body["value"]
+    return await edit_config(app, request, f"changed {name}[{at}]", lambda raw: raw.__setitem__(name, entries))
+
+
+async def delete_entry(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = _list_name(request)
+    entries = _entries(app, name)
+    index, match = request.query.get("index"), request.query.get("api-key") or request.query.get("name")
+    if index is not None and index.isdigit() and int(index) < len(entries):
+        at = int(index)
+    elif match:
+        found = [i for i, e in enumerate(entries) if match in _identity(e)]
+        if not found:
+            raise ir.Error(404, "not_found", f"no {name} entry matches")
+        at = found[0]
+    else:
+        raise ir.bad_request("say which entry: ?index=N, ?api-key=KEY or ?name=NAME")
+    del entries[at]
+    return await edit_config(app, request, f"removed {name}[{at}]", lambda raw: raw.__setitem__(name, entries))
+
+
+def list_routes() -> list[Route]:
+    """One set of routes per provider that reads a config list (not auth files)."""
+    names = [p.config_key for p in all_providers() if not p.auth_types]
+    return [Route(method, PREFIX + name, handler, "openai-chat", protected=False)
+            for name in names
+            for method, handler in (("GET", get_list), ("PUT", put_list), ("PATCH", patch_list),
+                                    ("DELETE", delete_entry))]
+
+
+ROUTES = list_routes()
