@@ -15,6 +15,7 @@ from rich.table import Table
 
 from crossroads import __version__
 from crossroads import config as config_module
+from crossroads.access.management_secret import hash_in_file
 from crossroads.config import RESTART_ONLY
 from crossroads.observe.metrics import MULTIPROC_ENV
 from crossroads.server import CONFIG_ENV, LISTEN_ENV
@@ -84,6 +85,8 @@ def serve(
     os.environ[LISTEN_ENV] = bind
     logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if config is not None:
+        hash_in_file(config.expanduser())  # as CLIProxyAPI: a plain management secret is stored hashed
     metrics_dir = None
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # one scrape must see every worker: each writes its samples to this server's own directory

@@ -26,6 +26,7 @@ from collections.abc import Iterable, Sequence
 from crossroads import snapshot as snapshots
 from crossroads import usage
 from crossroads.access.lockout import Lockout
+from crossroads.access.management_secret import SecretCheck
 from crossroads.access.policy import Limiter
 from crossroads.auth.pending import Logins
 from crossroads.auth.refresher import Refresher
@@ -63,6 +64,7 @@ class Runtime:
         self.request_windows = RequestWindows()
         self.client_lockout = Lockout(config.lockout)  # wrong client keys, per address
         self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
+        self.management_check = SecretCheck()  # plain or bcrypt-hashed management secret
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
         self.redaction = Redaction(self.snapshot.secrets)  # installed on the log handlers by the server

@@ -180,3 +180,17 @@ def test_upstream_lists(router: RouterProcess, fake: FakeOpenAIChat) -> None:
     assert invalid.status == 422 and ask(router, model="m3") == 200  # refused, nothing changed
     assert call(router, "DELETE", "openai-compatibility?name=up").status == 200
     assert ask(router, model="m3") == 404
+
+
+def test_a_plain_secret_is_stored_hashed_and_still_accepted(router: RouterProcess) -> None:
+    text = router.config_path.read_text()
+    stored = yaml.safe_load(text)["remote-management"]["secret-key"]
+    assert stored.startswith("$2") and MANAGEMENT not in text
+    assert call(router, "GET", "request-retry").status == 200
+    wrong = HTTP.request("GET", f"{router.base_url}/v0/management/request-retry",
+                         headers={"authorization": "Bearer not-the-secret"})
+    assert wrong.status == 401
+    assert "management secret" in router.log() and "bcrypt hash" in router.log()
+    router.stop()  # a restart reads the hash itself
+    router.start()
+    assert call(router, "GET", "request-retry").status == 200

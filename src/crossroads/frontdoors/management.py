@@ -8,7 +8,6 @@ clients unless ``remote-management.allow-remote`` is true.
 
 from __future__ import annotations
 
-import hmac
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +43,7 @@ def _authorize(app: App, request: Request) -> None:
                        retry_after=locked)
     auth = request.headers.get("authorization", "")
     presented = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-management-key", "")
-    if not presented or not hmac.compare_digest(presented.encode(), secret.encode()):
+    if not presented or not app.runtime.management_check.matches(presented, secret):
         lockout.failed(request.client_host)
         raise ir.Error(401, "authentication", "missing or wrong management key")
     lockout.succeeded(request.client_host)
