@@ -194,3 +194,10 @@ def test_a_plain_secret_is_stored_hashed_and_still_accepted(router: RouterProces
     router.stop()  # a restart reads the hash itself
     router.start()
     assert call(router, "GET", "request-retry").status == 200
+
+
+def test_v8_cooldown_reset_twin(router: RouterProcess) -> None:
+    reply = HTTP.request("POST", f"{router.base_url}/v8/management/routing/cooldown/reset",
+                         headers={"authorization": f"Bearer {MANAGEMENT}"})
+    assert reply.status == 200 and reply.json() == {"status": "ok"}
+    assert HTTP.request("POST", f"{router.base_url}/v8/management/routing/cooldown/reset").status == 401

@@ -32,7 +32,7 @@ import yaml
 from crossroads import config as config_module
 from crossroads import ir
 from crossroads.frontdoors.base import Route
-from crossroads.frontdoors.management import _authorize
+from crossroads.frontdoors.management import _authorize, reset_quota
 from crossroads.http import Reply, Request, json_reply
 from crossroads.observe.logfiles import ERROR_PREFIX, MAIN_LOG
 
@@ -353,7 +353,9 @@ def _routes() -> list[Route]:
               route("GET", "request-error-logs", list_error_logs),
               route("GET", "request-error-logs/", get_error_log, prefix=True),
               route("GET", "request-log-by-id/", log_by_id, prefix=True),
-              route("DELETE", "proxy-url", delete_field)]
+              route("DELETE", "proxy-url", delete_field),
+              # CLIProxyAPI v8's twin of reset-quota (the only /v8/management route served)
+              Route("POST", "/v8/management/routing/cooldown/reset", reset_quota, "openai-chat", protected=False)]
     for name in FIELDS:
         routes += [route("GET", name, get_field), route("PUT", name, put_field), route("PATCH", name, put_field)]
     return routes
