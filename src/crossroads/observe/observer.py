@@ -149,7 +149,14 @@ class Observer:
         return policy.name if policy is not None and policy.name else mask(key)
 
     def finish(self, record: RequestRecord, client_key: str | None) -> None:
-        """The request has ended: log line, metrics, usage row, files."""
+        """The request has ended: log line, metrics, usage row, files (a fault
+        here is logged; it never reaches the client, who has its answer)."""
+        try:
+            self._finish(record, client_key)
+        except Exception:
+            log.exception("observer: recording request %s failed", record.request_id)
+
+    def _finish(self, record: RequestRecord, client_key: str | None) -> None:
         if record.ended is None:
             record.ended = time.monotonic()
         ops = self._config().ops
