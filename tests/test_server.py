@@ -68,7 +68,9 @@ AUTH = {"authorization": f"Bearer {CLIENT_KEY}"}
 
 
 def test_health_and_unknown_keys_reported(router: RouterProcess) -> None:
-    response = http.request("GET", f"{router.base_url}/healthz")
+    anonymous = http.request("GET", f"{router.base_url}/healthz")
+    assert anonymous.status == 200 and anonymous.json() == {"status": "ok"}  # nothing for strangers
+    response = http.request("GET", f"{router.base_url}/healthz", headers=AUTH)
     assert response.status == 200 and response.json()["accounts"] == 3
     assert "some-future-key" in router.log()
 

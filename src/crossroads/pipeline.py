@@ -15,10 +15,11 @@ the next model of its ``fallbacks`` chain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,13 +233,14 @@ class Pipeline:
         upstream_stream = provider.upstream_stream(inbound.stream)
         drop_usage_chunks = False
         if passthrough:
-            body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider)
+            with client_data():
+                body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider)
         else:
             if progress.ir_request is None:
-                progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
-                                                                    stream=inbound.stream)
-            body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
-                                               progress.suffix_reasoning, provider, progress.snapshot.catalogue)
+                progress.ir_request = _parse_client(inbound)
+            with client_data():
+                body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
+                                                   progress.suffix_reasoning, provider, progress.snapshot.catalogue)
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
         served = _Served(account, model, cand.route.upstream, inbound.record)
         if inbound.stream:
@@ -272,8 +274,7 @@ class Pipeline:
         protocol) yields IR events; failover, health, accounting and the
         client's encoding stay the pipeline's."""
         if progress.ir_request is None:
-            progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
-                                                                stream=inbound.stream)
+            progress.ir_request = _parse_client(inbound)
         request = _fitted(progress.ir_request, cand, True, progress.suffix_reasoning, progress.snapshot.catalogue)
         events = provider.exchange(cand.account, request, inbound.headers, self.transport).__aiter__()
         served = _Served(cand.account, model, cand.route.upstream, inbound.record)
@@ -628,6 +629,36 @@ def _fitted(request: ir.Request, cand: Candidate, upstream_stream: bool, suffix_
     return dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream,
                                include_usage=True if upstream_stream else request.include_usage,
                                reasoning=thinking)
+
+
+_CLIENT_DATA_FAULTS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError,
+                       orjson.JSONEncodeError)
+
+
+def _parse_client(inbound: Inbound) -> ir.Request:
+    """The client's request in the IR; a value the dialect cannot read is the
+    client's 400, whatever exception it raised."""
+    with client_data():
+        return inbound.dialect.parse_request(inbound.body, model=inbound.model, stream=inbound.stream)
+
+
+@contextlib.contextmanager
+def client_data() -> Iterator[None]:
+    """Work on the client's own data: its faults (nesting beyond what JSON
+    encoders take, integers beyond 64 bits, unhashable schema values, types
+    that do not fit) become a 400 naming the problem, never a 500."""
+    try:
+        yield
+    except ir.Error:
+        raise
+    except _CLIENT_DATA_FAULTS as exc:
+        if isinstance(exc, RecursionError | orjson.JSONEncodeError):
+            message = ("the request is nested too deeply or holds a value that cannot be forwarded (JSON "
+                       "nesting is limited to 250 levels and integers to 64 bits)")
+        else:
+            message = f"the request could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+        log.info("request refused as malformed: %s: %s", type(exc).__name__, str(exc)[:200])
+        raise ir.bad_request(message) from None
 
 
 def _is_error_document(data: bytes) -> bool:

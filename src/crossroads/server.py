@@ -127,7 +127,7 @@ class App:
                 if path == "/v1/models" and "anthropic-version" in request.headers:
                     error_dialect = "anthropic"
                 if route.protected:
-                    self._check_client_key(request)
+                    self.check_client_key(request)
                 await self._read_body(request, receive)
                 observer.received(record, request.headers, request.body)
                 watch = DisconnectWatch(receive)
@@ -173,7 +173,8 @@ class App:
                 watch.stop()
             observer.finish(record, request.client_key)
 
-    def _check_client_key(self, request: Request) -> None:
+    def check_client_key(self, request: Request) -> None:
+        """Raise ir.Error (401, or 429 while the address is locked out) unless the request's key is good."""
         keys = self.runtime.snapshot.keys
         request.client_key = keys.presented(request)
         if keys.open:

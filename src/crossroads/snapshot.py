@@ -63,9 +63,7 @@ def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
                     unknown, unused, _secrets(cfg, accounts, records))
 
 
-_SECRET_FIELD = re.compile(r"token|secret|key|cookie|password|psid", re.IGNORECASE)
-# shown in logs and usage, even inside a secret section (a client key's name, its allowed models)
-_PLAIN_FIELDS = frozenset({"name", "models"})
+_SECRET_FIELD = re.compile(r"token|secret|key|cookie|password|psid|authorization", re.IGNORECASE)
 
 
 def _secrets(cfg: Config, accounts: list[Account], records: list[Record]) -> frozenset[str]:
@@ -78,20 +76,23 @@ def _secrets(cfg: Config, accounts: list[Account], records: list[Record]) -> fro
     return frozenset(s for s in found if s)
 
 
-def _secret_values(data: object, secret: bool = False, depth: int = 0) -> set[str]:
-    """String values under keys that name a secret, at any depth."""
-    if isinstance(data, str):
-        return {data} if secret else set()
-    if depth > 8:
-        return set()
+def _secret_values(data: object, depth: int = 0) -> set[str]:
+    """Strings (or lists of strings) under keys that name a secret, at any
+    depth; a section whose name merely ends in "key" (``claude-api-key``)
+    lends no secrecy to the entries inside it."""
     found: set[str] = set()
-    if isinstance(data, dict):
-        for key, value in data.items():
-            inherited = secret and key not in _PLAIN_FIELDS
-            found |= _secret_values(value, inherited or bool(_SECRET_FIELD.search(str(key))), depth + 1)
-    elif isinstance(data, list):
-        for value in data:
-            found |= _secret_values(value, secret, depth + 1)
+    if depth > 8:
+        return found
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        secret_name = isinstance(key, str) and bool(_SECRET_FIELD.search(key))
+        if isinstance(value, str):
+            if secret_name:
+                found.add(value)
+        elif secret_name and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            found.update(value)
+        elif isinstance(value, dict | list):
+            found |= _secret_values(value, depth + 1)
     return found
 
 

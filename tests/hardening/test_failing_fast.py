@@ -116,3 +116,21 @@ def test_a_malformed_body_never_reaches_an_upstream(router: RouterProcess, chat:
     assert r.status == 400, r.data
     assert orjson.loads(r.data)["error"]["param"]
     assert chat.requests == [] and _cooling(router) == set()
+
+
+def test_an_unreachable_upstream_is_unavailable_to_the_gemini_sdk(router: RouterProcess) -> None:
+    r = http.request("POST", f"{router.base_url}/v1beta/models/unreachable:generateContent",
+                     body=orjson.dumps({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+                     headers={"x-goog-api-key": CLIENT_KEY, "content-type": "application/json"})
+    assert r.status == 503 and orjson.loads(r.data)["error"]["status"] == "UNAVAILABLE"
+
+
+def test_count_tokens_checks_the_model(router: RouterProcess) -> None:
+    r = http.request("POST", f"{router.base_url}/v1/messages/count_tokens",
+                     body=orjson.dumps({"model": "no-such-model", "messages": [{"role": "user", "content": "x"}]}),
+                     headers={"x-api-key": CLIENT_KEY, "content-type": "application/json"})
+    assert r.status == 404
+    ok = http.request("POST", f"{router.base_url}/v1/messages/count_tokens",
+                      body=orjson.dumps({"model": "pair", "messages": [{"role": "user", "content": "x"}]}),
+                      headers={"x-api-key": CLIENT_KEY, "content-type": "application/json"})
+    assert ok.status == 200

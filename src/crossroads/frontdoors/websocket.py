@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from crossroads import dialects, ir
+from crossroads.frontdoors import shapes
 from crossroads.http import Receive, Request, Scope, Send, StreamReply
-from crossroads.pipeline import Inbound
+from crossroads.pipeline import Inbound, client_data
 from crossroads.record import RequestRecord
 
 if TYPE_CHECKING:
@@ -127,15 +128,19 @@ async def serve(app: App, scope: Scope, receive: Receive, send: Send) -> None:
         return
     path = scope.get("path", "").rstrip("/") or "/"
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-    request = Request("GET", path, scope.get("query_string", b""), headers)
+    client = scope.get("client")
+    request = Request("GET", path, scope.get("query_string", b""), headers,
+                      client_host=client[0] if client else None)
     if path not in PATHS:
         await send({"type": "websocket.close", "code": 1008, "reason": f"no WebSocket endpoint at {path}"})
         return
-    if not app.keys.allows(request):
+    try:
+        app.check_client_key(request)
+    except ir.Error as refused:
         # closing before accepting makes the server answer the upgrade with 403
-        await send({"type": "websocket.close", "code": 1008, "reason": "missing or invalid client key"})
+        await send({"type": "websocket.close", "code": 1008, "reason": refused.message[:120]})
         return
-    client_key = app.keys.presented(request)
+    client_key = request.client_key
     await send({"type": "websocket.accept"})
     conversation = Conversation()
     with contextlib.suppress(ClientGone):
@@ -149,6 +154,11 @@ async def serve(app: App, scope: Scope, receive: Receive, send: Send) -> None:
             text = message.get("text")
             if text is None:
                 await _send_error(send, ir.bad_request("binary frames are not supported; send JSON text frames"))
+                continue
+            limit = app.config.max_body_bytes
+            if len(text) > limit:
+                await _send_error(send, ir.Error(413, "request_too_large",
+                                                 f"frame too large (the limit is {limit} bytes)"))
                 continue
             await _handle_frame(app, send, headers, client_key, conversation, text)
 
@@ -186,11 +196,14 @@ async def _respond(app: App, send: Send, headers: dict[str, str], client_key: st
                    conversation: Conversation, body: dict[str, Any], record: RequestRecord) -> None:
     record.status = 200
     try:
+        shapes.OPENAI_RESPONSES.check(body)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ir.bad_request("'model' is required and must be a non-empty string", param="model")
-        inbound = Inbound(dialects.get(DIALECT), body, orjson.dumps(body), model, True, headers,
-                          client_key=client_key, record=record)
+        with client_data():
+            raw = orjson.dumps(body)
+        inbound = Inbound(dialects.get(DIALECT), body, raw, model, True, headers, client_key=client_key,
+                          record=record)
         reply = await app.pipeline.handle(inbound)
     except ir.Error as error:
         record.status, record.error = error.status, error
