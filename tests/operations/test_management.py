@@ -201,3 +201,16 @@ def test_v8_cooldown_reset_twin(router: RouterProcess) -> None:
                          headers={"authorization": f"Bearer {MANAGEMENT}"})
     assert reply.status == 200 and reply.json() == {"status": "ok"}
     assert HTTP.request("POST", f"{router.base_url}/v8/management/routing/cooldown/reset").status == 401
+
+
+def test_oauth_channel_maps(router: RouterProcess) -> None:
+    assert call(router, "GET", "oauth-excluded-models").json() == {"oauth-excluded-models": {}}
+    assert call(router, "PATCH", "oauth-excluded-models", {"provider": "Claude", "models": ["claude-3*"]}).status == 200
+    assert call(router, "GET", "oauth-excluded-models").json() == {"oauth-excluded-models": {"claude": ["claude-3*"]}}
+    assert yaml.safe_load(router.config_path.read_text())["oauth-excluded-models"] == {"claude": ["claude-3*"]}
+    assert call(router, "PATCH", "oauth-excluded-models", {"provider": "claude", "models": []}).status == 200
+    assert call(router, "DELETE", "oauth-excluded-models?provider=claude").status == 404
+    alias = {"codex": [{"name": "gpt-5", "alias": "five"}]}
+    assert call(router, "PUT", "oauth-model-alias", alias).status == 200
+    assert call(router, "GET", "oauth-model-alias").json() == {"oauth-model-alias": alias}
+    assert call(router, "PUT", "oauth-model-alias", {"codex": "nope"}).status == 400

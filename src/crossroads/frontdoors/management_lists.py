@@ -8,6 +8,11 @@ for each provider's config list: ``claude-api-key``, ``gemini-api-key``,
   replaces one entry;
 - ``DELETE``: ``?index=n``, ``?api-key=...`` or ``?name=...``.
 
+and the per-channel maps ``oauth-excluded-models`` (``PATCH {"provider",
+"models"}``) and ``oauth-model-alias`` (``PATCH {"provider", "aliases"}``):
+``GET``, ``PUT`` (the map, or ``{"items": {...}}``), ``PATCH`` (an empty
+list removes the channel), ``DELETE ?provider=``.
+
 Changes go through the same validate-write-apply path as ``config.yaml``.
 """
 
@@ -108,13 +113,70 @@ async def delete_entry(app: App, request: Request) -> Reply:
     return await edit_config(app, request, f"removed {name}[{at}]", lambda raw: raw.__setitem__(name, entries))
 
 
+# map name -> the field a PATCH carries the channel's list in
+MAPS = {"oauth-excluded-models": "models", "oauth-model-alias": "aliases"}
+
+
+def _map(app: App, name: str) -> dict[str, Any]:
+    current = app.config.raw.get(name)
+    return dict(current) if isinstance(current, dict) else {}
+
+
+async def get_map(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = _list_name(request)
+    return json_reply(200, {name: _map(app, name)})
+
+
+async def put_map(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = _list_name(request)
+    body = _json(request)
+    items = body.get("items", body) if isinstance(body, dict) else None
+    if not isinstance(items, dict) or not all(isinstance(v, list) for v in items.values()):
+        raise ir.bad_request(f"expected {{channel: [...]}} for {name}")
+    return await edit_config(app, request, f"replaced {name}", lambda raw: raw.__setitem__(name, items))
+
+
+async def patch_map(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = _list_name(request)
+    body = _json(request)
+    field = MAPS[name]
+    channel = body.get("provider") or body.get("channel") if isinstance(body, dict) else None
+    values = body.get(field, body.get("value")) if isinstance(body, dict) else None
+    if not isinstance(channel, str) or not channel.strip() or not isinstance(values, list):
+        raise ir.bad_request(f"expected {{\"provider\": CHANNEL, \"{field}\": [...]}}")
+    channel = channel.strip().lower()
+    entries = _map(app, name)
+    if values:
+        entries[channel] = values
+    elif entries.pop(channel, None) is None:
+        raise ir.Error(404, "not_found", "provider not found")
+    return await edit_config(app, request, f"changed {name}.{channel}", lambda raw: raw.__setitem__(name, entries))
+
+
+async def delete_map_entry(app: App, request: Request) -> Reply:
+    _authorize(app, request)
+    name = _list_name(request)
+    channel = (request.query.get("provider") or request.query.get("channel") or "").strip().lower()
+    entries = _map(app, name)
+    if entries.pop(channel, None) is None:
+        raise ir.Error(404, "not_found", "provider not found")
+    return await edit_config(app, request, f"removed {name}.{channel}", lambda raw: raw.__setitem__(name, entries))
+
+
 def list_routes() -> list[Route]:
-    """One set of routes per provider that reads a config list (not auth files)."""
+    """One set of routes per provider that reads a config list (not auth files), and the maps."""
     names = [p.config_key for p in all_providers() if not p.auth_types]
     return [Route(method, PREFIX + name, handler, "openai-chat", protected=False)
             for name in names
             for method, handler in (("GET", get_list), ("PUT", put_list), ("PATCH", patch_list),
-                                    ("DELETE", delete_entry))]
+                                    ("DELETE", delete_entry))] + [
+        Route(method, PREFIX + name, handler, "openai-chat", protected=False)
+        for name in MAPS
+        for method, handler in (("GET", get_map), ("PUT", put_map), ("PATCH", patch_map),
+                                ("DELETE", delete_map_entry))]
 
 
 ROUTES = list_routes()
