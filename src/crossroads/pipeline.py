@@ -566,8 +566,10 @@ class Pipeline:
     def _stream_failed(self, served: _Served, error: ir.Error) -> None:
         """A stream that broke after reaching the client still counts against
         its account: nothing can fail over now, but the next request should
-        not be sent to an account that just failed."""
+        not be sent to an account that just failed. The error event the
+        client gets names the request (the status line went out long ago)."""
         served.record.broke(error)
+        error.message = f"{error.message} (request id {served.record.request_id})"
         outcome = served.account.provider.classify(error)
         seconds = self.health.record_failure(served.account.id, served.upstream_model, error, outcome)
         if not seconds:

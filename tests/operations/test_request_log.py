@@ -233,3 +233,16 @@ def test_request_log_and_format_follow_a_reload(fakes: dict[str, Any], tmp_path:
         while not list(logs.glob("*after-reload.log")) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert list(logs.glob("*after-reload.log")) and not list(logs.glob("*before-reload.log"))
+
+
+def test_a_stream_cut_midway_names_the_request_in_its_error_event(router: RouterProcess,
+                                                                  fakes: dict[str, Any]) -> None:
+    for name in ("bad", "good"):
+        fakes[name].push(Scenario(text="one two three four five six", cut_after=2))
+    reply = post(f"{router.base_url}/v1/chat/completions",
+                 {"model": "pool", "stream": True, "messages": [{"role": "user", "content": "cut"}]},
+                 {"authorization": f"Bearer {CLIENT}", "x-request-id": "cut-1"})
+    assert reply.status == 200 and b"error" in reply.data
+    assert b"request id cut-1" in reply.data
+    (line,) = lines_for(router, "cut-1")
+    assert "status=200" in line and "error=" in line and "client-disconnected" not in line
