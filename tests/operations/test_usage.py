@@ -194,3 +194,14 @@ def test_postgres_usage_is_shared_by_replicas(fake: FakeOpenAIChat, postgres: Po
         out = cli("--config", str(a.config_path), "--format", "json")
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)[0]["requests"] == 3
+
+
+def test_an_unusable_database_fails_no_request(fake: FakeOpenAIChat, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the database's folder should be")
+    with RouterProcess(router_config(fake, usage={"path": str(blocker / "usage.sqlite3")})) as router:
+        assert ask(router, CLIENT) == 200
+        reply = FRESH.request("GET", f"{router.base_url}/v0/management/usage",
+                              headers={"authorization": f"Bearer {MANAGEMENT}"})
+        assert reply.status == 503 and "could not be opened" in reply.json()["error"]["message"]
+        assert "usage: cannot open the database" in router.log()

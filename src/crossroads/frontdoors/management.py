@@ -22,7 +22,14 @@ from crossroads.credentials.base import Store
 from crossroads.frontdoors.base import Route, json_body
 from crossroads.http import Reply, Request, json_reply
 from crossroads.observe.usage_sql import Query
-from crossroads.observe.usage_store import DETAILS_LIMIT, cliproxy_usage, make_query, tables, to_csv
+from crossroads.observe.usage_store import (
+    DETAILS_LIMIT,
+    UsageStore,
+    cliproxy_usage,
+    make_query,
+    tables,
+    to_csv,
+)
 from crossroads.providers import oauth_specs
 
 if TYPE_CHECKING:
@@ -58,6 +65,14 @@ def _usage_query(request: Request) -> Query:
         raise ir.bad_request(str(exc)) from None
 
 
+def _usage_store(app: App) -> UsageStore:
+    store = app.runtime.observer.usage
+    if not store.available:
+        raise ir.Error(503, "overloaded", f"the usage database at {store.db.where} could not be opened; "
+                                          "see the server log")
+    return store
+
+
 def _csv(text: str) -> Reply:
     return Reply(200, text.encode(), content_type=b"text/csv; charset=utf-8")
 
@@ -69,7 +84,7 @@ async def usage_report(app: App, request: Request) -> Reply:
     bound the window."""
     _authorize(app, request)
     query = _usage_query(request)
-    store = app.runtime.observer.usage
+    store = _usage_store(app)
     await store.flush()  # this worker's latest requests count too
     if query.groups:
         rows = await store.db.grouped(query)
@@ -93,7 +108,7 @@ async def usage_export(app: App, request: Request) -> Reply:
     export shape (``{version, exported_at, usage}``) with every detail."""
     _authorize(app, request)
     query = _usage_query(request)
-    store = app.runtime.observer.usage
+    store = _usage_store(app)
     await store.flush()
     if request.query.get("format") == "csv":
         return _csv(to_csv([row.as_dict() for row in await store.db.rows(query)]))

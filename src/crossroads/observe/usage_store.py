@@ -51,18 +51,25 @@ class UsageStore:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._opened = False
+        self._failing = False  # the last write failed (said once, and once more when it recovers)
+        self._broken = False  # the database could not be opened: nothing is recorded
 
     def add(self, row: UsageRow) -> None:
+        if self._broken:
+            return
         pending = self._pending
         if len(pending) >= MAX_PENDING:
-            del pending[: len(pending) // 10]
-            log.error("usage: the database at %s is not taking rows; the oldest were dropped", self.db.where)
+            del pending[: len(pending) // 10]  # the database has been away for long: keep the newest
         pending.append(row)
         if len(pending) >= EAGER_FLUSH:
             self._wake.set()
 
     async def start(self) -> None:
-        await self.db.open()
+        try:
+            await self.db.open()
+        except Exception:
+            self._broken, self._pending = True, []
+            raise
         self._opened = True
         await self._prune()
         self._task = asyncio.create_task(self._run())
@@ -78,15 +85,28 @@ class UsageStore:
             await self.db.close()
             self._opened = False
 
+    @property
+    def available(self) -> bool:
+        return self._opened
+
     async def flush(self) -> None:
+        if not self._opened:
+            self._pending.clear()  # no database: nothing to keep them for
+            return
         rows, self._pending = self._pending, []
         if not rows:
             return
         try:
             await self.db.write(rows)
         except Exception as exc:
-            log.warning("usage: writing %d rows to %s failed (%s); retrying", len(rows), self.db.where, exc)
+            if not self._failing:
+                log.warning("usage: writing to %s failed (%s); rows are kept and retried", self.db.where, exc)
+            self._failing = True
             self._pending[:0] = rows
+            return
+        if self._failing:
+            log.info("usage: writing to %s works again", self.db.where)
+            self._failing = False
 
     async def _run(self) -> None:
         last_prune = time.monotonic()
