@@ -51,8 +51,8 @@ class JsonFormatter(logging.Formatter):
             values.update(fields)
         else:
             values["message"] = record.getMessage()
-            if record.exc_info:
-                values["exception"] = self.formatException(record.exc_info)
+            if record.exc_info:  # exc_text: the traceback as the redaction filter masked it
+                values["exception"] = record.exc_text or self.formatException(record.exc_info)
         return requestlog.json_line(values)
 
 
