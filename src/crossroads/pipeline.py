@@ -15,11 +15,10 @@ the next model of its ``fallbacks`` chain.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -233,12 +232,12 @@ class Pipeline:
         upstream_stream = provider.upstream_stream(inbound.stream)
         drop_usage_chunks = False
         if passthrough:
-            with client_data():
+            with client_data:
                 body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider)
         else:
             if progress.ir_request is None:
                 progress.ir_request = _parse_client(inbound)
-            with client_data():
+            with client_data:
                 body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
                                                    progress.suffix_reasoning, provider, progress.snapshot.catalogue)
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
@@ -640,20 +639,24 @@ _CLIENT_DATA_FAULTS = (KeyError, TypeError, ValueError, AttributeError, IndexErr
 def _parse_client(inbound: Inbound) -> ir.Request:
     """The client's request in the IR; a value the dialect cannot read is the
     client's 400, whatever exception it raised."""
-    with client_data():
+    with client_data:
         return inbound.dialect.parse_request(inbound.body, model=inbound.model, stream=inbound.stream)
 
 
-@contextlib.contextmanager
-def client_data() -> Iterator[None]:
-    """Work on the client's own data: its faults (nesting beyond what JSON
-    encoders take, integers beyond 64 bits, unhashable schema values, types
-    that do not fit) become a 400 naming the problem, never a 500."""
-    try:
-        yield
-    except ir.Error:
-        raise
-    except _CLIENT_DATA_FAULTS as exc:
+class _ClientData:
+    """``with client_data:`` around work on the client's own data: its faults
+    (nesting beyond what JSON encoders take, integers beyond 64 bits,
+    unhashable schema values, types that do not fit) become a 400 naming the
+    problem, never a 500. (A class, not a generator: it sits on the hot path.)"""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, ir.Error) or not isinstance(exc, _CLIENT_DATA_FAULTS):
+            return
         if isinstance(exc, RecursionError | orjson.JSONEncodeError):
             message = ("the request is nested too deeply or holds a value that cannot be forwarded (JSON "
                        "nesting is limited to 250 levels and integers to 64 bits)")
@@ -661,6 +664,9 @@ def client_data() -> Iterator[None]:
             message = f"the request could not be read ({type(exc).__name__}: {str(exc)[:200]})"
         log.info("request refused as malformed: %s: %s", type(exc).__name__, str(exc)[:200])
         raise ir.bad_request(message) from None
+
+
+client_data = _ClientData()
 
 
 def _is_error_document(data: bytes) -> bool:

@@ -153,9 +153,7 @@ class App:
                                           record)
             record.status = reply.status
             reply.headers.append((b"x-request-id", record.request_id.encode()))
-            if isinstance(reply, StreamReply):
-                if watch is None:  # pragma: no cover - a stream always follows a read body
-                    watch = DisconnectWatch(receive)
+            if isinstance(reply, StreamReply):  # the watch, still on, cancels the stream when the client leaves
                 await send_stream(send, observer.capture(reply, record))
             else:
                 if watch is not None:

@@ -15,16 +15,11 @@ import urllib3
 
 from tests.fakes.common import Scenario
 from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.hardening.conftest import FAKE_KEY
 from tests.harness import CLIENT_KEY, RouterProcess
 
-FAKE_KEY = "test-key"
 http = urllib3.PoolManager(retries=False)
 
-
-@pytest.fixture(scope="module")
-def chat() -> Iterator[FakeOpenAIChat]:
-    with FakeOpenAIChat(api_keys=[FAKE_KEY]) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")
@@ -152,3 +147,20 @@ def test_a_client_that_leaves_cancels_the_upstream_call(router: RouterProcess, c
                      body=orjson.dumps({"model": "mini", "messages": [{"role": "user", "content": "next"}]}),
                      headers={"authorization": f"Bearer {CLIENT_KEY}", "content-type": "application/json"})
     assert r.status == 200
+
+
+def test_count_tokens_honours_the_keys_model_allowlist(chat: FakeOpenAIChat) -> None:
+    config = {"api-keys": [{"key": "narrow-key", "models": ["mini"]}, CLIENT_KEY],
+              "openai-compatibility": [{"name": "chat", "base-url": f"{chat.base_url}/v1",
+                                        "api-key-entries": [{"api-key": FAKE_KEY}],
+                                        "models": [{"name": "gpt-4o-mini", "alias": "mini"},
+                                                   {"name": "gpt-4o", "alias": "big"}]}]}
+    with RouterProcess(config) as router:
+        def count(key: str, model: str) -> int:
+            return http.request("POST", f"{router.base_url}/v1/messages/count_tokens",
+                                body=orjson.dumps({"model": model, "messages": [{"role": "user", "content": "x"}]}),
+                                headers={"x-api-key": key, "content-type": "application/json"}).status
+
+        assert count("narrow-key", "mini") == 200
+        assert count("narrow-key", "big") == 403
+        assert count(CLIENT_KEY, "big") == 200

@@ -14,18 +14,12 @@ import urllib3
 
 from tests.fakes.common import Scenario
 from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.hardening.conftest import FAKE_KEY, OTHER_KEY
 from tests.harness import CLIENT_KEY, RouterProcess, free_port
 
-FAKE_KEY = "test-key"
-OTHER_KEY = "test-key-2"
 http = urllib3.PoolManager(retries=False)
 MANAGEMENT = {"authorization": "Bearer mgmt"}
 
-
-@pytest.fixture(scope="module")
-def chat() -> Iterator[FakeOpenAIChat]:
-    with FakeOpenAIChat(api_keys=[FAKE_KEY, OTHER_KEY]) as fake:
-        yield fake
 
 
 @pytest.fixture(scope="module")

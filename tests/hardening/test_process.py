@@ -10,7 +10,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 
 import orjson
 import pytest
@@ -18,15 +17,8 @@ import urllib3
 
 from tests.fakes.common import Scenario
 from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.hardening.conftest import FAKE_KEY
 from tests.harness import CLIENT_KEY, RouterProcess
-
-FAKE_KEY = "test-key"
-
-
-@pytest.fixture(scope="module")
-def chat() -> Iterator[FakeOpenAIChat]:
-    with FakeOpenAIChat(api_keys=[FAKE_KEY]) as fake:
-        yield fake
 
 
 def _config(chat: FakeOpenAIChat, grace: float = 20) -> dict[str, object]:

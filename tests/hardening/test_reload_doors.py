@@ -15,16 +15,11 @@ import urllib3
 import yaml
 
 from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.hardening.conftest import FAKE_KEY
 from tests.harness import CLIENT_KEY, RouterProcess
 
-FAKE_KEY = "test-key"
 http = urllib3.PoolManager(retries=False)
 
-
-@pytest.fixture(scope="module")
-def chat() -> Iterator[FakeOpenAIChat]:
-    with FakeOpenAIChat(api_keys=[FAKE_KEY]) as fake:
-        yield fake
 
 
 def _config(chat: FakeOpenAIChat, keys: list[str], **extra: Any) -> dict[str, Any]:

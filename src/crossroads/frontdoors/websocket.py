@@ -200,7 +200,7 @@ async def _respond(app: App, send: Send, headers: dict[str, str], client_key: st
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ir.bad_request("'model' is required and must be a non-empty string", param="model")
-        with client_data():
+        with client_data:
             raw = orjson.dumps(body)
         inbound = Inbound(dialects.get(DIALECT), body, raw, model, True, headers, client_key=client_key,
                           record=record)

@@ -37,15 +37,7 @@ class Health:
         self.transient_cooldown = transient_cooldown
 
     def cooling_until(self, account_id: str, model: str) -> float | None:
-        if not self._cooldowns:
-            return None
-        now = time.monotonic()
-        until: float | None = None
-        for key in ((account_id, model), (account_id, ALL_MODELS)):
-            cd = self._cooldowns.get(key)
-            if cd is not None and cd.until > now and (until is None or cd.until > until):
-                until = cd.until
-        return until
+        return self._until_if(account_id, model, None)
 
     def recovering_until(self, account_id: str, model: str) -> float | None:
         """When a rate-limited account may be used again: only a 429 is worth
@@ -58,7 +50,9 @@ class Health:
         connection errors, broken streams) recovers; None for other causes."""
         return self._until_if(account_id, model, lambda status: status == 408 or status >= 500)
 
-    def _until_if(self, account_id: str, model: str, cause: Callable[[int], bool]) -> float | None:
+    def _until_if(self, account_id: str, model: str, cause: Callable[[int], bool] | None) -> float | None:
+        """When the account's cooldowns for ``model`` end, if each was for a
+        status ``cause`` accepts (None: any cause)."""
         if not self._cooldowns:
             return None
         now = time.monotonic()
@@ -67,9 +61,10 @@ class Health:
             cd = self._cooldowns.get(key)
             if cd is None or cd.until <= now:
                 continue
-            status = cd.reason.split(" ", 1)[0]
-            if not status.isdigit() or not cause(int(status)):
-                return None
+            if cause is not None:
+                status = cd.reason.split(" ", 1)[0]
+                if not status.isdigit() or not cause(int(status)):
+                    return None
             until = cd.until if until is None else max(until, cd.until)
         return until
 
