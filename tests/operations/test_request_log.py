@@ -194,6 +194,7 @@ def test_json_format_debug_upstream_and_files(fakes: dict[str, Any], tmp_path: P
         for section in ("REQUEST INFO", "HEADERS", "REQUEST BODY", "API REQUEST", "RESPONSE"):
             assert f"=== {section} ===" in text
         assert "more bytes cut" in text and KEY not in text and CLIENT not in text
+        assert not list(logs.glob("healthz-*.log"))  # probes are not requests worth a file
 
 
 def test_failed_requests_keep_error_files_and_logging_to_file(fakes: dict[str, Any], tmp_path: Path) -> None:

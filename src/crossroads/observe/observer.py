@@ -175,7 +175,8 @@ class Observer:
                 self.sample()  # an account may have begun to cool: other workers' scrapes see it now
         if record.model is not None:  # a model request (not /healthz, /metrics, management)
             self.usage.add(_usage_row(record, client))
-        if ops.request_log or (record.failed and record.model is not None and ops.error_logs_max_files > 0):
+        if not quiet and (ops.request_log or (record.failed and record.model is not None
+                                              and ops.error_logs_max_files > 0)):
             self._write_file(record, client, error_only=not ops.request_log)
 
     def _write_file(self, record: RequestRecord, client: str, error_only: bool) -> None:
