@@ -126,6 +126,7 @@ def test_logs_and_error_logs(router: RouterProcess) -> None:
     assert logs["line-count"] == len(logs["lines"]) > 0 and any("status=404" in line for line in logs["lines"])
     later = call(router, "GET", f"logs?after={logs['latest-timestamp'] + 60}").json()
     assert later["lines"] == []
+    assert call(router, "GET", "logs?limit=many").status == 400
     assert call(router, "DELETE", "logs").json()["success"] is True
 
 

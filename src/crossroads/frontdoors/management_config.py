@@ -275,8 +275,11 @@ async def get_logs(app: App, request: Request) -> Reply:
     _authorize(app, request)
     if not app.config.ops.logging_to_file:
         raise ir.bad_request("logging to file is disabled (logging-to-file: true writes main.log)")
-    after = float(request.query.get("after") or 0)
-    limit = int(request.query.get("limit") or 500)
+    try:
+        after = float(request.query.get("after") or 0)
+        limit = max(1, int(request.query.get("limit") or 500))
+    except ValueError:
+        raise ir.bad_request("'after' is epoch seconds and 'limit' a number of lines") from None
     path = _logs_dir(app) / MAIN_LOG
     text = await asyncio.to_thread(path.read_text, "utf-8", "replace") if path.exists() else ""
     lines = [line for line in text.splitlines() if line]
