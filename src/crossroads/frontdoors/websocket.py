@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from crossroads import dialects, ir
+from crossroads import dialects, ir, requestid
 from crossroads.frontdoors import shapes
 from crossroads.http import Receive, Request, Scope, Send, StreamReply
 from crossroads.pipeline import Inbound, client_data
@@ -207,13 +207,13 @@ async def _respond(app: App, send: Send, headers: dict[str, str], client_key: st
         reply = await app.pipeline.handle(inbound)
     except ir.Error as error:
         record.status, record.error = error.status, error
-        await _send_error(send, error)
+        await _send_error(send, error, record.request_id)
         return
     except Exception:
         log.exception("unhandled error on a Responses WebSocket request")
         record.error = ir.Error(500, "server_error", "internal error in crossroads; see server log")
         record.status = 500
-        await _send_error(send, record.error)
+        await _send_error(send, record.error, record.request_id)
         return
     if not isinstance(reply, StreamReply):  # a whole reply: one completed event
         await _send_text(send, orjson.dumps({"type": "response.completed", "response": orjson.loads(reply.body)})
@@ -258,8 +258,10 @@ async def _prewarm(send: Send, frame: dict[str, Any], conversation: Conversation
     conversation.items = _as_list(frame.get("input"))
 
 
-async def _send_error(send: Send, error: ir.Error) -> None:
+async def _send_error(send: Send, error: ir.Error, request_id: str | None = None) -> None:
     status, payload = dialects.get(DIALECT).render_error(error)
+    if request_id is not None:
+        payload = requestid.stamp(payload, request_id)
     event: dict[str, Any] = {"type": "error", "status": status, **payload}
     if error.retry_after is not None:
         event["headers"] = {"retry-after": str(max(1, round(error.retry_after)))}
