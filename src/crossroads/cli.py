@@ -16,7 +16,7 @@ from rich.table import Table
 
 from crossroads import __version__, serving
 from crossroads import config as config_module
-from crossroads.access.management_secret import hash_in_file
+from crossroads.access.management_secret import hash_in_file, write_local_token
 from crossroads.config import RESTART_ONLY
 from crossroads.observe.metrics import MULTIPROC_ENV
 from crossroads.server import CONFIG_ENV, LISTEN_ENV
@@ -94,6 +94,8 @@ def serve(
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if config is not None:
         hash_in_file(config.expanduser())  # as CLIProxyAPI: a plain management secret is stored hashed
+    if cfg.management_secret:
+        write_local_token(cfg.auth_dir)  # for local tools, which cannot send a hashed secret
     metrics_dir = None
     if workers > 1 and not os.environ.get(MULTIPROC_ENV):
         # one scrape must see every worker: each writes its samples to this server's own directory

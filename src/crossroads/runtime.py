@@ -64,7 +64,7 @@ class Runtime:
         self.request_windows = RequestWindows()
         self.client_lockout = Lockout(config.lockout)  # wrong client keys, per address
         self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
-        self.management_check = SecretCheck()  # plain or bcrypt-hashed management secret
+        self.management_check = SecretCheck(config.auth_dir)  # plain or bcrypt-hashed management secret
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
         self.redaction = Redaction(self.snapshot.secrets)  # installed on the log handlers by the server

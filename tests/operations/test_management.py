@@ -192,6 +192,11 @@ def test_a_plain_secret_is_stored_hashed_and_still_accepted(router: RouterProces
                          headers={"authorization": "Bearer not-the-secret"})
     assert wrong.status == 401
     assert "management secret" in router.log() and "bcrypt hash" in router.log()
+    token_file = Path(yaml.safe_load(text)["auth-dir"]) / ".management-token"
+    assert token_file.stat().st_mode & 0o777 == 0o600  # local tools, which cannot send a hash, use this
+    local = HTTP.request("GET", f"{router.base_url}/v0/management/request-retry",
+                         headers={"x-management-key": token_file.read_text()})
+    assert local.status == 200
     router.stop()  # a restart reads the hash itself
     router.start()
     assert call(router, "GET", "request-retry").status == 200

@@ -6,6 +6,11 @@ included, is left as it was).
 Checks are constant-time for a plain secret; a hashed one is checked with
 bcrypt (slow by design), and the digest of a key that matched is kept so the
 next calls with it cost a hash, not a bcrypt round.
+
+Local tools (``crossroads auth list``) cannot send a secret the file only
+holds hashed, so ``serve`` writes a fresh random token to
+``<auth-dir>/.management-token`` (owner-only) at every start; it is accepted
+from loopback clients only.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hmac
 import logging
 import os
 import re
+import secrets
 from pathlib import Path
 
 import bcrypt
@@ -23,6 +29,8 @@ import yaml
 log = logging.getLogger("crossroads.access")
 
 HASH_PREFIXES = ("$2a$", "$2b$", "$2y$")
+LOCAL_TOKEN_FILE = ".management-token"
+LOOPBACK = ("127.0.0.1", "::1")
 _SECRET_LINE = re.compile(r"^(?P<lead>\s+secret-key\s*:\s*)(?P<value>.*?)\s*$", re.MULTILINE)
 
 
@@ -35,8 +43,18 @@ def hash_secret(plain: str) -> str:
 
 
 class SecretCheck:
-    def __init__(self) -> None:
+    def __init__(self, auth_dir: str) -> None:
         self._matched: dict[str, bytes] = {}  # stored hash -> digest of the key that matched it
+        self._token_path = Path(auth_dir).expanduser() / LOCAL_TOKEN_FILE
+        self._local_token: str | None = None
+
+    def matches_local(self, presented: str, client_host: str | None) -> bool:
+        """The token ``serve`` left for local tools, from a loopback client."""
+        if client_host not in LOOPBACK:
+            return False
+        if self._local_token is None:
+            self._local_token = read_local_token(self._token_path) or ""
+        return bool(self._local_token) and hmac.compare_digest(presented.encode(), self._local_token.encode())
 
     def matches(self, presented: str, stored: str) -> bool:
         if not is_hashed(stored):
@@ -89,3 +107,28 @@ def hash_in_file(path: Path) -> bool:
         return False
     log.info("the management secret in %s is now stored as a bcrypt hash", path)
     return True
+
+
+def write_local_token(auth_dir: str) -> None:
+    """A fresh token for local tools, readable by this user only."""
+    path = Path(auth_dir).expanduser() / LOCAL_TOKEN_FILE
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f"{path.name}.{os.getpid()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(32))
+        os.replace(temp, path)
+    except OSError as exc:
+        log.warning("no local management token (%s): local tools need the plain secret", exc.strerror)
+
+
+def read_local_token(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def local_token(auth_dir: str) -> str | None:
+    return read_local_token(Path(auth_dir).expanduser() / LOCAL_TOKEN_FILE)

