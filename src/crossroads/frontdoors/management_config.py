@@ -85,7 +85,8 @@ async def edit_config(app: App, request: Request, what: str, change: Callable[[d
     return json_reply(200, OK)
 
 
-def _body(request: Request) -> Any:
+def any_json(request: Request) -> Any:
+    """The body as JSON (anything), None when empty; a 400 when it is not JSON."""
     try:
         return orjson.loads(request.body) if request.body else None
     except orjson.JSONDecodeError as exc:
@@ -172,7 +173,7 @@ async def get_field(app: App, request: Request) -> Reply:
 async def put_field(app: App, request: Request) -> Reply:
     _authorize(app, request)
     name, path, kind = _field(request)
-    body = _body(request)
+    body = any_json(request)
     value = body.get("value") if isinstance(body, dict) else None
     if kind is int and isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -210,7 +211,7 @@ async def get_api_keys(app: App, request: Request) -> Reply:
 
 async def put_api_keys(app: App, request: Request) -> Reply:
     _authorize(app, request)
-    body = _body(request)
+    body = any_json(request)
     keys = body.get("items") if isinstance(body, dict) else body
     if not isinstance(keys, list) or not keys or not all(isinstance(k, str) and k for k in keys):
         raise ir.bad_request("expected a list of client keys, or {\"items\": [...]}")
@@ -224,7 +225,7 @@ async def put_api_keys(app: App, request: Request) -> Reply:
 
 async def patch_api_keys(app: App, request: Request) -> Reply:
     _authorize(app, request)
-    body = _body(request)
+    body = any_json(request)
     if not isinstance(body, dict):
         raise ir.bad_request("expected {\"old\": ..., \"new\": ...} or {\"index\": n, \"value\": ...}")
     entries = list(app.config.raw.get("api-keys") or [])

@@ -20,12 +20,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from crossroads import ir
 from crossroads.frontdoors.base import Route
 from crossroads.frontdoors.management import _authorize
-from crossroads.frontdoors.management_config import PREFIX, edit_config
+from crossroads.frontdoors.management_config import PREFIX, any_json, edit_config
 from crossroads.http import Reply, Request, json_reply
 from crossroads.providers import all_providers
 
@@ -46,15 +44,15 @@ def _identity(entry: Any) -> set[str]:
     return {n for n in names if isinstance(n, str) and n}
 
 
+def _find(entries: list[Any], name: str, match: str) -> int:
+    for at, entry in enumerate(entries):
+        if match in _identity(entry):
+            return at
+    raise ir.Error(404, "not_found", f"no {name} entry matches")
+
+
 def _entries(app: App, name: str) -> list[Any]:
     return list(app.config.raw.get(name) or [])
-
-
-def _json(request: Request) -> Any:
-    try:
-        return orjson.loads(request.body) if request.body else None
-    except orjson.JSONDecodeError as exc:
-        raise ir.bad_request(f"body is not valid JSON: {exc}") from None
 
 
 async def get_list(app: App, request: Request) -> Reply:
@@ -66,7 +64,7 @@ async def get_list(app: App, request: Request) -> Reply:
 async def put_list(app: App, request: Request) -> Reply:
     _authorize(app, request)
     name = _list_name(request)
-    body = _json(request)
+    body = any_json(request)
     items = body.get("items") if isinstance(body, dict) else body
     if not isinstance(items, list) or not all(isinstance(e, dict) for e in items):
         raise ir.bad_request(f"expected a list of {name} entries (mappings), or {{\"items\": [...]}}")
@@ -77,7 +75,7 @@ async def put_list(app: App, request: Request) -> Reply:
 async def patch_list(app: App, request: Request) -> Reply:
     _authorize(app, request)
     name = _list_name(request)
-    body = _json(request)
+    body = any_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("value"), dict):
         raise ir.bad_request("expected {\"index\": n, \"value\": {...}} or {\"match\": KEY_OR_NAME, \"value\": {...}}")
     entries = _entries(app, name)
@@ -85,10 +83,7 @@ async def patch_list(app: App, request: Request) -> Reply:
     if isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(entries):
         at = index
     elif isinstance(match, str) and match:
-        found = [i for i, e in enumerate(entries) if match in _identity(e)]
-        if not found:
-            raise ir.Error(404, "not_found", f"no {name} entry matches")
-        at = found[0]
+        at = _find(entries, name, match)
     else:
         raise ir.bad_request("say which entry: a valid \"index\" or a \"match\"")
     entries[at] = body["value"]
@@ -103,10 +98,7 @@ async def delete_entry(app: App, request: Request) -> Reply:
     if index is not None and index.isdigit() and int(index) < len(entries):
         at = int(index)
     elif match:
-        found = [i for i, e in enumerate(entries) if match in _identity(e)]
-        if not found:
-            raise ir.Error(404, "not_found", f"no {name} entry matches")
-        at = found[0]
+        at = _find(entries, name, match)
     else:
         raise ir.bad_request("say which entry: ?index=N, ?api-key=KEY or ?name=NAME")
     del entries[at]
@@ -131,7 +123,7 @@ async def get_map(app: App, request: Request) -> Reply:
 async def put_map(app: App, request: Request) -> Reply:
     _authorize(app, request)
     name = _list_name(request)
-    body = _json(request)
+    body = any_json(request)
     items = body.get("items", body) if isinstance(body, dict) else None
     if not isinstance(items, dict) or not all(isinstance(v, list) for v in items.values()):
         raise ir.bad_request(f"expected {{channel: [...]}} for {name}")
@@ -141,7 +133,7 @@ async def put_map(app: App, request: Request) -> Reply:
 async def patch_map(app: App, request: Request) -> Reply:
     _authorize(app, request)
     name = _list_name(request)
-    body = _json(request)
+    body = any_json(request)
     field = MAPS[name]
     channel = body.get("provider") or body.get("channel") if isinstance(body, dict) else None
     values = body.get(field, body.get("value")) if isinstance(body, dict) else None
