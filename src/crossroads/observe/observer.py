@@ -69,6 +69,7 @@ class Observer:
         self._handlers: list[logging.Handler] = []
         self._pending_files: set[asyncio.Future[Any]] = set()
         self._sampler: asyncio.Task[None] | None = None
+        self._level = logging.NOTSET
 
     def _files(self) -> RequestFiles:
         ops = self._config().ops
@@ -78,6 +79,7 @@ class Observer:
     # ---------------------------------------------------------------- life
 
     async def start(self) -> None:
+        self._level = logging.getLogger("crossroads").level  # given back at close
         self._configure_logging(starting=True)
         try:
             await self.usage.start()
@@ -98,6 +100,7 @@ class Observer:
             root.removeHandler(handler)
             handler.close()
         self._handlers.clear()
+        logging.getLogger("crossroads").setLevel(self._level)
 
     def configure(self) -> None:
         """A reloaded config: levels, formats and request-log settings follow it."""
