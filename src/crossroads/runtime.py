@@ -33,6 +33,7 @@ from crossroads.auth.refresher import Refresher
 from crossroads.config import Config, ConfigError
 from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
+from crossroads.inflight import InFlight
 from crossroads.observe import Observer
 from crossroads.providers import Provider, all_providers
 from crossroads.redaction import Redaction
@@ -68,6 +69,7 @@ class Runtime:
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
         self.redaction = Redaction(self.snapshot.secrets)  # installed on the log handlers by the server
+        self.inflight = InFlight()  # requests being answered: body deadlines, clients that leave
         self.listen_host = config.bind_host  # where the server listens (the command line may say otherwise)
         self.observer = Observer(lambda: self.snapshot.config, lambda: self.redaction.redactor,
                                  self._gauges)  # started by the server

@@ -17,10 +17,8 @@ from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
 from crossroads.http import (
-    BodyTimeout,
     BodyTooLarge,
     ClientGone,
-    DisconnectWatch,
     Receive,
     Reply,
     Request,
@@ -119,7 +117,9 @@ class App:
         request.path = path
         observer = self.runtime.observer
         record = request.record = observer.begin(method, path, request.headers.get(requestid.HEADER))
-        watch: DisconnectWatch | None = None
+        config = self.config
+        inflight = self.runtime.inflight
+        exchange = inflight.begin(receive, config.body_read_timeout)
         try:
             try:
                 if route is None:
@@ -128,9 +128,9 @@ class App:
                     error_dialect = "anthropic"
                 if route.protected:
                     self.check_client_key(request)
-                await self._read_body(request, receive)
+                await read_body(request, receive, config.max_body_bytes)
+                inflight.body_read(exchange)
                 observer.received(record, request.headers, request.body)
-                watch = DisconnectWatch(receive)
                 reply = await route.handler(self, request)
                 if not route.protected and isinstance(reply, Reply):  # management answers: nothing secret shown
                     reply.body = self.runtime.redaction.redactor.bytes(reply.body)
@@ -138,11 +138,8 @@ class App:
                 reply = self._error_reply(error_dialect, error, record)
             except BodyTooLarge:
                 reply = self._error_reply(error_dialect, ir.Error(
-                    413, "request_too_large",
-                    f"request body too large (the limit is {self.config.max_body_bytes} bytes)"), record)
-            except BodyTimeout:
-                reply = self._error_reply(error_dialect, ir.Error(
-                    408, "invalid_request", "the request body was not received in time"), record)
+                    413, "request_too_large", f"request body too large (the limit is {config.max_body_bytes} bytes)"),
+                    record)
             except ClientGone:
                 record.client_left()
                 return
@@ -153,22 +150,26 @@ class App:
                                           record)
             record.status = reply.status
             reply.headers.append((b"x-request-id", record.request_id.encode()))
-            if isinstance(reply, StreamReply):  # the watch, still on, cancels the stream when the client leaves
+            if isinstance(reply, StreamReply):  # the watcher, still on, cancels the stream when the client leaves
                 await send_stream(send, observer.capture(reply, record))
             else:
-                if watch is not None:
-                    watch.stop()
-                    watch = None
+                inflight.end(exchange)
                 observer.replied(record, reply.body)
                 await send_reply(send, reply, head_only)
         except asyncio.CancelledError:
-            if watch is None or not watch.absorb():
+            if exchange is None or not exchange.absorb():
                 raise
-            record.client_left()
-            log.debug("client left %s %s before it was answered; its work was cancelled", method, path)
+            if exchange.timed_out:
+                reply = self._error_reply(error_dialect, ir.Error(
+                    408, "invalid_request", "the request body was not received in time"), record)
+                record.status = reply.status
+                reply.headers.append((b"x-request-id", record.request_id.encode()))
+                await send_reply(send, reply)
+            else:
+                record.client_left()
+                log.debug("client left %s %s before it was answered; its work was cancelled", method, path)
         finally:
-            if watch is not None:
-                watch.stop()
+            inflight.end(exchange)
             observer.finish(record, request.client_key)
 
     def check_client_key(self, request: Request) -> None:
@@ -190,18 +191,6 @@ class App:
                            "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
         lockout.succeeded(request.client_host)
 
-    async def _read_body(self, request: Request, receive: Receive) -> None:
-        config = self.config
-        deadline = _Deadline(config.body_read_timeout)
-        try:
-            await read_body(request, receive, config.max_body_bytes)
-        except asyncio.CancelledError:
-            if not deadline.absorb():
-                raise
-            raise BodyTimeout() from None
-        finally:
-            deadline.cancel()
-
     def _error_reply(self, dialect_name: str, error: ir.Error, record: RequestRecord) -> Reply:
         error.message = self.runtime.redaction.redactor(error.message)
         record.error = error
@@ -221,6 +210,8 @@ class App:
                     self.runtime.redaction.install()
                     await self.runtime.state.start()
                     self._background = await reload.start(self.runtime, self.config_path)
+                    self._background.append(asyncio.create_task(self.runtime.inflight.run(),
+                                                                name="crossroads-inflight"))
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -237,33 +228,6 @@ class App:
                 self.runtime.redaction.uninstall()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-class _Deadline:
-    """Cancels the current task after ``seconds`` unless cancelled first
-    (cheaper than ``asyncio.timeout`` on the hot path)."""
-
-    __slots__ = ("_fired", "_task", "_timer")
-
-    def __init__(self, seconds: float) -> None:
-        self._fired = False
-        self._task = asyncio.current_task()
-        self._timer = asyncio.get_running_loop().call_later(seconds, self._expire)
-
-    def _expire(self) -> None:
-        self._fired = True
-        if self._task is not None:
-            self._task.cancel()
-
-    def absorb(self) -> bool:
-        """After a CancelledError: True (and the cancellation taken back) when it was the deadline's."""
-        if self._fired and self._task is not None:
-            self._task.uncancel()
-            return True
-        return False
-
-    def cancel(self) -> None:
-        self._timer.cancel()
 
 
 def _guess_dialect(path: str) -> str:
