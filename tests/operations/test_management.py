@@ -150,6 +150,11 @@ def test_auth_files(router: RouterProcess) -> None:
 
     assert entry("claude-ada.json")["status"] == "active" and entry("claude-ada.json")["email"] == "ada@example.com"
     assert entry("claude-ada.json")["expired"].startswith("2099")
+    eventually(lambda: bool(call(router, "GET", "auth-files/models?name=claude-ada.json").json()["models"]),
+               "the uploaded account serves models once the store change is applied")
+    served = call(router, "GET", "auth-files/models?name=claude-ada.json").json()["models"]
+    assert all(m["id"] and m["upstream_model"] for m in served)
+    assert entry("claude-ada.json")["label"]  # an account now, with its label
     assert call(router, "PATCH", "auth-files/status", {"name": "claude-ada.json", "disabled": True}).status == 200
     assert entry("claude-ada.json")["status"] == "disabled"
     assert call(router, "PATCH", "auth-files/fields", {"name": "claude-ada.json", "priority": 5,

@@ -4,6 +4,7 @@
   disabled, cooling, refresh failing, needs login), cooldowns, expiry, plan
   and routing fields;
 - ``GET auth-files/download?name=``: the file, secrets masked;
+- ``GET auth-files/models?name=``: the models its accounts serve;
 - ``POST auth-files``: upload (multipart ``file`` field, or the JSON as the
   body with ``?name=``);
 - ``DELETE auth-files?name=`` (or ``?all=true``);
@@ -101,6 +102,15 @@ async def download(app: App, request: Request) -> Reply:
     record = await _get(app, request.query.get("name"))
     return Reply(200, orjson.dumps(record.data, option=orjson.OPT_INDENT_2),
                  headers=[(b"content-disposition", f'attachment; filename="{record.id}{SUFFIX}"'.encode())])
+
+
+async def models(app: App, request: Request) -> Reply:
+    """The models an auth file's accounts serve (client-facing name and the upstream's)."""
+    _authorize(app, request)
+    record = await _get(app, request.query.get("name"))
+    routes = {(name, route.upstream) for a in app.registry.accounts if getattr(a.credential, "id", None) == record.id
+              for name, route in a.routes.items()}
+    return json_reply(200, {"models": [{"id": name, "upstream_model": upstream} for name, upstream in sorted(routes)]})
 
 
 async def upload(app: App, request: Request) -> Reply:
@@ -204,6 +214,7 @@ ROUTES = [
     _route("POST", "auth-files", upload),
     _route("DELETE", "auth-files", delete_files),
     _route("GET", "auth-files/download", download),
+    _route("GET", "auth-files/models", models),
     _route("PATCH", "auth-files/status", set_status),
     _route("PATCH", "auth-files/fields", set_fields),
 ]
