@@ -39,10 +39,11 @@ class SharedFileHandler(logging.handlers.WatchedFileHandler):
     """Appends from several processes; rotation is one rename under a lock,
     noticed by the others through the file's identity changing."""
 
-    def __init__(self, path: Path, max_bytes: int = ROTATE_BYTES) -> None:
+    def __init__(self, path: Path, max_total_bytes: int = 0, max_bytes: int = ROTATE_BYTES) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         super().__init__(str(path), encoding="utf-8")
         self.max_bytes = max_bytes
+        self.max_total_bytes = max_total_bytes
         self._lock_path = path.with_suffix(".lock")
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -59,6 +60,8 @@ class SharedFileHandler(logging.handlers.WatchedFileHandler):
                 if path.exists() and path.stat().st_size >= self.max_bytes:
                     stamp = time.strftime("%Y-%m-%dT%H-%M-%S", time.gmtime())
                     path.rename(path.with_name(f"main-{stamp}-{os.getpid()}.log"))
+                    if self.max_total_bytes:
+                        cap_directory(path.parent, self.max_total_bytes)
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
         self.reopenIfNeeded()
@@ -83,7 +86,7 @@ class RequestFiles:
         if error_only:
             self._keep_newest(ERROR_PREFIX, self.error_files)
         if self.max_total_bytes:
-            self._cap_total()
+            cap_directory(self.directory, self.max_total_bytes)
         return path
 
     def render(self, record: RequestRecord, redactor: Text, client: str) -> str:
@@ -126,15 +129,17 @@ class RequestFiles:
         for old in files[:-count]:
             old.unlink(missing_ok=True)
 
-    def _cap_total(self) -> None:
-        files = sorted((p for p in self.directory.glob("*.log") if p.name not in (MAIN_LOG, AUDIT_LOG)),
-                       key=_mtime)
-        total = sum(_size(p) for p in self.directory.glob("*.log"))
-        for old in files:
-            if total <= self.max_total_bytes:
-                break
-            total -= _size(old)
-            old.unlink(missing_ok=True)
+
+
+def cap_directory(directory: Path, max_total_bytes: int) -> None:
+    """``logs-max-total-size-mb``: the oldest files go (never main.log or the audit log)."""
+    files = sorted((p for p in directory.glob("*.log") if p.name not in (MAIN_LOG, AUDIT_LOG)), key=_mtime)
+    total = sum(_size(p) for p in directory.glob("*.log"))
+    for old in files:
+        if total <= max_total_bytes:
+            break
+        total -= _size(old)
+        old.unlink(missing_ok=True)
 
 
 def _headers(headers: Mapping[str, str]) -> str:

@@ -112,7 +112,8 @@ class Observer:
         logging.getLogger("crossroads").setLevel(ops.log_level.upper())
         root = logging.getLogger()
         if starting and ops.logging_to_file and not self._handlers:  # start-only, like the logs directory
-            handler: logging.Handler = SharedFileHandler(ops.logs_path() / MAIN_LOG)
+            handler: logging.Handler = SharedFileHandler(ops.logs_path() / MAIN_LOG,
+                                                         int(ops.logs_max_total_mb * 1024 * 1024))
             for existing in list(root.handlers):  # as CLIProxyAPI: the file instead of the console
                 root.removeHandler(existing)
             root.addHandler(handler)
