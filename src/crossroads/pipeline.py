@@ -101,6 +101,8 @@ class Pipeline:
 
     async def handle(self, inbound: Inbound) -> Reply | StreamReply:
         snapshot = self.runtime.snapshot
+        if inbound.model not in snapshot.registry and await self.runtime.services.discover(inbound.model):
+            snapshot = self.runtime.snapshot  # a side service listed the model just now
         progress = _Progress(snapshot)
         registry, config = snapshot.registry, snapshot.config
         inbound.record.asked(inbound.dialect.name, inbound.model, inbound.stream)

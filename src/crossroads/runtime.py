@@ -13,6 +13,9 @@ Guarantees:
 - a reload or a credential write never resets client-key limits, cursors,
   health or affinity: they are keyed by client key, pool and credential
   identity, not by the snapshot that happened to be current;
+- side services (their health, model lists, request queues and child
+  processes) live on ``services``; a change of a service's health or model
+  list rebuilds the snapshot from the same config and credentials;
 - settings that only apply at start (listen address, port, store, state
   backend) are reported when a reload changes them, never silently ignored.
 """
@@ -41,6 +44,7 @@ from crossroads.routing.health import Health
 from crossroads.routing.selection import Selector, make_strategy
 from crossroads.routing.sticky import Affinity
 from crossroads.routing.windows import RequestWindows
+from crossroads.services.book import SideServices, service_handles
 from crossroads.snapshot import Snapshot
 from crossroads.state import open_state
 from crossroads.transport import Transport
@@ -52,8 +56,11 @@ class Runtime:
     def __init__(self, config: Config, providers: Sequence[Provider] | None = None) -> None:
         self.providers: Sequence[Provider] = providers if providers is not None else all_providers()
         self.refresher = Refresher(oauth=lambda: self.snapshot.oauth)
-        self.snapshot: Snapshot = self.build(config)
         self.transport = Transport(config.timeouts, config.proxy_url)
+        self.services = SideServices(self.transport, on_change=self.rebuild)  # started by the server's lifespan
+        self._records: list[Record] = []  # the credentials applied last (a rebuild keeps them)
+        self.snapshot: Snapshot = self.build(config)
+        self.services.sync(service_handles(self.snapshot.accounts))
         self.state = open_state(config.state)  # started/closed by the server's lifespan
         self.health = Health(config.transient_cooldown, self.state)
         self.affinity = Affinity(config.session_affinity_ttl, self.state)
@@ -89,7 +96,7 @@ class Runtime:
 
     def build(self, config: Config, records: Iterable[Record] = ()) -> Snapshot:
         """A snapshot of ``config`` (raises ConfigError); nothing live changes."""
-        return snapshots.build(config, records, self.providers, self.refresher)
+        return snapshots.build(config, records, self.providers, self.refresher, self.services)
 
     def vet(self, candidate: Snapshot) -> None:
         """Refuse (ConfigError) a config that would open the door: one without
@@ -128,11 +135,22 @@ class Runtime:
         self.client_lockout.policy = self.management_lockout.policy = config.lockout
         self.redaction.update(candidate.secrets)
         self.snapshot = candidate
+        self.services.sync(service_handles(candidate.accounts))
         self.observer.configure()
 
     def apply(self, config: Config, records: Iterable[Record] = ()) -> None:
         """Build and adopt in one step (raises ConfigError, leaving all as it was)."""
+        records = list(records)
         self.adopt(self.build(config, records))
+        self._records = records
+
+    def rebuild(self) -> None:
+        """The same config and credentials again (a side service's health or
+        model list changed, so its routes did)."""
+        try:
+            self.apply(self.config, self._records)
+        except ConfigError as exc:  # cannot happen for a config that was applied; never fail a health check
+            log.error("rebuilding routes failed: %s", exc)
 
 
 def _is_loopback(host: str) -> bool:

@@ -212,6 +212,7 @@ class App:
                     self._background = await reload.start(self.runtime, self.config_path)
                     self._background.append(asyncio.create_task(self.runtime.inflight.run(),
                                                                 name="crossroads-inflight"))
+                    await self.runtime.services.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -220,6 +221,7 @@ class App:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
+                await self.runtime.services.stop()
                 self.runtime.logins.close()
                 await self.runtime.images.close()
                 await self.runtime.transport.close()

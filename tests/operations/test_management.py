@@ -225,3 +225,12 @@ def test_oauth_channel_maps(router: RouterProcess) -> None:
     assert call(router, "PUT", "oauth-model-alias", alias).status == 200
     assert call(router, "GET", "oauth-model-alias").json() == {"oauth-model-alias": alias}
     assert call(router, "PUT", "oauth-model-alias", {"codex": "nope"}).status == 400
+
+
+def test_no_two_routes_claim_the_same_method_and_path() -> None:
+    from importlib import import_module
+
+    from crossroads.frontdoors import FRONTDOOR_MODULES
+
+    seen = [(r.method, r.path, r.prefix) for name in FRONTDOOR_MODULES for r in import_module(name).ROUTES]
+    assert len(seen) == len(set(seen)), sorted(x for x in seen if seen.count(x) > 1)

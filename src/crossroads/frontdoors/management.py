@@ -128,6 +128,12 @@ async def cooldowns(app: App, request: Request) -> Reply:
     return json_reply(200, {"cooldowns": rows})
 
 
+async def side_services(app: App, request: Request) -> Reply:
+    """Each side service's state, with the service's own words when it is down."""
+    _authorize(app, request)
+    return json_reply(200, {"services": app.runtime.services.report()})
+
+
 async def reset_quota(app: App, request: Request) -> Reply:
     _authorize(app, request)
     app.runtime.health.clear()
@@ -139,6 +145,7 @@ ROUTES = [
     Route("GET", "/v0/management/usage/export", usage_export, "openai-chat", protected=False),
     Route("GET", "/v0/management/cooldowns", cooldowns, "openai-chat", protected=False),
     Route("POST", "/v0/management/reset-quota", reset_quota, "openai-chat", protected=False),
+    Route("GET", "/v0/management/side-services", side_services, "openai-chat", protected=False),
 ]
 
 
@@ -204,6 +211,26 @@ async def finish_login(app: App, request: Request) -> Reply:
     return json_reply(200, {"status": "ok", "accounts": saved})
 
 
+async def import_login(app: App, request: Request) -> Reply:
+    """A login without a dialogue (a pasted cookie, a key file's contents):
+    ``POST /v0/management/{name}-import`` with the login's options, e.g.
+    ``{"cookie": "..."}``; the account is stored at once."""
+    _authorize(app, request)
+    name = request.path.rsplit("/", 1)[1].removesuffix("-import")
+    spec = _oauth(app).by_login_name(name)
+    if spec is None or not spec.imports:
+        raise ir.Error(404, "not_found", f"no login named {name!r} takes an import")
+    options = json_body(request)
+    chosen = next((i for i in spec.imports if i.option in options), None)
+    if chosen is None:
+        raise ir.bad_request(f"{name} needs one of: {', '.join(i.option for i in spec.imports)}")
+    try:
+        results = await chosen.run(_oauth(app).entry(spec.type), options)
+    except LoginError as exc:
+        raise ir.bad_request(str(exc)) from None
+    return json_reply(200, {"status": "ok", "accounts": await save_results(_store(app), results)})
+
+
 async def _start_device_login(app: App, spec: OAuthSpec, request: Request) -> Reply:
     """Device flows: show the user code and the page to enter it on; the
     router polls the provider in the background and stores the account."""
@@ -233,7 +260,9 @@ def login_routes(specs: list[OAuthSpec]) -> list[Route]:
     """One start route per login name (browser and device names alike)."""
     return [Route("GET", f"/v0/management/{name}-auth-url", start_login, "openai-chat", protected=False)
             for spec in specs if spec.browser is not None or spec.device is not None
-            for name in spec.all_login_names]
+            for name in spec.all_login_names] + [
+        Route("POST", f"/v0/management/{name}-import", import_login, "openai-chat", protected=False)
+        for spec in specs if spec.imports for name in spec.login_names]
 
 
 ROUTES += [

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from crossroads import ir
+from crossroads.frontdoors import management
 from crossroads.frontdoors.base import Route
 from crossroads.frontdoors.management import _authorize
 from crossroads.frontdoors.management_config import PREFIX, any_json, edit_config
@@ -161,10 +162,12 @@ async def delete_map_entry(app: App, request: Request) -> Reply:
 def list_routes() -> list[Route]:
     """One set of routes per provider that reads a config list (not auth files), and the maps."""
     names = [p.config_key for p in all_providers() if not p.auth_types]
+    taken = {(route.method, route.path) for route in management.ROUTES}  # their own route wins
     return [Route(method, PREFIX + name, handler, "openai-chat", protected=False)
             for name in names
             for method, handler in (("GET", get_list), ("PUT", put_list), ("PATCH", patch_list),
-                                    ("DELETE", delete_entry))] + [
+                                    ("DELETE", delete_entry))
+            if (method, PREFIX + name) not in taken] + [
         Route(method, PREFIX + name, handler, "openai-chat", protected=False)
         for name in MAPS
         for method, handler in (("GET", get_map), ("PUT", put_map), ("PATCH", patch_map),
