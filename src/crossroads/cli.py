@@ -84,6 +84,7 @@ def serve(
         args = ["serve", "--foreground", "--server", server, "--workers", str(workers), "--host", bind,
                 "--port", str(listen_port), *(["--config", str(config)] if config is not None else [])]
         raise typer.Exit(serving.supervise(serving.child_command(args), cfg.shutdown_grace))
+    serving.raise_open_file_limit()
     _print_banner(snapshot, bind, listen_port)
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
