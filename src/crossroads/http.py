@@ -11,6 +11,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from crossroads.record import RequestRecord
+
 log = logging.getLogger("crossroads.http")
 
 Scope = MutableMapping[str, Any]
@@ -31,6 +33,7 @@ class Request:
     path_params: dict[str, str] = field(default_factory=dict)
     client_key: str | None = None  # the client key presented (set after the access check)
     client_host: str | None = None
+    record: RequestRecord = field(default_factory=RequestRecord.detached)  # what it did (the server's)
     _query: dict[str, str] | None = None
 
     @property

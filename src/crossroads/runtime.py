@@ -4,7 +4,8 @@ Guarantees:
 - everything long-lived is built once, here: the upstream transport, the
   shared state, account health, session affinity, the usage ledger, client-key
   windows, selection cursors, the token refresher, logins in progress and the
-  credential store; nothing of it lives in module globals;
+  credential store, and the observer (request log, metrics, usage database);
+  nothing of it lives in module globals;
 - what a config decides lives on the current :class:`~crossroads.snapshot.Snapshot`;
   ``adopt`` swaps it in one assignment, after the candidate was built and
   validated without touching anything live (so a rejected config changes
@@ -28,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from crossroads import snapshot as snapshots
 from crossroads import usage
 from crossroads.access.lockout import Lockout
+from crossroads.access.management_secret import SecretCheck
 from crossroads.access.policy import Limiter
 from crossroads.auth.pending import Logins
 from crossroads.auth.refresher import Refresher
@@ -35,6 +37,7 @@ from crossroads.config import Config, ConfigError
 from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
 from crossroads.inflight import InFlight
+from crossroads.observe import Observer
 from crossroads.providers import Provider, all_providers
 from crossroads.redaction import Redaction
 from crossroads.routing.health import Health
@@ -72,14 +75,23 @@ class Runtime:
                                   lambda: self.config.quota_probe)  # started by the server's lifespan
         self.client_lockout = Lockout(config.lockout)  # wrong client keys, per address
         self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
+        self.management_check = SecretCheck(config.auth_dir)  # plain or bcrypt-hashed management secret
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
         self.redaction = Redaction(self.snapshot.secrets)  # installed on the log handlers by the server
         self.inflight = InFlight()  # requests being answered: body deadlines, clients that leave
         self.listen_host = config.bind_host  # where the server listens (the command line may say otherwise)
+        self.observer = Observer(lambda: self.snapshot.config, lambda: self.redaction.redactor,
+                                 self._gauges)  # started by the server
+        self.refresher.on_result = self.observer.metrics.refreshed
 
     def _replica_number(self) -> int:
         return self.state.replica_number
+
+    def _gauges(self) -> tuple[list[str], tuple[int, int] | None]:
+        labels = {account.id: account.label for account in self.snapshot.accounts}
+        cooling = [labels.get(account, account) for account, _model in self.health.snapshot()]
+        return cooling, self.transport.connections()
 
     @property
     def config(self) -> Config:
@@ -128,6 +140,7 @@ class Runtime:
         self.redaction.update(candidate.secrets)
         self.snapshot = candidate
         self.services.sync(service_handles(candidate.accounts))
+        self.observer.configure()
 
     def apply(self, config: Config, records: Iterable[Record] = ()) -> None:
         """Build and adopt in one step (raises ConfigError, leaving all as it was)."""

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from importlib import import_module
 
 from crossroads import config as config_module
-from crossroads import dialects, ir, reload
+from crossroads import dialects, ir, reload, requestid
 from crossroads.access import KeyCheck
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
@@ -33,6 +33,7 @@ from crossroads.http import (
 )
 from crossroads.pipeline import Pipeline
 from crossroads.providers import Provider
+from crossroads.record import RequestRecord
 from crossroads.routing.registry import Registry
 from crossroads.runtime import Runtime
 from crossroads.snapshot import Snapshot
@@ -114,6 +115,8 @@ class App:
         error_dialect = route.error_dialect if route else _guess_dialect(path)
         request = head_request(scope)
         request.path = path
+        observer = self.runtime.observer
+        record = request.record = observer.begin(method, path, request.headers.get(requestid.HEADER))
         config = self.config
         inflight = self.runtime.inflight
         exchange = inflight.begin(receive, config.body_read_timeout)
@@ -127,35 +130,47 @@ class App:
                     self.check_client_key(request)
                 await read_body(request, receive, config.max_body_bytes)
                 inflight.body_read(exchange)
+                observer.received(record, request.headers, request.body)
                 reply = await route.handler(self, request)
                 if not route.protected and isinstance(reply, Reply):  # management answers: nothing secret shown
                     reply.body = self.runtime.redaction.redactor.bytes(reply.body)
             except ir.Error as error:
-                reply = self._error_reply(error_dialect, error)
+                reply = self._error_reply(error_dialect, error, record)
             except BodyTooLarge:
                 reply = self._error_reply(error_dialect, ir.Error(
-                    413, "request_too_large", f"request body too large (the limit is {config.max_body_bytes} bytes)"))
+                    413, "request_too_large", f"request body too large (the limit is {config.max_body_bytes} bytes)"),
+                    record)
             except ClientGone:
+                record.client_left()
                 return
             except Exception:
                 log.exception("unhandled error on %s %s", method, path)
                 reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
-                                                                  "internal error in crossroads; see server log"))
+                                                                  "internal error in crossroads; see server log"),
+                                          record)
+            record.status = reply.status
+            reply.headers.append((b"x-request-id", record.request_id.encode()))
             if isinstance(reply, StreamReply):  # the watcher, still on, cancels the stream when the client leaves
-                await send_stream(send, reply)
+                await send_stream(send, observer.capture(reply, record))
             else:
                 inflight.end(exchange)
+                observer.replied(record, reply.body)
                 await send_reply(send, reply, head_only)
         except asyncio.CancelledError:
             if exchange is None or not exchange.absorb():
                 raise
             if exchange.timed_out:
-                await send_reply(send, self._error_reply(error_dialect, ir.Error(
-                    408, "invalid_request", "the request body was not received in time")))
+                reply = self._error_reply(error_dialect, ir.Error(
+                    408, "invalid_request", "the request body was not received in time"), record)
+                record.status = reply.status
+                reply.headers.append((b"x-request-id", record.request_id.encode()))
+                await send_reply(send, reply)
             else:
+                record.client_left()
                 log.debug("client left %s %s before it was answered; its work was cancelled", method, path)
         finally:
             inflight.end(exchange)
+            observer.finish(record, request.client_key)
 
     def check_client_key(self, request: Request) -> None:
         """Raise ir.Error (401, or 429 while the address is locked out) unless the request's key is good."""
@@ -176,9 +191,11 @@ class App:
                            "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
         lockout.succeeded(request.client_host)
 
-    def _error_reply(self, dialect_name: str, error: ir.Error) -> Reply:
+    def _error_reply(self, dialect_name: str, error: ir.Error, record: RequestRecord) -> Reply:
         error.message = self.runtime.redaction.redactor(error.message)
+        record.error = error
         status, payload = dialects.get(dialect_name).render_error(error)
+        payload = requestid.stamp(payload, record.request_id)
         headers = []
         if error.retry_after is not None:
             headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
@@ -189,6 +206,7 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    await self.runtime.observer.start()  # first: its log file gets the redaction filter too
                     self.runtime.redaction.install()
                     await self.runtime.state.start()
                     self._background = await reload.start(self.runtime, self.config_path)
@@ -209,6 +227,7 @@ class App:
                 await self.runtime.images.close()
                 await self.runtime.transport.close()
                 await self.runtime.state.close()
+                await self.runtime.observer.close()
                 self.runtime.redaction.uninstall()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

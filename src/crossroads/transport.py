@@ -41,6 +41,21 @@ class Transport:
             skip_auto_headers=("User-Agent",),
         )
 
+    def connections(self) -> tuple[int, int] | None:
+        """(in use, idle) upstream connections where the connectors tell
+        (aiohttp keeps these counts private; None when it changes them)."""
+        in_use = idle = 0
+        for session in (self._session, *self._socks_sessions.values()):
+            if session is None or session.closed:
+                continue
+            connector = session.connector
+            acquired, pooled = getattr(connector, "_acquired", None), getattr(connector, "_conns", None)
+            if not isinstance(acquired, set) or not isinstance(pooled, dict):
+                return None
+            in_use += len(acquired)
+            idle += sum(len(entries) for entries in pooled.values())
+        return in_use, idle
+
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:

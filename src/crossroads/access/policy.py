@@ -5,6 +5,7 @@ A key in ``api-keys`` may be a plain string (no limits) or a mapping::
 
     api-keys:
       - key: team-a
+        name: Team A                             # how logs and usage name the key (else masked)
         models: ["claude-*", "gpt-5*"]
         rpm: 60
         tpm: 200000
@@ -34,6 +35,7 @@ class KeyPolicy:
     tpm: int | None = None
     budget_tokens: int | None = None
     budget_period: str = "day"
+    name: str | None = None  # shown in logs and usage instead of the masked key
     accounts: tuple[str, ...] = ()  # account ids or labels (wildcards) this key may use; empty: any
     _pinned: dict[str, bool] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
@@ -65,12 +67,15 @@ def parse_key(entry: Any, where: str) -> KeyPolicy:
     period = str(budget.get("period", "day"))
     if period not in PERIODS and period != "month" and not period.isdigit():
         raise ValueError(f"{where}: budget period must be minute, hour, day, week, month or seconds")
+    name = entry.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"{where}: 'name' must be a string")
     pinned = entry.get("accounts") or []
     if not isinstance(pinned, list) or not all(isinstance(a, str) and a for a in pinned):
         raise ValueError(f"{where}: 'accounts' must be a list of account ids or labels (wildcards allowed)")
     return KeyPolicy(entry["key"], tuple(models), _int(entry.get("rpm"), where, "rpm"),
                      _int(entry.get("tpm"), where, "tpm"), _int(budget.get("tokens"), where, "budget.tokens"),
-                     period, tuple(pinned))
+                     period, name or None, tuple(pinned))
 
 
 def _int(value: Any, where: str, name: str) -> int | None:

@@ -18,6 +18,7 @@ import orjson
 import typer
 
 from crossroads import config as config_module
+from crossroads.access.management_secret import is_hashed, local_token
 from crossroads.auth import device, flows, tokens
 from crossroads.auth.callback import CallbackServer, parse_redirect
 from crossroads.auth.oauth import LoginError
@@ -232,8 +233,9 @@ def ask_server(config: Path | None, path: str) -> Any:
         return None
     if not cfg.management_secret:
         return None
+    key = local_token(cfg.auth_dir) if is_hashed(cfg.management_secret) else cfg.management_secret
     request = urllib.request.Request(f"http://127.0.0.1:{cfg.port}/v0/management/{path}",
-                                     headers={"X-Management-Key": cfg.management_secret})
+                                     headers={"X-Management-Key": key or ""})
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
             return orjson.loads(response.read())

@@ -49,7 +49,7 @@ async def model_action(app: App, request: Request) -> Reply | StreamReply:
     shapes.GEMINI_GENERATE.check(body)
     stream = action == "streamGenerateContent"
     inbound = Inbound(dialect, body, request.body, name, stream, request.headers,
-                      sse=request.query.get("alt") == "sse", client_key=request.client_key)
+                      sse=request.query.get("alt") == "sse", client_key=request.client_key, record=request.record)
     return await app.pipeline.handle(inbound)
 
 
