@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from crossroads import opsconfig, quota
+from crossroads import cost, opsconfig, quota
 from crossroads.access.lockout import LockoutPolicy
 from crossroads.access.policy import KeyPolicy, parse_key
 from crossroads.state import StateConfig
@@ -44,7 +44,7 @@ _KNOWN = {
     "max-retry-credentials", "max-retry-interval", "routing",
     "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
     "transient-error-cooldown-seconds", "remote-management", "request-body", "auth-lockout",
-    "shutdown-grace-seconds",
+    "shutdown-grace-seconds", "prices",
     "store",  # credential/config store selection (crossroads.credentials.select)
     "state",  # state shared between replicas (crossroads.state)
     *opsconfig.KEYS,  # request log, log files, metrics, usage database
@@ -93,6 +93,7 @@ class Config:
     pause_at: tuple[tuple[str, float], ...] = ()  # routing.pause-at: (model pattern, fraction used)
     prefer_soonest_reset: bool = True  # routing.prefer-soonest-reset
     quota_probe: bool = True  # routing.quota-probe: read providers' usage endpoints
+    prices: dict[str, cost.Price] = field(default_factory=dict)  # prices: per-model overrides ($ per Mtok)
     session_affinity_ttl: float = 3600.0
     force_model_prefix: bool = False
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
@@ -227,6 +228,10 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
         cfg.prefer_soonest_reset = bool(routing["prefer-soonest-reset"])
     if "quota-probe" in routing:
         cfg.quota_probe = bool(routing["quota-probe"])
+    try:
+        cfg.prices = cost.parse_prices(data.get("prices"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     cfg.force_model_prefix = bool(data.get("force-model-prefix", False))
     if "transient-error-cooldown-seconds" in data:
         cfg.transient_cooldown = float(_number(data["transient-error-cooldown-seconds"],

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from crossroads import dialects, ir, usage
+from crossroads import cost, dialects, ir, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
@@ -443,7 +443,14 @@ class Pipeline:
 
     def _account(self, inbound: Inbound, served: _Served, spent: ir.Usage | None) -> None:
         self.ledger.record(inbound.client_key, served.account.id, served.model, spent)
-        inbound.record.spent(spent)
+        provider = served.account.provider
+        label = cost.label(provider.billing, self.health.quotas.get(served.account.id) if self.health.quotas
+                           else None)
+        usd = None
+        if label == "per-token":
+            price = cost.price_of(served.upstream_model, self.runtime.config.prices, provider.list_prices)
+            usd = cost.dollars(price, spent)
+        inbound.record.spent(spent, label, usd)
         self.limiter.settle(inbound.client_key, spent)
 
     # ------------------------------------------------------------------ streams

@@ -48,6 +48,9 @@ class RequestRecord:
     stream_completed: bool = False
     left_early: bool = False  # the client went away before it was answered
     usage: ir.Usage | None = None
+    cost: str | None = None  # crossroads.cost label of the answer: subscription, per-token, credits, unknown
+    cost_usd: float | None = None  # per-token answers priced from the table; None: not known
+    cache: str | None = None  # prompt cache: "hit", "miss: <likely reason>", None: nothing to say
     # the last upstream call (kept by reference: read only for debug lines and request-log files)
     upstream_url: str | None = None
     upstream_headers: dict[str, str] | None = None
@@ -83,8 +86,8 @@ class RequestRecord:
         if self.first_byte is None:
             self.first_byte = time.monotonic()
 
-    def spent(self, usage: ir.Usage | None) -> None:
-        self.usage = usage
+    def spent(self, usage: ir.Usage | None, label: str | None = None, usd: float | None = None) -> None:
+        self.usage, self.cost, self.cost_usd = usage, label, usd
 
     def broke(self, error: ir.Error) -> None:
         """A stream failed after it reached the client."""

@@ -3,8 +3,10 @@
     crossroads usage [--config c.yaml] [--since 7d] [--until 2026-12-01] [--group model,day]
                      [--key NAME] [--account LABEL] [--model M] [--format table|json|csv] [--export]
 
-Without ``--group`` it prints the totals; ``--export`` prints every request
-of the window (CSV or JSON lines).
+Without ``--group`` the table shows the totals and the same summed by cost
+label (subscription, per-token with dollars where priced, credits, unknown);
+``--group cost`` groups by label (with other groups, in every format); ``--export`` prints every
+request of the window (CSV or JSON lines).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from rich.table import Table
 
 from crossroads import config as config_module
 from crossroads.observe.usage_sql import Query
-from crossroads.observe.usage_store import make_query, open_database, to_csv
+from crossroads.observe.usage_store import by_cost, make_query, open_database, to_csv
 
 FORMATS = ("table", "json", "csv")
 
@@ -33,7 +35,7 @@ def register(app: typer.Typer) -> None:
         config: Annotated[Path | None, typer.Option("--config", "-c", help="Path to config.yaml.")] = None,
         since: Annotated[str | None, typer.Option(help="Start: epoch, ISO date/time or a span like 24h, 7d.")] = None,
         until: Annotated[str | None, typer.Option(help="End (exclusive), as --since.")] = None,
-        group: Annotated[str | None, typer.Option(help="key, account, model, provider, status, day, hour "
+        group: Annotated[str | None, typer.Option(help="key, account, model, provider, status, day, hour, cost "
                                                        "(comma-separated).")] = None,
         key: Annotated[str | None, typer.Option(help="Only this client key (its name or masked form).")] = None,
         account: Annotated[str | None, typer.Option(help="Only this account label.")] = None,
@@ -56,26 +58,28 @@ def register(app: typer.Typer) -> None:
             err.print(f"no usage recorded yet ({settings.usage_path()} does not exist)")
             raise typer.Exit(1)
         try:
-            items = asyncio.run(_read(settings, query, export))
+            items, costs = asyncio.run(_read(settings, query, export, output))
         except Exception as exc:  # a database that cannot be opened or read
             err.print(f"[red]error:[/red] cannot read the usage database: {exc}")
             raise typer.Exit(1) from None
-        _print(items, output, query, export)
+        _print(items, output, query, export, costs)
 
 
-async def _read(settings: Any, query: Query, export: bool) -> list[dict[str, Any]]:
+async def _read(settings: Any, query: Query, export: bool,
+                output: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     db = open_database(settings)
     await db.open()
     try:
         if export:
-            return [row.as_dict() for row in await db.rows(query)]
-        return await db.grouped(query)
+            return [row.as_dict() for row in await db.rows(query)], {}
+        costs = await by_cost(db, query) if not query.groups and output == "table" else {}
+        return await db.grouped(query), costs
     finally:
         await db.close()
 
 
-def _print(items: list[dict[str, Any]], output: str, query: Query, export: bool) -> None:
-    if output == "json":
+def _print(items: list[dict[str, Any]], output: str, query: Query, export: bool, costs: dict[str, Any]) -> None:
+    if output == "json":  # (by label: --group cost)
         typer.echo(orjson.dumps(items, option=orjson.OPT_INDENT_2).decode())
     elif output == "csv":
         typer.echo(to_csv(items), nl=False)
@@ -88,3 +92,10 @@ def _print(items: list[dict[str, Any]], output: str, query: Query, export: bool)
         for item in items:
             table.add_row(*("-" if item.get(c) is None else str(item.get(c)) for c in columns))
         Console().print(table)
+        if costs:
+            by_label = Table("cost", "requests", "input_tokens", "output_tokens", "cached_tokens", "cost_usd",
+                             "unpriced_requests", title="by cost label")
+            for name, row in costs.items():
+                by_label.add_row(name, *("-" if row.get(c) is None else str(row.get(c)) for c in (
+                    "requests", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "unpriced_requests")))
+            Console().print(by_label)

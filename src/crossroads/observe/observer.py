@@ -235,7 +235,7 @@ def _usage_row(record: RequestRecord, client: str) -> UsageRow:
         usage.input_tokens if usage else None, usage.output_tokens if usage else None,
         usage.cache_read_tokens if usage else None, usage.reasoning_tokens if usage else None,
         record.status, round(record.latency * 1000, 1), None if ttft is None else round(ttft * 1000, 1),
-        record.failed)
+        record.failed, record.cost, record.cost_usd, record.cache)
 
 
 async def _captured(chunks: AsyncIterator[bytes], kept: list[bytes]) -> AsyncIterator[bytes]:

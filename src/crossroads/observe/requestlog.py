@@ -37,6 +37,9 @@ def fields(record: RequestRecord, client: str, redactor: Text, debug: bool) -> d
         "output_tokens": usage.output_tokens if usage else None,
         "cached_tokens": usage.cache_read_tokens if usage else None,
         "reasoning_tokens": usage.reasoning_tokens if usage else None,
+        "cost": record.cost,
+        "cost_usd": record.cost_usd,
+        "cache": record.cache,
     }
     if record.error is not None:
         out["error"] = redact.text(redactor, record.error.message)
@@ -70,6 +73,11 @@ def text_line(values: dict[str, Any]) -> str:
         "tokens=in:{} out:{} cached:{} reasoning:{}".format(*(_n(values[k]) for k in (
             "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"))),
     ]
+    if values.get("cost"):
+        usd = values.get("cost_usd")
+        parts.append(f"cost={values['cost']}" + ("" if usd is None else f":${usd:.6f}"))
+    if values.get("cache"):
+        parts.append(f"cache={values['cache'].replace(' ', '')}")
     if values.get("client_disconnected"):
         parts.append("client-disconnected")
     if "error" in values:

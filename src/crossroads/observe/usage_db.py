@@ -5,6 +5,7 @@ Both speak the SQL of :mod:`usage_sql`; SQLite runs in a worker thread."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -48,6 +49,9 @@ class SQLiteUsage:
         db.execute("PRAGMA busy_timeout=10000")
         for statement in self.dialect.ddl(sql.TABLE):
             db.execute(statement)
+        for name, kind in sql.ADDED:
+            with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column name": there already
+                db.execute(self.dialect.add_column(sql.TABLE, name, kind))
         self._db = db
 
     def _run(self, statement: str, params: Any = (), many: bool = False) -> list[tuple[Any, ...]]:
@@ -114,6 +118,8 @@ class PostgresUsage:
             await connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             for statement in self.dialect.ddl(self.table):
                 await connection.execute(statement)
+            for name, kind in sql.ADDED:
+                await connection.execute(self.dialect.add_column(self.table, name, kind))
 
     async def write(self, rows: list[UsageRow]) -> None:
         await self._pool.executemany(sql.insert_sql(self.dialect, self.table), [r.values() for r in rows])

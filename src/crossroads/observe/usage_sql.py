@@ -9,10 +9,14 @@ from typing import Any
 
 TABLE = "crossroads_usage"
 COLUMNS = ("ts", "request_id", "client", "account", "provider", "model", "served_model", "input_tokens",
-           "output_tokens", "cached_tokens", "reasoning_tokens", "status", "latency_ms", "ttft_ms", "failed")
+           "output_tokens", "cached_tokens", "reasoning_tokens", "status", "latency_ms", "ttft_ms", "failed",
+           "cost", "cost_usd", "cache")
+# columns added after the table was first created: (name, type), added at open when missing
+ADDED = (("cost", "TEXT"), ("cost_usd", "REAL"), ("cache", "TEXT"))
 # group name -> column (day/hour are computed, see Dialect.bucket)
 GROUPS = {"key": "client", "account": "account", "model": "model", "served_model": "served_model",
-          "provider": "provider", "status": "status", "day": "day", "hour": "hour"}
+          "provider": "provider", "status": "status", "day": "day", "hour": "hour", "cost": "cost",
+          "cache": "cache"}
 TOKEN_SUMS = ("input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens")
 
 
@@ -33,11 +37,14 @@ class UsageRow:
     latency_ms: float
     ttft_ms: float | None
     failed: bool
+    cost: str | None = None  # crossroads.cost label
+    cost_usd: float | None = None  # per-token answers with a known price
+    cache: str | None = None  # prompt cache: "hit", "miss: <reason>", or None (not cache-capable / no turn)
 
     def values(self) -> tuple[Any, ...]:
         return (self.ts, self.request_id, self.client, self.account, self.provider, self.model, self.served_model,
                 self.input_tokens, self.output_tokens, self.cached_tokens, self.reasoning_tokens, self.status,
-                self.latency_ms, self.ttft_ms, self.failed)
+                self.latency_ms, self.ttft_ms, self.failed, self.cost, self.cost_usd, self.cache)
 
     def as_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -67,9 +74,13 @@ class Dialect:
             "client TEXT NOT NULL, account TEXT, provider TEXT, model TEXT, served_model TEXT, "
             "input_tokens BIGINT, output_tokens BIGINT, cached_tokens BIGINT, reasoning_tokens BIGINT, "
             f"status INTEGER NOT NULL, latency_ms {self.real} NOT NULL, ttft_ms {self.real}, "
-            "failed BOOLEAN NOT NULL)",
+            "failed BOOLEAN NOT NULL, cost TEXT, cost_usd DOUBLE PRECISION, cache TEXT)",
             f"CREATE INDEX IF NOT EXISTS {TABLE}_ts ON {table} (ts)",
         ]
+
+    def add_column(self, table: str, name: str, kind: str) -> str:
+        """For a table created before ``name`` existed (SQLite: run it and ignore "duplicate column")."""
+        return f"ALTER TABLE {table} ADD COLUMN {name} {kind}"
 
     def bucket(self, name: str) -> str:
         fmt = "%Y-%m-%d" if name == "day" else "%Y-%m-%dT%H"
@@ -84,6 +95,9 @@ class Dialect:
 
 class PostgresDialect(Dialect):
     real = "DOUBLE PRECISION"
+
+    def add_column(self, table: str, name: str, kind: str) -> str:
+        return f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {'DOUBLE PRECISION' if kind == 'REAL' else kind}"
 
     def bucket(self, name: str) -> str:
         fmt = "YYYY-MM-DD" if name == "day" else 'YYYY-MM-DD"T"HH24'
@@ -125,7 +139,8 @@ def grouped_sql(dialect: Dialect, table: str, query: Query, served_only: bool = 
     selected = [f"{c} AS g{i}" for i, c in enumerate(columns)]
     sums = [f"SUM({c})" for c in TOKEN_SUMS]
     sql = (f"SELECT {', '.join([*selected, 'COUNT(*)', 'SUM(CASE WHEN failed THEN 1 ELSE 0 END)', *sums])}, "
-           "SUM(CASE WHEN input_tokens IS NULL AND output_tokens IS NULL THEN 1 ELSE 0 END), AVG(latency_ms) "
+           "SUM(CASE WHEN input_tokens IS NULL AND output_tokens IS NULL THEN 1 ELSE 0 END), AVG(latency_ms), "
+           "SUM(cost_usd), SUM(CASE WHEN cost = 'per-token' AND cost_usd IS NULL THEN 1 ELSE 0 END) "
            f"FROM {table} WHERE {condition}")
     if columns:
         order = ", ".join(f"g{i}" for i in range(len(columns)))
@@ -140,11 +155,12 @@ def grouped_rows(query: Query, rows: list[tuple[Any, ...]]) -> list[dict[str, An
         if not row[width]:
             continue  # an empty window has one row of NULLs
         item: dict[str, Any] = dict(zip(query.groups, row[:width], strict=True))
-        requests, failed, *sums, unreported, latency = row[width:]
+        requests, failed, *sums, unreported, latency, usd, unpriced = row[width:]
         item.update(requests=int(requests), failed=int(failed or 0),
                     **{name: int(value or 0) for name, value in zip(TOKEN_SUMS, sums, strict=True)},
                     unreported=int(unreported or 0),
-                    mean_latency_ms=round(float(latency), 1) if latency is not None else None)
+                    mean_latency_ms=round(float(latency), 1) if latency is not None else None,
+                    cost_usd=None if usd is None else round(float(usd), 6), unpriced=int(unpriced or 0))
         out.append(item)
     return out
 

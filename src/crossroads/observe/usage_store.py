@@ -170,15 +170,25 @@ def make_query(since: str | None = None, until: str | None = None, group: str | 
                  client=filters.get("key"), account=filters.get("account"), model=filters.get("model"))
 
 
-async def tables(db: UsageDatabase, query: Query) -> dict[str, dict[str, dict[str, int]]]:
+async def tables(db: UsageDatabase, query: Query) -> dict[str, dict[str, dict[str, Any]]]:
     """Answered requests by key, account and model (the router's own report)."""
-    out: dict[str, dict[str, dict[str, int]]] = {}
+    out: dict[str, dict[str, dict[str, Any]]] = {}
     for table, group in (("by_key", "key"), ("by_account", "account"), ("by_model", "model")):
         rows = await db.grouped(replace(query, groups=(group,)), served_only=True)
         out[table] = {str(r[group]): {k: r[k] for k in ("requests", "input_tokens", "output_tokens",
                                                            "cached_tokens", "reasoning_tokens", "unreported")}
                       for r in rows}
+    out["by_cost"] = await by_cost(db, query)
     return out
+
+
+async def by_cost(db: UsageDatabase, query: Query) -> dict[str, dict[str, Any]]:
+    """Answered requests summed by cost label; dollars only where every request was priced."""
+    rows = await db.grouped(replace(query, groups=("cost",)), served_only=True)
+    return {str(r["cost"] or "unknown"): {
+        "requests": r["requests"], "input_tokens": r["input_tokens"], "output_tokens": r["output_tokens"],
+        "cached_tokens": r["cached_tokens"], "cost_usd": r["cost_usd"], "unpriced_requests": r["unpriced"]}
+        for r in rows}
 
 
 async def cliproxy_usage(db: UsageDatabase, query: Query, details: int | None = DETAILS_LIMIT) -> dict[str, Any]:

@@ -142,6 +142,8 @@ class Provider(Protocol):
 
     owns_exchange: ClassVar[bool]  # True: ``exchange`` runs the upstream, not ``call`` + the transport
     signals_every_answer: ClassVar[bool]  # its upstream sends quota headers on every answer
+    billing: ClassVar[str]  # how its answers are paid for (crossroads.cost.LABELS)
+    list_prices: ClassVar[bool]  # whether the vendors' list prices apply to its models
     requests_per_credential: ClassVar[int | None]  # the upstream's own per-minute limit per credential
 
     def exchange(self, account: Account, request: ir.Request, client_headers: Mapping[str, str],
@@ -174,6 +176,8 @@ class ProviderBase:
     """Defaults for the optional hooks; providers override what they need."""
 
     credential_wide_markers: ClassVar[tuple[str, ...]] = ()
+    billing: ClassVar[str] = "per-token"  # crossroads.cost label: subscription, per-token, credits, unknown
+    list_prices: ClassVar[bool] = True  # the built-in price table applies (False: only ``prices:`` in config)
     rate_limit_families: ClassVar[tuple[str, ...]] = ()  # shared header families (ratelimit_headers)
     requests_per_credential: ClassVar[int | None] = None  # per minute, enforced before sending
     owns_exchange: ClassVar[bool] = False

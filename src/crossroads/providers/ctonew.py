@@ -159,6 +159,7 @@ def prompt_of(request: ir.Request) -> str:
 
 
 class CtonewProvider(ProviderBase):
+    billing: ClassVar[str] = "unknown"
     config_key: ClassVar[str] = "ctonew"
     dialect: ClassVar[str] = "openai-chat"  # nominal: the exchange yields IR events itself
     default_base_url: ClassVar[str] = "https://api.enginelabs.ai"

@@ -253,6 +253,7 @@ def gemini_error(code: int) -> ir.Error:
 
 
 class GeminiWebProvider(ProviderBase):
+    billing: ClassVar[str] = "subscription"
     config_key: ClassVar[str] = "gemini-web"
     dialect: ClassVar[str] = "openai-chat"  # nominal: the exchange yields IR events itself
     default_base_url: ClassVar[str] = "https://gemini.google.com"

@@ -11,6 +11,7 @@ from crossroads.providers.entries import build_account
 
 
 class OpenAICompatibleProvider(ProviderBase):
+    list_prices: ClassVar[bool] = False  # any server: its models are priced only by ``prices:``
     config_key: ClassVar[str] = "openai-compatibility"
     dialect: ClassVar[str] = "openai-chat"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)

@@ -36,6 +36,7 @@ _OWN_ERRORS = (SERVICE_DOWN, QUEUE_FULL, QUEUE_TIMEOUT)  # about the service's s
 
 
 class SideServiceProvider(ProviderBase):
+    billing: ClassVar[str] = "unknown"
     config_key: ClassVar[str]
     dialect: ClassVar[str] = "openai-chat"
     default_base_url: ClassVar[str] = "http://127.0.0.1"

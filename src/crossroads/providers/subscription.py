@@ -14,6 +14,7 @@ class SubscriptionProvider(ProviderBase):
     """Accounts come from auth files; tokens from the refresher; an upstream
     401 refreshes the token once and retries."""
 
+    billing: ClassVar[str] = "subscription"
     config_key: ClassVar[str]
     dialect: ClassVar[str]
     default_base_url: ClassVar[str]

@@ -117,6 +117,7 @@ def regional_base(location: str) -> str:
 
 
 class VertexProvider(SubscriptionProvider):
+    billing: ClassVar[str] = "per-token"  # a service account bills the project by the token
     config_key: ClassVar[str] = "vertex"
     dialect: ClassVar[str] = "gemini"
     credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)
