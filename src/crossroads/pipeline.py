@@ -451,6 +451,11 @@ class Pipeline:
             price = cost.price_of(served.upstream_model, self.runtime.config.prices, provider.list_prices)
             usd = cost.dollars(price, spent)
         inbound.record.spent(spent, label, usd)
+        if provider.prompt_cache and spent is not None and spent.cache_read_tokens is not None:
+            watch = self.runtime.cachewatch
+            turn = watch.begin(inbound.headers, inbound.body)
+            if turn is not None:
+                inbound.record.cache = watch.explain(turn, served.account.id, spent)
         self.limiter.settle(inbound.client_key, spent)
 
     # ------------------------------------------------------------------ streams

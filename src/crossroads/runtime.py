@@ -40,6 +40,7 @@ from crossroads.inflight import InFlight
 from crossroads.observe import Observer
 from crossroads.providers import Provider, all_providers
 from crossroads.redaction import Redaction
+from crossroads.routing.cachewatch import CacheWatch
 from crossroads.routing.health import Health
 from crossroads.routing.prober import QuotaProber
 from crossroads.routing.selection import QuotaRules, Selector, make_strategy
@@ -65,6 +66,7 @@ class Runtime:
         self.state = open_state(config.state)  # started/closed by the server's lifespan
         self.health = Health(config.transient_cooldown, self.state)
         self.affinity = Affinity(config.session_affinity_ttl, self.state)
+        self.cachewatch = CacheWatch(config.session_affinity_ttl)  # why turns did or did not read the cache
         self.ledger = usage.Ledger(state=self.state)
         self.limiter = Limiter(config.key_policies, self.state)
         self.selector = Selector(self.health, make_strategy(config.routing_strategy, self._replica_number),

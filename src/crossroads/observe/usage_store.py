@@ -179,6 +179,9 @@ async def tables(db: UsageDatabase, query: Query) -> dict[str, dict[str, dict[st
                                                            "cached_tokens", "reasoning_tokens", "unreported")}
                       for r in rows}
     out["by_cost"] = await by_cost(db, query)
+    rows = await db.grouped(replace(query, groups=("cache",)), served_only=True)
+    out["by_cache"] = {str(r["cache"]): {"requests": r["requests"], "cached_tokens": r["cached_tokens"]}
+                       for r in rows if r["cache"] is not None}
     return out
 
 

@@ -14,6 +14,7 @@ OFFICIAL_HOST = "https://api.anthropic.com"
 
 
 class AnthropicProvider(ProviderBase):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "claude-api-key"
     signals_every_answer: ClassVar[bool] = True  # rate-limit headers on every answer, 429s included
     dialect: ClassVar[str] = "anthropic"

@@ -71,6 +71,7 @@ OAUTH = OAuthSpec(
 
 
 class AntigravityProvider(SubscriptionProvider):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "antigravity"
     dialect: ClassVar[str] = "cloudcode"
     credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)

@@ -144,6 +144,7 @@ class Provider(Protocol):
     signals_every_answer: ClassVar[bool]  # its upstream sends quota headers on every answer
     billing: ClassVar[str]  # how its answers are paid for (crossroads.cost.LABELS)
     list_prices: ClassVar[bool]  # whether the vendors' list prices apply to its models
+    prompt_cache: ClassVar[bool]  # the upstream caches prompts and reports cached tokens (cache explanations)
     requests_per_credential: ClassVar[int | None]  # the upstream's own per-minute limit per credential
 
     def exchange(self, account: Account, request: ir.Request, client_headers: Mapping[str, str],
@@ -177,6 +178,7 @@ class ProviderBase:
 
     credential_wide_markers: ClassVar[tuple[str, ...]] = ()
     billing: ClassVar[str] = "per-token"  # crossroads.cost label: subscription, per-token, credits, unknown
+    prompt_cache: ClassVar[bool] = False  # the upstream caches prompts and reports cached tokens
     list_prices: ClassVar[bool] = True  # the built-in price table applies (False: only ``prices:`` in config)
     rate_limit_families: ClassVar[tuple[str, ...]] = ()  # shared header families (ratelimit_headers)
     requests_per_credential: ClassVar[int | None] = None  # per minute, enforced before sending

@@ -119,6 +119,7 @@ OAUTH = OAuthSpec(
 
 
 class ClaudeOAuthProvider(SubscriptionProvider):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "claude"
     signals_every_answer: ClassVar[bool] = True  # rate-limit headers on every answer, 429s included
     dialect: ClassVar[str] = "anthropic"

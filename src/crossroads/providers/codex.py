@@ -170,6 +170,7 @@ OAUTH = OAuthSpec(
 
 
 class CodexProvider(SubscriptionProvider):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "codex"
     signals_every_answer: ClassVar[bool] = True  # rate-limit headers on every answer, 429s included
     dialect: ClassVar[str] = "openai-responses"

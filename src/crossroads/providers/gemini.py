@@ -11,6 +11,7 @@ from crossroads.providers.entries import simple_accounts
 
 
 class GeminiProvider(ProviderBase):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "gemini-api-key"
     dialect: ClassVar[str] = "gemini"
     credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)

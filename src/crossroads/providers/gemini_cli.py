@@ -77,6 +77,7 @@ OAUTH = OAuthSpec(
 
 
 class GeminiCliProvider(SubscriptionProvider):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "gemini"
     dialect: ClassVar[str] = "cloudcode"
     credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)

@@ -11,6 +11,7 @@ from crossroads.providers.entries import simple_accounts
 
 
 class OpenAIResponsesProvider(ProviderBase):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "codex-api-key"
     dialect: ClassVar[str] = "openai-responses"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)

@@ -117,6 +117,7 @@ def regional_base(location: str) -> str:
 
 
 class VertexProvider(SubscriptionProvider):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     billing: ClassVar[str] = "per-token"  # a service account bills the project by the token
     config_key: ClassVar[str] = "vertex"
     dialect: ClassVar[str] = "gemini"

@@ -13,6 +13,7 @@ from crossroads.providers.vertex import MODELS
 
 
 class VertexApiKeyProvider(ProviderBase):
+    prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "vertex-api-key"
     dialect: ClassVar[str] = "gemini"
     credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)

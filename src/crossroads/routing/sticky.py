@@ -12,8 +12,9 @@ import orjson
 
 from crossroads.state import State
 
-SESSION_HEADERS = ("x-claude-code-session-id", "session_id", "session-id", "x-session-id",
-                   "conversation_id", "x-conversation-id")
+# Claude Code, Codex (session_id, conversation_id), OpenCode (x-opencode-session, x-session-affinity), others
+SESSION_HEADERS = ("x-claude-code-session-id", "session_id", "session-id", "x-session-id", "x-opencode-session",
+                   "x-session-affinity", "conversation_id", "x-conversation-id")
 MAX_ENTRIES = 100_000
 
 
@@ -33,6 +34,12 @@ def session_key(headers: Mapping[str, str], body: dict[str, Any]) -> str | None:
         user_id = metadata.get("user_id")
         if isinstance(user_id, str) and user_id:
             return f"u:{user_id}"
+    return opening_hash(body)
+
+
+def opening_hash(body: dict[str, Any]) -> str | None:
+    """The conversation's opening (system prompt and first user turn), hashed:
+    the same on every turn of a conversation from a client that names none."""
     opening = _opening(body)
     if opening is None:
         return None
