@@ -170,3 +170,21 @@ def test_memory_state_keeps_the_later_observation_of_each_window() -> None:
     assert state.quotas["a"]["weekly"].used == 0.5 and set(state.quotas["a"]) == {"weekly", "five-hour"}
     rows = quota.describe(state.quotas["a"], now)
     assert [r["kind"] for r in rows] == ["five-hour", "weekly"] and rows[1]["bar"].endswith("50%")
+
+
+def test_google_quota_failures_become_windows_scoped_to_their_model() -> None:
+    from crossroads.providers import gemini
+
+    body = orjson.dumps({"error": {"code": 429, "status": "RESOURCE_EXHAUSTED", "message": "quota", "details": [
+        {"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [
+            {"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
+             "quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier",
+             "quotaDimensions": {"location": "global", "model": "gemini-2.5-pro"}, "quotaValue": "50"}]},
+        {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"}]}})
+    [daily] = gemini.PROVIDER.error_windows(429, body)
+    assert (daily.kind, daily.used, daily.family, daily.limit, daily.source) == (
+        "daily", 1.0, "gemini-2.5-pro", 50.0, "error")
+    assert daily.resets_at == pytest.approx(time.time() + 37, abs=2)
+    assert quota.assess({daily.key: daily}, "gemini-2.5-pro", None, time.time()).blocked_until is not None
+    assert quota.assess({daily.key: daily}, "gemini-2.5-flash", None, time.time()) is quota.CLEAR
+    assert gemini.PROVIDER.error_windows(429, b'{"error": {"code": 429}}') == []

@@ -88,6 +88,9 @@ def _adapter(field: str) -> TypeAdapter[Any]:
 
 class FakeGemini(FakeServer):
     kind = "gemini"
+    # a google.rpc.QuotaFailure violation sent with 429s, e.g. {"quotaId": "GenerateRequestsPerDayPerProjectPerModel",
+    # "quotaMetric": ..., "quotaDimensions": {"model": ..., "location": "global"}, "quotaValue": "50"}
+    quota_violation: JSON | None = None
 
     def add_routes(self, app: web.Application) -> None:
         for version in ("v1beta", "v1"):
@@ -169,10 +172,15 @@ class FakeGemini(FakeServer):
     def error_response(self, error: FakeError) -> web.Response:
         status = error.type or STATUSES.get(error.status, "UNKNOWN")
         payload: JSON = {"error": {"code": error.status, "message": error.message, "status": status}}
+        details: list[JSON] = []
+        if error.status == 429 and self.quota_violation is not None:  # which quota ran out, as the API says
+            details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                            "violations": [self.quota_violation]})
         if error.retry_after is not None:
-            payload["error"]["details"] = [
-                {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{error.retry_after:g}s"}
-            ]
+            details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo",
+                            "retryDelay": f"{error.retry_after:g}s"})
+        if details:
+            payload["error"]["details"] = details
         return json_response(payload, status=error.status, headers=error_headers(error))
 
 

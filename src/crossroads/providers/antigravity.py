@@ -17,10 +17,12 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from crossroads import quota
 from crossroads.auth.flows import expiry_fields, safe_id
 from crossroads.auth.grants import RotatingRefresh
 from crossroads.auth.spec import MINUTE, LoginResult, OAuthSettings, OAuthSpec
 from crossroads.credentials.base import Record
+from crossroads.providers import google_quota
 from crossroads.providers import oauth_accounts as accounts
 from crossroads.providers.base import Account, AccountContext, UpstreamCall
 from crossroads.providers.cloudcode_assist import (
@@ -109,6 +111,9 @@ def endpoint_order(base_url: str, fallback_base_urls: str) -> tuple[str, ...]:
     if base_url not in listed:
         return (base_url,)
     return (base_url, *(u for u in listed if u != base_url))
+
+    def error_windows(self, status: int, body: bytes) -> list[quota.Window]:
+        return google_quota.error_windows(status, body)  # RESOURCE_EXHAUSTED names the quota and its delay
 
 
 PROVIDER = AntigravityProvider()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from crossroads.providers import catalogue
+from crossroads import quota
+from crossroads.providers import catalogue, google_quota
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 
@@ -30,6 +31,9 @@ class GeminiProvider(ProviderBase):
 
     def catalogue(self) -> list[str]:
         return catalogue.GEMINI
+
+    def error_windows(self, status: int, body: bytes) -> list[quota.Window]:
+        return google_quota.error_windows(status, body)  # RESOURCE_EXHAUSTED names the quota and its delay
 
 
 PROVIDER = GeminiProvider()

@@ -11,10 +11,12 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from crossroads import quota
 from crossroads.auth.flows import expiry_fields, safe_id
 from crossroads.auth.grants import RotatingRefresh
 from crossroads.auth.spec import MINUTE, LoginResult, OAuthSettings, OAuthSpec
 from crossroads.credentials.base import Record
+from crossroads.providers import google_quota
 from crossroads.providers import oauth_accounts as accounts
 from crossroads.providers.base import Account, AccountContext, UpstreamCall
 from crossroads.providers.cloudcode_assist import (
@@ -117,6 +119,9 @@ class GeminiCliProvider(SubscriptionProvider):
 
     def adapt_body(self, account: Account, body: dict[str, Any]) -> dict[str, Any] | None:
         return {**body, "project": account.params["project"]}
+
+    def error_windows(self, status: int, body: bytes) -> list[quota.Window]:
+        return google_quota.error_windows(status, body)  # RESOURCE_EXHAUSTED names the quota and its delay
 
 
 PROVIDER = GeminiCliProvider()

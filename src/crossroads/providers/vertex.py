@@ -17,12 +17,14 @@ from typing import Any, ClassVar
 
 import orjson
 
+from crossroads import quota
 from crossroads.auth import oauth
 from crossroads.auth.flows import safe_id
 from crossroads.auth.oauth import LoginError, OAuthError
 from crossroads.auth.spec import MINUTE, LoginResult, OAuthEntry, OAuthSettings, OAuthSpec
 from crossroads.auth.tokens import TokenGrant
 from crossroads.credentials.base import Record
+from crossroads.providers import google_quota
 from crossroads.providers import oauth_accounts as accounts
 from crossroads.providers.base import Account, AccountContext, UpstreamCall
 from crossroads.providers.subscription import SubscriptionProvider
@@ -145,6 +147,9 @@ class VertexProvider(SubscriptionProvider):
                f"/publishers/google/models/{model}:{action}")
         headers = {"authorization": f"Bearer {token}"}
         return UpstreamCall(url=url, headers=headers)
+
+    def error_windows(self, status: int, body: bytes) -> list[quota.Window]:
+        return google_quota.error_windows(status, body)  # RESOURCE_EXHAUSTED names the quota and its delay
 
 
 PROVIDER = VertexProvider()

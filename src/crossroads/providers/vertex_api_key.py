@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+from crossroads import quota
+from crossroads.providers import google_quota
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
 from crossroads.providers.entries import simple_accounts
 from crossroads.providers.vertex import MODELS
@@ -31,6 +33,9 @@ class VertexApiKeyProvider(ProviderBase):
 
     def catalogue(self) -> list[str]:
         return MODELS
+
+    def error_windows(self, status: int, body: bytes) -> list[quota.Window]:
+        return google_quota.error_windows(status, body)  # RESOURCE_EXHAUSTED names the quota and its delay
 
 
 PROVIDER = VertexApiKeyProvider()
