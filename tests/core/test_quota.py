@@ -8,7 +8,7 @@ import time
 import orjson
 import pytest
 
-from crossroads import config, quota
+from crossroads import config, ir, quota
 from crossroads.access.policy import parse_key
 from crossroads.providers import anthropic, claude_oauth, codex, openai_compatible
 from crossroads.routing.health import Health
@@ -188,3 +188,18 @@ def test_google_quota_failures_become_windows_scoped_to_their_model() -> None:
     assert quota.assess({daily.key: daily}, "gemini-2.5-pro", None, time.time()).blocked_until is not None
     assert quota.assess({daily.key: daily}, "gemini-2.5-flash", None, time.time()) is quota.CLEAR
     assert gemini.PROVIDER.error_windows(429, b'{"error": {"code": 429}}') == []
+
+
+def test_an_account_with_a_spent_window_is_never_probed_after_an_outage() -> None:
+    reg = registry()
+    by_secret = ids(reg)
+    health = Health()
+    selector = Selector(health, RoundRobin())
+    pool = reg.pool("m")
+    assert pool is not None
+    outage = ir.Error(503, "overloaded", "down")
+    for secret in ("k1", "k2"):
+        health.record_failure(by_secret[secret], "m-up", outage)
+    health.observe(by_secret["k1"], [quota.window("weekly", 1.0, time.time() + 3600, "header")])
+    probe = selector.soonest_transient(pool)
+    assert probe is not None and probe.account.secret == "k2"

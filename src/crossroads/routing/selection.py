@@ -235,8 +235,12 @@ class Selector:
         """The account cooling after a transient failure (an outage, a refused
         connection, a broken stream) that recovers first, if any."""
         best: tuple[float, Candidate] | None = None
+        quotas = bool(self.health.quotas)
         for cand in pool.candidates:
             until = self.health.transient_until(cand.account.id, cand.route.upstream)
+            if until is not None and quotas and self.health.quota_until(
+                    cand.account.id, cand.route.upstream, self.pause_at(cand)) is not None:
+                continue  # its window is spent too: trying it would only burn a request
             if until is not None and (best is None or until < best[0]):
                 best = (until, cand)
         return None if best is None else best[1]
