@@ -18,6 +18,12 @@ and the usage database, read from config.yaml::
       schema: public            # postgres
       retention-days: 90        # 0: keep forever
       flush-interval: 1.0       # seconds between batched writes
+    tracing:                    # OpenTelemetry traces over OTLP/HTTP (off by default)
+      enabled: false
+      endpoint: http://127.0.0.1:4318/v1/traces
+      service-name: crossroads
+      sample-ratio: 1.0         # of traces the client did not start (a client's sampled flag is followed)
+      headers: {}               # sent with every export (e.g. an authorization header)
 
 Only the standard library here: config.py calls :func:`parse` while it reads
 the file, so a bad value is a config error with the file's name.
@@ -34,7 +40,7 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 USAGE_DATABASES = ("sqlite", "postgres")
 KEYS = frozenset({"log-format", "log-level", "logging-to-file", "logs-max-total-size-mb", "request-log",
-                  "error-logs-max-files", "logs-dir", "request-log-max-body-bytes", "metrics", "usage"})
+                  "error-logs-max-files", "logs-dir", "request-log-max-body-bytes", "metrics", "usage", "tracing"})
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 
 
@@ -46,6 +52,15 @@ class UsageSettings:
     schema: str = "public"
     retention_days: float = 90.0
     flush_interval: float = 1.0
+
+
+@dataclass(slots=True, frozen=True)
+class TracingSettings:
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "crossroads"
+    sample_ratio: float = 1.0
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,6 +77,7 @@ class OpsSettings:
     metrics_enabled: bool = True
     metrics_token: str | None = None
     usage: UsageSettings = field(default_factory=UsageSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
     auth_dir: str = "~/.crossroads"
 
     def logs_path(self) -> Path:
@@ -102,6 +118,7 @@ def parse(data: dict[str, Any], auth_dir: str, debug: bool) -> OpsSettings:
         metrics_enabled=bool(metrics.get("enabled", True)),
         metrics_token=token or None,
         usage=_usage(data.get("usage")),
+        tracing=_tracing(data.get("tracing")),
         auth_dir=auth_dir,
     )
 
@@ -127,6 +144,27 @@ def _usage(data: Any) -> UsageSettings:
     return UsageSettings(database, path or None, dsn if isinstance(dsn, str) else None, schema,
                          _number(data.get("retention-days", 90), "usage.retention-days"),
                          max(0.05, flush))
+
+
+def _tracing(data: Any) -> TracingSettings:
+    if data is None:
+        return TracingSettings()
+    if not isinstance(data, dict):
+        raise ValueError("'tracing' must be a mapping like {enabled: true, endpoint: http://collector:4318/v1/traces}")
+    defaults = TracingSettings()
+    endpoint = data.get("endpoint", defaults.endpoint)
+    if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+        raise ValueError(f"'tracing.endpoint' must be an http(s) URL (OTLP over HTTP), got {endpoint!r}")
+    name = data.get("service-name", defaults.service_name)
+    if not isinstance(name, str) or not name:
+        raise ValueError("'tracing.service-name' must be a non-empty string")
+    ratio = _number(data.get("sample-ratio", 1.0), "tracing.sample-ratio")
+    if ratio > 1:
+        raise ValueError(f"'tracing.sample-ratio' must be between 0 and 1, got {ratio!r}")
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ValueError("'tracing.headers' must be a mapping of header names to strings")
+    return TracingSettings(_flag(data, "enabled"), endpoint, name, ratio, tuple(headers.items()))
 
 
 def _flag(data: dict[str, Any], key: str) -> bool:

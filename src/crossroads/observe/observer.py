@@ -29,6 +29,7 @@ from crossroads.observe import requestlog
 from crossroads.observe.logfiles import AUDIT_LOG, MAIN_LOG, RequestFiles, SharedFileHandler
 from crossroads.observe.metrics import Metrics
 from crossroads.observe.redact import Text
+from crossroads.observe.tracing import Tracer, close_soon, open_tracer
 from crossroads.observe.usage_sql import UsageRow
 from crossroads.observe.usage_store import UsageStore
 from crossroads.record import RequestRecord
@@ -70,6 +71,7 @@ class Observer:
         self._pending_files: set[asyncio.Future[Any]] = set()
         self._sampler: asyncio.Task[None] | None = None
         self._level = logging.NOTSET
+        self.tracer: Tracer | None = None  # tracing: on
 
     def _files(self) -> RequestFiles:
         ops = self._config().ops
@@ -81,6 +83,7 @@ class Observer:
     async def start(self) -> None:
         self._level = logging.getLogger("crossroads").level  # given back at close
         self._configure_logging(starting=True)
+        self.tracer = open_tracer(self._config().ops.tracing)
         try:
             await self.usage.start()
         except Exception as exc:  # usage is not worth refusing to serve for
@@ -94,6 +97,9 @@ class Observer:
         if self._pending_files:
             await asyncio.gather(*self._pending_files, return_exceptions=True)
         await self.usage.close()
+        if self.tracer is not None:
+            await asyncio.to_thread(self.tracer.close)
+            self.tracer = None
         self.metrics.close()
         root = logging.getLogger()
         for handler in self._handlers:
@@ -106,6 +112,11 @@ class Observer:
         """A reloaded config: levels, formats and request-log settings follow it."""
         self.files = self._files()
         self._configure_logging()
+        tracing = self._config().ops.tracing
+        if self._sampler is not None and tracing != (self.tracer.settings if self.tracer else None) and (
+                tracing.enabled or self.tracer is not None):
+            close_soon(self.tracer)
+            self.tracer = open_tracer(tracing)
 
     def _configure_logging(self, starting: bool = False) -> None:
         ops = self._config().ops
@@ -131,6 +142,8 @@ class Observer:
         return RequestRecord(requestid.from_client(client_request_id), method, path)
 
     def received(self, record: RequestRecord, headers: dict[str, str], body: bytes) -> None:
+        if self.tracer is not None:
+            record.traceparent, record.tracestate = headers.get("traceparent"), headers.get("tracestate")
         if self._config().ops.request_log:  # kept by reference, read when the file is written
             record.request_headers, record.request_body = headers, body
 
@@ -179,6 +192,8 @@ class Observer:
                 self.sample()  # an account may have begun to cool: other workers' scrapes see it now
         if record.model is not None:  # a model request (not /healthz, /metrics, management)
             self.usage.add(_usage_row(record, client))
+        if self.tracer is not None and not quiet:
+            self.tracer.record(record)
         if not quiet and (ops.request_log or (record.failed and record.model is not None
                                               and ops.error_logs_max_files > 0)):
             self._write_file(record, client, error_only=not ops.request_log)
