@@ -213,7 +213,7 @@ class Pipeline:
                             f"all accounts for {model} are cooling down until {until}{cause}",
                             retry_after=max(1.0, wait), code="all_accounts_cooling")
         if error is None:
-            return ir.Error(503, "overloaded", f"no account is available for {model}")
+            return ir.Error(503, "overloaded", f"no account is available for {model}", code="no_available_account")
         final = _client_facing(error, model)
         if len(progress.attempts) > 1:
             final.message = f"{final.message} (tried {'; '.join(progress.attempts)})"

@@ -26,6 +26,7 @@ from crossroads import requestid
 from crossroads.config import Config
 from crossroads.http import StreamReply
 from crossroads.observe import requestlog
+from crossroads.observe.alerts import Alerts
 from crossroads.observe.logfiles import AUDIT_LOG, MAIN_LOG, RequestFiles, SharedFileHandler
 from crossroads.observe.metrics import Metrics
 from crossroads.observe.redact import Text
@@ -72,6 +73,7 @@ class Observer:
         self._sampler: asyncio.Task[None] | None = None
         self._level = logging.NOTSET
         self.tracer: Tracer | None = None  # tracing: on
+        self.alerts = Alerts(lambda: config().ops.alerts, lambda: config().ops.logs_path(), redactor, self.usage)
 
     def _files(self) -> RequestFiles:
         ops = self._config().ops
@@ -90,10 +92,12 @@ class Observer:
             log.error("usage: cannot open the database at %s: %s; usage is not recorded",
                       self.usage.db.where, exc)
         self._sampler = asyncio.create_task(self._sample_forever())
+        await self.alerts.start()
 
     async def close(self) -> None:
         if self._sampler is not None:
             self._sampler.cancel()
+        await self.alerts.close()
         if self._pending_files:
             await asyncio.gather(*self._pending_files, return_exceptions=True)
         await self.usage.close()
@@ -194,6 +198,8 @@ class Observer:
             self.usage.add(_usage_row(record, client))
         if self.tracer is not None and not quiet:
             self.tracer.record(record)
+        if record.error is not None:
+            self.alerts.request_finished(record)
         if not quiet and (ops.request_log or (record.failed and record.model is not None
                                               and ops.error_logs_max_files > 0)):
             self._write_file(record, client, error_only=not ops.request_log)
