@@ -14,4 +14,5 @@ FRONTDOOR_MODULES = (
     "crossroads.frontdoors.management_accounts",
     "crossroads.frontdoors.management_lists",
     "crossroads.frontdoors.management_dashboard",
+    "crossroads.frontdoors.management_tools",
 )

@@ -31,6 +31,7 @@ from crossroads.observe.logfiles import AUDIT_LOG, MAIN_LOG, RequestFiles, Share
 from crossroads.observe.metrics import Metrics
 from crossroads.observe.redact import Text
 from crossroads.observe.tracing import Tracer, close_soon, open_tracer
+from crossroads.observe.usage_queue import UsageQueue, retention_of
 from crossroads.observe.usage_sql import UsageRow
 from crossroads.observe.usage_store import UsageStore
 from crossroads.record import RequestRecord
@@ -67,6 +68,7 @@ class Observer:
         settings = config().ops
         self.metrics = Metrics()
         self.usage = UsageStore(settings)
+        self.usage_queue = UsageQueue(lambda: retention_of(config().raw))
         self.files = self._files()
         self._handlers: list[logging.Handler] = []
         self._pending_files: set[asyncio.Future[Any]] = set()
@@ -195,7 +197,9 @@ class Observer:
             if record.error is not None or len(record.attempts) > 1:
                 self.sample()  # an account may have begun to cool: other workers' scrapes see it now
         if record.model is not None:  # a model request (not /healthz, /metrics, management)
-            self.usage.add(_usage_row(record, client))
+            row = _usage_row(record, client)
+            self.usage.add(row)
+            self.usage_queue.add(row, record.path, record.stream)
         if self.tracer is not None and not quiet:
             self.tracer.record(record)
         if record.error is not None:
