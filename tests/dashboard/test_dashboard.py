@@ -21,6 +21,7 @@ from tests.fakes.claude_oauth import FakeClaudeOAuth
 from tests.fakes.common import Scenario
 from tests.fakes.oauth import FakeIdentity
 from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.fakes.subscriptions import FakeXai
 from tests.harness import RouterProcess
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -48,6 +49,19 @@ def identity() -> Iterator[FakeIdentity]:
 
 
 @pytest.fixture(scope="module")
+def device_identity() -> Iterator[FakeIdentity]:
+    with FakeIdentity(client_id="test-client", interval=0, email="grok@example.com",
+                      id_token_claims={"sub": "u-2"}) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def xai(device_identity: FakeIdentity) -> Iterator[FakeXai]:
+    with FakeXai(device_identity) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
 def fakes(identity: FakeIdentity) -> Iterator[tuple[FakeOpenAIChat, FakeClaudeOAuth]]:
     chat = FakeOpenAIChat(api_keys=UPSTREAM_KEYS).start()
     with FakeClaudeOAuth(identity) as claude:
@@ -56,14 +70,16 @@ def fakes(identity: FakeIdentity) -> Iterator[tuple[FakeOpenAIChat, FakeClaudeOA
 
 
 @pytest.fixture(scope="module")
-def router(fakes: tuple[FakeOpenAIChat, FakeClaudeOAuth], identity: FakeIdentity,
-           tmp_path_factory: pytest.TempPathFactory) -> Iterator[RouterProcess]:
+def router(fakes: tuple[FakeOpenAIChat, FakeClaudeOAuth], identity: FakeIdentity, device_identity: FakeIdentity,
+           xai: FakeXai) -> Iterator[RouterProcess]:
     chat, claude = fakes
     config = {"api-keys": [CLIENT], "remote-management": {"secret-key": MANAGEMENT},
               "routing": {"strategy": "fill-first"},
               "oauth-endpoints": {"claude": {"client-id": "test-client", "token-url": f"{identity.base_url}/oauth/token",
                                              "authorize-url": f"{identity.base_url}/oauth/authorize",
-                                             "base-url": claude.base_url}},
+                                             "base-url": claude.base_url},
+                                  "xai": {"client-id": "test-client", "base-url": xai.api_url,
+                                          "discovery-url": f"{device_identity.base_url}/.well-known/openid-configuration"}},
               "openai-compatibility": [{"name": "up", "base-url": f"{chat.base_url}/v1",
                                         "api-key-entries": [{"api-key": k} for k in UPSTREAM_KEYS],
                                         "models": [{"name": "gpt-4o-mini", "alias": "m1"}]}]}
@@ -204,6 +220,21 @@ def test_a_browser_login_completes_with_the_pasted_callback(page: Any, router: R
     page.wait_for_selector("#accounts-rows .status-disabled", timeout=10_000)
     row.locator("button.toggle", has_text="Enable").click()
     page.wait_for_function("() => !document.querySelector('#accounts-rows .status-disabled')", timeout=10_000)
+
+
+def test_a_device_login_completes_when_the_code_is_approved(page: Any, device_identity: FakeIdentity) -> None:
+    open_tab(page, "logins")
+    page.wait_for_selector("#login-name option[value=xai]", state="attached")
+    assert "device" in page.inner_text("#login-name option[value=xai]")
+    page.select_option("#login-name", "xai")
+    page.click("#login-start")
+    page.wait_for_selector("#login-code:not([hidden])")
+    assert page.locator("#login-paste").is_hidden()  # nothing to paste in a device flow
+    code = page.inner_text("#login-code")
+    assert (page.get_attribute("#login-link", "href") or "").startswith(device_identity.base_url)
+    device_identity.approve(code)  # the user enters the code elsewhere
+    page.wait_for_selector("#login-result.success", timeout=15_000)
+    assert "xai-grok@example.com" in page.inner_text("#login-result")
 
 
 def test_an_auth_file_upload_is_stored(page: Any, router: RouterProcess, tmp_path: Path) -> None:
