@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 
 from crossroads import ir
-from crossroads.dialects.anthropic import usage_from_wire as _anthropic
-from crossroads.dialects.gemini import _parse_usage as _gemini
-from crossroads.dialects.openai_chat import parse_usage as _chat
-from crossroads.dialects.openai_responses import _parse_usage as _responses
+from crossroads.dialects.anthropic.response import usage_from_wire as _anthropic
+from crossroads.dialects.gemini.response import parse_usage as _gemini
+from crossroads.dialects.openai_chat.response import parse_usage as _chat
+from crossroads.dialects.openai_responses.response import parse_usage as _responses
 from crossroads.providers.base import mask
 from crossroads.state.base import USAGE_FIELDS, State, StateUnavailable
 

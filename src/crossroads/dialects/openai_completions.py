@@ -19,7 +19,22 @@ from typing import Any
 import orjson
 
 from crossroads import ir
-from crossroads.dialects import openai_chat as chat
+from crossroads.dialects.openai_chat.decode import ChatStreamDecoder
+from crossroads.dialects.openai_chat.errors import error_object, parse_error, render_error
+from crossroads.dialects.openai_chat.parts import opt_bool, opt_int, opt_number, opt_str
+from crossroads.dialects.openai_chat.request import (
+    parse_include_usage,
+    parse_stop,
+    render_stop,
+    render_stream_options,
+)
+from crossroads.dialects.openai_chat.response import (
+    finish_from_stop,
+    parse_usage,
+    render_usage,
+    stop_reason_from_finish,
+)
+from crossroads.dialects.wire import require_dict, require_list, require_str
 from crossroads.ids import new_id
 from crossroads.sse import frame
 
@@ -40,7 +55,7 @@ def _prompt_text(prompt: Any, form: JSON) -> str:
         return ""
     if isinstance(prompt, str):
         return prompt
-    items = chat.require_list(prompt, "prompt")
+    items = require_list(prompt, "prompt")
     if not all(isinstance(item, str) for item in items):
         raise ir.bad_request("token-id prompts are not supported; send the prompt as text", "prompt")
     if len(items) > 1:
@@ -51,32 +66,32 @@ def _prompt_text(prompt: Any, form: JSON) -> str:
 
 
 def parse_request(body: JSON, *, model: str | None = None, stream: bool | None = None) -> ir.Request:
-    body = chat.require_dict(body, "body")
+    body = require_dict(body, "body")
     model_name = body.get("model") if body.get("model") is not None else model
     if not isinstance(model_name, str) or not model_name:
         raise ir.bad_request("'model' is required and must be a non-empty string", "model")
     if body.get("suffix") is not None:
-        chat.require_str(body["suffix"], "suffix")
+        require_str(body["suffix"], "suffix")
         raise ir.bad_request("'suffix' (insertion) is not supported", "suffix")
-    if chat.opt_bool(body, "echo"):
+    if opt_bool(body, "echo"):
         raise ir.bad_request("'echo' is not supported", "echo")
     form: JSON = {}
     text = _prompt_text(body.get("prompt"), form)
     request = ir.Request(model=model_name, messages=[ir.Message("user", [ir.TextPart(text)])])
-    request.max_tokens = chat.opt_int(body, "max_tokens")
-    request.temperature = chat.opt_number(body, "temperature")
-    request.top_p = chat.opt_number(body, "top_p")
-    request.n = chat.opt_int(body, "n")
-    request.seed = chat.opt_int(body, "seed")
-    request.presence_penalty = chat.opt_number(body, "presence_penalty")
-    request.frequency_penalty = chat.opt_number(body, "frequency_penalty")
-    request.user = chat.opt_str(body, "user")
-    request.stop = chat.parse_stop(body.get("stop"), form)
-    wire_stream = chat.opt_bool(body, "stream")
+    request.max_tokens = opt_int(body, "max_tokens")
+    request.temperature = opt_number(body, "temperature")
+    request.top_p = opt_number(body, "top_p")
+    request.n = opt_int(body, "n")
+    request.seed = opt_int(body, "seed")
+    request.presence_penalty = opt_number(body, "presence_penalty")
+    request.frequency_penalty = opt_number(body, "frequency_penalty")
+    request.user = opt_str(body, "user")
+    request.stop = parse_stop(body.get("stop"), form)
+    wire_stream = opt_bool(body, "stream")
     request.stream = bool(wire_stream) if stream is None else stream
     if wire_stream is False:
         form["stream_false"] = True
-    request.include_usage = chat.parse_include_usage(body, form)
+    request.include_usage = parse_include_usage(body, form)
     if "echo" in body:
         form["echo"] = body["echo"]
     unknown = {k: v for k, v in body.items() if k not in _REQUEST_FIELDS}
@@ -109,12 +124,12 @@ def render_request(request: ir.Request) -> JSON:
         if value is not None:
             body[key] = value
     if request.stop:
-        body["stop"] = chat.render_stop(request.stop, form)
+        body["stop"] = render_stop(request.stop, form)
     if request.stream:
         body["stream"] = True
     elif form.get("stream_false"):
         body["stream"] = False
-    options = chat.render_stream_options(request, form)
+    options = render_stream_options(request, form)
     if options is not None:
         body["stream_options"] = options
     if "echo" in form:
@@ -125,7 +140,7 @@ def render_request(request: ir.Request) -> JSON:
 
 
 def finish_reason(stop: ir.StopReason | None) -> str:
-    finish = chat.finish_from_stop(stop)
+    finish = finish_from_stop(stop)
     return finish if finish in _FINISH_REASONS else "stop"
 
 
@@ -139,10 +154,10 @@ def parse_response(body: JSON) -> ir.Response:
     if first is not None:
         text = first.get("text")
         response.parts = [ir.TextPart(text if isinstance(text, str) else "")]
-        response.stop_reason = chat.stop_reason_from_finish(first.get("finish_reason"))
+        response.stop_reason = stop_reason_from_finish(first.get("finish_reason"))
         if first.get("logprobs") is not None:
             response.extra[FORM] = {"logprobs": first["logprobs"]}
-    response.usage = chat.parse_usage(body.get("usage"))
+    response.usage = parse_usage(body.get("usage"))
     fingerprint = body.get("system_fingerprint")
     if fingerprint is not None:
         response.extra[NAME] = {"system_fingerprint": fingerprint}
@@ -161,12 +176,12 @@ def render_response(response: ir.Response) -> JSON:
                      "finish_reason": finish_reason(response.stop_reason)}],
     }
     if response.usage is not None:
-        body["usage"] = chat.render_usage(response.usage)
+        body["usage"] = render_usage(response.usage)
     body.update(response.extra.get(NAME) or {})
     return body
 
 
-class CompletionStreamDecoder(chat.ChatStreamDecoder):
+class CompletionStreamDecoder(ChatStreamDecoder):
     """Text-completion chunks carry ``choices[].text`` instead of a delta."""
 
     __slots__ = ()
@@ -218,12 +233,12 @@ class CompletionStreamEncoder:
             self._add_usage(event.usage)
             out = self._choice("", b'"' + finish_reason(event.stop_reason).encode() + b'"')
             if self._include_usage and self._usage is not None:
-                out += frame(self._head + b',"choices":[],"usage":' + orjson.dumps(chat.render_usage(self._usage))
+                out += frame(self._head + b',"choices":[],"usage":' + orjson.dumps(render_usage(self._usage))
                              + b"}")
             return out
         if isinstance(event, ir.ErrorEvent):
             self._errored = True
-            return frame(orjson.dumps({"error": chat.error_object(event.error)}))
+            return frame(orjson.dumps({"error": error_object(event.error)}))
         return b""
 
     def close(self) -> bytes:
@@ -271,10 +286,10 @@ class OpenAICompletionsDialect:
         return CompletionStreamEncoder(model, request)
 
     def parse_error(self, status: int, body: bytes) -> ir.Error:
-        return chat.parse_error(status, body)
+        return parse_error(status, body)
 
     def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
-        return chat.render_error(error)
+        return render_error(error)
 
 
 DIALECT = OpenAICompletionsDialect()

@@ -1,0 +1,99 @@
+"""Gemini ``generateContent`` / ``streamGenerateContent`` <-> IR.
+
+Wire facts (google-genai ``types`` are the reference): the model and the
+stream flag live in the URL, never in the body; the REST API takes proto JSON,
+so both camelCase and snake_case field names are parsed, camelCase rendered.
+
+Choices worth knowing:
+
+* Roles: ``model`` <-> assistant, everything else is a user turn. IR system
+  messages that come before any turn join ``systemInstruction``; later ones
+  (Claude Code sends them) are folded into a user turn as a plain text part,
+  Gemini having no mid-conversation system role. Consecutive same-role turns
+  are merged. Tool results go in a user turn.
+* Tool ids: ``functionCall.id`` is optional. Missing ids are synthesised
+  (``call_<name>_<n>`` in requests, with a random salt in responses so later
+  turns do not collide) and marked ``_synthetic_id`` so a Gemini rendering
+  leaves them out again; id-less ``functionResponse`` parts are matched to
+  the calls by name, in order. Rendering a tool result needs the function
+  name: ``ToolResultPart.name`` or the earlier call with the same id.
+* ``functionResponse.response`` is an object: a text result is sent as
+  ``{"result": text}`` (``{"error": text}`` when ``is_error``). Parsing
+  reverses that (``result``/``output`` keys); any other object becomes its
+  JSON text, marked so it renders back unchanged. Images in tool results go
+  in ``functionResponse.parts`` for Gemini 3 models and as sibling parts of
+  the same turn for older ones.
+* Remote images (``ImagePart.url``) are rendered as ``fileData`` — the
+  pipeline inlines them first where the upstream needs it.
+* Parts the IR has no type for (``executableCode``, ``codeExecutionResult``,
+  server-side tool parts, inline media in output) become a ``TextPart``
+  holding a readable rendering, with the original part in
+  ``extra["gemini"]["_part"]`` so a Gemini rendering restores it verbatim.
+* ``extra["gemini"]`` on parts holds wire keys to merge into the rendered
+  part (``thoughtSignature``...); keys starting with ``_`` are private
+  markers. ``Request.extra["gemini"]`` holds a partial request body (unknown
+  fields, unknown ``generationConfig``/``toolConfig`` keys...) merged under
+  the rendered one — IR values win — plus ``_meta`` with what a same-dialect
+  rendering needs to reproduce the client's exact spelling (original
+  ``parameters`` schemas, ``parametersJsonSchema`` vs ``parameters``...).
+* Thought signatures: thought parts and function calls parsed from a Gemini
+  client carry ``extra["gemini"]`` (possibly empty), marking them as
+  Gemini's own. Signatures on parts from other dialects are not sent to
+  Gemini (its validator would reject them); instead, for ``gemini-3*``
+  models, the first call of such a model turn gets the documented
+  ``skip_thought_signature_validator`` sentinel, without which Gemini 3
+  rejects the turn. Non-base64 signatures are never rendered (the field is
+  bytes).
+* Reasoning: ``thinkingBudget`` <-> ``Reasoning.budget``, ``thinkingLevel``
+  <-> ``Reasoning.effort``; rendering uses ``thinkingLevel`` only for
+  ``gemini-3*`` models and sets ``includeThoughts`` when thinking is on and the
+  client did not say, so thoughts come back.
+* Usage: IR ``output_tokens`` = ``candidatesTokenCount`` +
+  ``thoughtsTokenCount``; ``toolUsePromptTokenCount`` is kept in ``extra``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crossroads import ir
+from crossroads.dialects.gemini.decode import GeminiStreamDecoder
+from crossroads.dialects.gemini.encode import GeminiStreamEncoder
+from crossroads.dialects.gemini.errors import error_body, parse_error
+from crossroads.dialects.gemini.request import parse_request, render_request
+from crossroads.dialects.gemini.response import parse_response, render_response
+from crossroads.dialects.gemini.tables import NAME
+
+
+class GeminiDialect:
+    stream_terminators: tuple[bytes, ...] = (b"finishReason", b"finish_reason")
+    needs_inline_images = True
+    name = NAME
+
+    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
+                      stream: bool | None = None) -> ir.Request:
+        return parse_request(body, model, stream)
+
+    def render_request(self, request: ir.Request) -> dict[str, Any]:
+        return render_request(request)
+
+    def parse_response(self, body: dict[str, Any]) -> ir.Response:
+        return parse_response(body)
+
+    def render_response(self, response: ir.Response) -> dict[str, Any]:
+        return render_response(response)
+
+    def stream_decoder(self) -> GeminiStreamDecoder:
+        return GeminiStreamDecoder()
+
+    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
+                       sse: bool = True) -> GeminiStreamEncoder:
+        return GeminiStreamEncoder(model=model, request=request, sse=sse)
+
+    def parse_error(self, status: int, body: bytes) -> ir.Error:
+        return parse_error(status, body)
+
+    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
+        return error_body(error)
+
+
+DIALECT = GeminiDialect()

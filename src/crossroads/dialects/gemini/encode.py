@@ -1,0 +1,159 @@
+"""IR events -> Gemini stream events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from crossroads import ids, ir, sse
+from crossroads.dialects.gemini.errors import error_body
+from crossroads.dialects.gemini.parts import call_part, public, usable_signature, wire_extra
+from crossroads.dialects.gemini.response import render_usage
+from crossroads.dialects.gemini.tables import STOP_TO_FINISH
+
+_CHUNK_HEAD = b'{"candidates":[{"content":{"role":"model","parts":['
+
+
+class _OpenPart:
+    __slots__ = ("args", "call", "kind", "wire")
+
+    def __init__(self, kind: str, wire: dict[str, Any] | None = None,
+                 call: ir.ToolCallPart | None = None) -> None:
+        self.kind = kind
+        self.wire = wire  # wire keys still to attach to this part's first chunk
+        self.call = call
+        self.args: list[str] = []
+
+
+class GeminiStreamEncoder:
+    """IR events -> GenerateContentResponse chunks, one per text/thinking delta.
+
+    Tool calls are sent whole (Gemini never streams arguments), so their
+    argument fragments are buffered until the call's PartStop. With
+    ``sse=False`` the chunks form one JSON array (``streamGenerateContent``
+    without ``alt=sse``)."""
+
+    __slots__ = ("_done", "_emitted", "_id", "_model", "_parts", "_sse", "_tail", "_usage")
+
+    def __init__(self, *, model: str, request: ir.Request | None = None, sse: bool = True) -> None:
+        self._model = model
+        self._sse = sse
+        self._id = ""
+        self._tail = b""
+        self._parts: dict[int, _OpenPart] = {}
+        self._usage: ir.Usage | None = None
+        self._emitted = False
+        self._done = False
+        self._set_id(ids.new_id(""))
+
+    def _set_id(self, response_id: str) -> None:
+        self._id = response_id
+        self._tail = (b']},"index":0}],"modelVersion":' + orjson.dumps(self._model)
+                      + b',"responseId":' + orjson.dumps(response_id) + b"}")
+
+    def encode(self, event: ir.Event) -> bytes:
+        if self._done:
+            return b""
+        if isinstance(event, ir.PartDelta):
+            return self._delta(event)
+        if isinstance(event, ir.PartStart):
+            return self._start(event)
+        if isinstance(event, ir.PartStop):
+            return self._stop(event.index)
+        if isinstance(event, ir.Start):
+            if event.id:
+                self._set_id(event.id)
+            if event.usage is not None:
+                self._usage = event.usage
+            return b""
+        if isinstance(event, ir.UsageEvent):
+            self._usage = event.usage if self._usage is None else self._usage.merged(event.usage)
+            return b""
+        if isinstance(event, ir.Finish):
+            return self._finish(event)
+        if isinstance(event, ir.ErrorEvent):
+            self._done = True
+            return self._emit(orjson.dumps(error_body(event.error)[1]))
+        return b""
+
+    def close(self) -> bytes:
+        if self._sse:
+            return b""
+        return b"]" if self._emitted else b"[]"
+
+    def _emit(self, payload: bytes) -> bytes:
+        if self._sse:
+            return sse.frame(payload)
+        prefix = b",\r\n" if self._emitted else b"["
+        self._emitted = True
+        return prefix + payload
+
+    def _part_chunk(self, part: dict[str, Any]) -> bytes:
+        return self._emit(_CHUNK_HEAD + orjson.dumps(part) + self._tail)
+
+    def _start(self, event: ir.PartStart) -> bytes:
+        part = event.part
+        if isinstance(part, ir.ToolCallPart):
+            self._parts[event.index] = _OpenPart("call", call=part)
+            return b""
+        if isinstance(part, ir.ThinkingPart):
+            self._parts[event.index] = _OpenPart("thinking", wire=public(wire_extra(part.extra)) or None)
+            return b""
+        gem = wire_extra(part.extra)
+        raw = gem.get("_part")
+        if isinstance(raw, dict):
+            self._parts[event.index] = _OpenPart("raw")
+            return self._part_chunk(raw)
+        self._parts[event.index] = _OpenPart("text", wire=public(gem) or None)
+        return b""
+
+    def _delta(self, event: ir.PartDelta) -> bytes:
+        state = self._parts.get(event.index)
+        if state is None or state.kind == "raw":
+            return b""
+        if state.kind == "call":
+            state.args.append(event.text)
+            return b""
+        signature = usable_signature(event.signature) if state.kind == "thinking" else None
+        if not event.text and not signature:
+            return b""
+        part: dict[str, Any] = {"text": event.text}
+        if state.kind == "thinking":
+            part["thought"] = True
+            if signature:
+                part["thoughtSignature"] = signature
+        if state.wire:
+            part.update(state.wire)
+            state.wire = None
+        return self._part_chunk(part)
+
+    def _stop(self, index: int) -> bytes:
+        state = self._parts.pop(index, None)
+        if state is None:
+            return b""
+        if state.kind == "call" and state.call is not None:
+            call = ir.ToolCallPart(id=state.call.id, name=state.call.name, arguments="".join(state.args),
+                                   extra=state.call.extra)
+            return self._part_chunk(call_part(call))
+        if state.wire:  # e.g. a thoughtSignature on a part whose text was empty
+            part: dict[str, Any] = {"text": ""}
+            if state.kind == "thinking":
+                part["thought"] = True
+            part.update(state.wire)
+            return self._part_chunk(part)
+        return b""
+
+    def _finish(self, event: ir.Finish) -> bytes:
+        self._done = True
+        usage = self._usage
+        if event.usage is not None:
+            usage = event.usage if usage is None else usage.merged(event.usage)
+        chunk: dict[str, Any] = {
+            "candidates": [{"finishReason": STOP_TO_FINISH.get(event.stop_reason or "", "STOP"), "index": 0}],
+        }
+        if usage is not None:
+            chunk["usageMetadata"] = render_usage(usage)
+        chunk["modelVersion"] = self._model
+        chunk["responseId"] = self._id
+        return self._emit(orjson.dumps(chunk))

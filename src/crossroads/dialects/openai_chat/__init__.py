@@ -1,0 +1,87 @@
+"""OpenAI Chat Completions (``POST /v1/chat/completions``) <-> IR.
+
+Also the dialect of most "OpenAI-compatible" servers (DeepSeek, vLLM,
+OpenRouter, ...), so the codecs accept their common extensions: assistant
+``reasoning_content`` / ``reasoning`` fields and deltas, usage inside the last
+choice chunk, tool-call deltas without ``index``.
+
+Same-dialect fidelity. Fields the IR does not model are kept so that
+``render_request(parse_request(body)) == body``:
+
+* ``extra["openai-chat"]`` (on the request, messages, parts, tools, tool calls
+  and responses) holds unknown wire fields, merged back verbatim;
+* ``extra["openai-chat:form"]`` holds wire-shape hints (string vs. list
+  content, ``max_tokens`` vs ``max_completion_tokens``, how the leading system
+  messages were grouped, legacy ``functions``...). A request that carries the
+  request-level hint came from this dialect.
+
+Choices made when rendering IR from other dialects:
+
+* ``request.system`` becomes one leading ``system`` message (text blocks
+  joined with a blank line); mid-conversation IR system messages stay in
+  place as ``system`` messages (the API accepts them anywhere).
+* Tool results are split into one ``tool`` message each, placed before the
+  rest of the user turn. Chat ``tool`` messages only carry text, so images or
+  documents inside a tool result move into the user message that follows.
+  ``is_error`` has no field and is dropped.
+* Thinking parts in request history are only sent back (as
+  ``reasoning_content``) when they came from this dialect: the real OpenAI
+  API rejects unknown message fields. ``OpenAIChatDialect(send_reasoning=True)``
+  sends them always (DeepSeek-style servers that want them back).
+* Thinking signatures, redacted and encrypted thinking have no home and are
+  dropped; cache-write tokens go to ``prompt_tokens_details.cache_write_tokens``
+  (present in the SDK's ``PromptTokensDetails``).
+* Provider tools of other dialects are dropped; ``openai-chat:<type>`` tools
+  are rendered back unchanged."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crossroads import ir
+from crossroads.dialects.openai_chat.decode import ChatStreamDecoder
+from crossroads.dialects.openai_chat.encode import ChatStreamEncoder
+from crossroads.dialects.openai_chat.errors import parse_error, render_error
+from crossroads.dialects.openai_chat.request import parse_request, render_request
+from crossroads.dialects.openai_chat.response import parse_response, render_response
+from crossroads.dialects.openai_chat.tables import NAME
+
+
+class OpenAIChatDialect:
+    stream_terminators: tuple[bytes, ...] = (b"[DONE]",)
+    needs_inline_images = False
+    name = NAME
+
+    def __init__(self, *, send_reasoning: bool = False, max_tokens_field: str = "max_tokens") -> None:
+        self.send_reasoning = send_reasoning
+        self.max_tokens_field = max_tokens_field
+
+    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
+                      stream: bool | None = None) -> ir.Request:
+        return parse_request(body, model=model, stream=stream)
+
+    def render_request(self, request: ir.Request) -> dict[str, Any]:
+        return render_request(request, send_reasoning=self.send_reasoning,
+                              max_tokens_field=self.max_tokens_field)
+
+    def parse_response(self, body: dict[str, Any]) -> ir.Response:
+        return parse_response(body)
+
+    def render_response(self, response: ir.Response) -> dict[str, Any]:
+        return render_response(response)
+
+    def stream_decoder(self) -> ChatStreamDecoder:
+        return ChatStreamDecoder()
+
+    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
+                       sse: bool = True) -> ChatStreamEncoder:
+        return ChatStreamEncoder(model, request)
+
+    def parse_error(self, status: int, body: bytes) -> ir.Error:
+        return parse_error(status, body)
+
+    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
+        return render_error(error)
+
+
+DIALECT = OpenAIChatDialect()
