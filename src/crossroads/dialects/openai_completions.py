@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from crossroads import ir
+from crossroads.dialects.kit.fields import require_dict, require_list, require_str
 from crossroads.dialects.openai_chat.decode import ChatStreamDecoder
 from crossroads.dialects.openai_chat.errors import error_object, parse_error, render_error
 from crossroads.dialects.openai_chat.parts import opt_bool, opt_int, opt_number, opt_str
@@ -34,7 +35,6 @@ from crossroads.dialects.openai_chat.response import (
     render_usage,
     stop_reason_from_finish,
 )
-from crossroads.dialects.wire import require_dict, require_list, require_str
 from crossroads.ids import new_id
 from crossroads.sse import frame
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import binascii
 from typing import Any
-from urllib.parse import unquote_to_bytes
 
 import orjson
 
@@ -13,7 +12,6 @@ from crossroads import ids, ir
 from crossroads.dialects.anthropic.tables import (
     DOCUMENT_KEYS,
     IMAGE_KEYS,
-    IMAGE_MAGIC,
     JSON,
     MESSAGE_KEYS,
     NAME,
@@ -22,64 +20,15 @@ from crossroads.dialects.anthropic.tables import (
     TOOL_RESULT_KEYS,
     TOOL_USE_KEYS,
 )
-from crossroads.dialects.wire import optional_str as _opt_str
-from crossroads.dialects.wire import require_dict as _dict
-from crossroads.dialects.wire import require_list as _list
-from crossroads.dialects.wire import require_str as _str
-
-
-def leftovers(obj: JSON, known: frozenset[str]) -> JSON | None:
-    if obj.keys() <= known:
-        return None
-    return {key: value for key, value in obj.items() if key not in known}
-
-
-def wrap(fields: JSON | None) -> JSON | None:
-    return {NAME: fields} if fields else None
-
-
-def _mine(extra: JSON | None) -> JSON:
-    if not extra:
-        return {}
-    fields = extra.get(NAME)
-    return fields if isinstance(fields, dict) else {}
-
-
-def merge_extra(block: JSON, extra: JSON | None) -> JSON:
-    fields = _mine(extra)
-    if not fields:
-        return block
-    return {**fields, **block}
-
-
-def opt_number(value: Any, param: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ir.bad_request(f"{param}: expected a number", param)
-    return value
-
-
-def opt_dict(value: Any, param: str) -> JSON | None:
-    return None if value is None else _dict(value, param)
-
-
-def sniff_image_type(data: str) -> str | None:
-    for prefix, media_type in IMAGE_MAGIC:
-        if data.startswith(prefix):
-            return media_type
-    return None
-
-
-def parse_data_url(url: str) -> tuple[str | None, str]:
-    """``data:[type][;base64],payload`` -> (media type, base64 data)."""
-    header, comma, payload = url[5:].partition(",")
-    if not comma:
-        raise ir.bad_request("malformed data URL")
-    media_type = header.split(";", 1)[0] or None
-    if ";base64" in header:
-        return media_type, payload
-    return media_type, base64.b64encode(unquote_to_bytes(payload)).decode()
+from crossroads.dialects.kit.extras import leftovers, merged, own, wrap
+from crossroads.dialects.kit.fields import (
+    optional_dict,
+    optional_str,
+    require_dict,
+    require_list,
+    require_str,
+)
+from crossroads.dialects.kit.media import media_type, split_data_url, standard_b64
 
 
 def tool_input(arguments: str) -> JSON:
@@ -138,53 +87,54 @@ def interleave(blocks: list[tuple[int, JSON]], raw: Any) -> list[JSON]:
 
 
 def cache_control(block: JSON, param: str) -> JSON | None:
-    return opt_dict(block.get("cache_control"), f"{param}.cache_control")
+    return optional_dict(block.get("cache_control"), f"{param}.cache_control")
 
 
 def parse_text_block(block: JSON, param: str) -> ir.TextPart:
     return ir.TextPart(
-        text=_str(block.get("text"), f"{param}.text"),
+        text=require_str(block.get("text"), f"{param}.text"),
         cache_control=cache_control(block, param),
-        extra=wrap(leftovers(block, TEXT_KEYS)),
+        extra=wrap(NAME, leftovers(block, TEXT_KEYS)),
     )
 
 
 def _parse_image_block(block: JSON, param: str) -> ir.ImagePart | None:
-    source = _dict(block.get("source"), f"{param}.source")
+    source = require_dict(block.get("source"), f"{param}.source")
     kind = source.get("type")
-    part = ir.ImagePart(cache_control=cache_control(block, param), extra=wrap(leftovers(block, IMAGE_KEYS)))
+    part = ir.ImagePart(cache_control=cache_control(block, param), extra=wrap(NAME, leftovers(block, IMAGE_KEYS)))
     if kind == "base64":
-        part.media_type = _opt_str(source.get("media_type"), f"{param}.source.media_type")
-        part.data = _str(source.get("data"), f"{param}.source.data")
+        part.media_type = optional_str(source.get("media_type"), f"{param}.source.media_type")
+        part.data = standard_b64(require_str(source.get("data"), f"{param}.source.data"), f"{param}.source.data")
     elif kind == "url":
-        url = _str(source.get("url"), f"{param}.source.url")
-        if url.startswith("data:"):
-            part.media_type, part.data = parse_data_url(url)
-        else:
+        url = require_str(source.get("url"), f"{param}.source.url")
+        inline = split_data_url(url, f"{param}.source.url")
+        if inline is None:
             part.url = url
+        else:
+            part.media_type, part.data = inline
     else:
         return None  # file ids and future sources stay raw
     return part
 
 
 def _parse_document_block(block: JSON, param: str) -> ir.DocumentPart | None:
-    source = _dict(block.get("source"), f"{param}.source")
+    source = require_dict(block.get("source"), f"{param}.source")
     kind = source.get("type")
     part = ir.DocumentPart(
-        filename=_opt_str(block.get("title"), f"{param}.title"),
+        filename=optional_str(block.get("title"), f"{param}.title"),
         cache_control=cache_control(block, param),
-        extra=wrap(leftovers(block, DOCUMENT_KEYS)),
+        extra=wrap(NAME, leftovers(block, DOCUMENT_KEYS)),
     )
     if kind == "base64":
-        part.media_type = _opt_str(source.get("media_type"), f"{param}.source.media_type")
-        part.data = _str(source.get("data"), f"{param}.source.data")
+        part.media_type = optional_str(source.get("media_type"), f"{param}.source.media_type")
+        part.data = standard_b64(require_str(source.get("data"), f"{param}.source.data"), f"{param}.source.data")
     elif kind == "text":
         # IR documents are always base64; plain-text sources carry raw text.
-        text = _str(source.get("data"), f"{param}.source.data")
-        part.media_type = _opt_str(source.get("media_type"), f"{param}.source.media_type") or "text/plain"
+        text = require_str(source.get("data"), f"{param}.source.data")
+        part.media_type = optional_str(source.get("media_type"), f"{param}.source.media_type") or "text/plain"
         part.data = base64.b64encode(text.encode()).decode()
     elif kind == "url":
-        part.url = _str(source.get("url"), f"{param}.source.url")
+        part.url = require_str(source.get("url"), f"{param}.source.url")
     else:
         return None  # "content" and "file" sources stay raw
     return part
@@ -202,16 +152,16 @@ def _parse_media_or_text(block: JSON, param: str) -> ir.TextPart | ir.ImagePart 
 
 
 def _parse_tool_result(block: JSON, param: str, tool_names: dict[str, str]) -> ir.ToolResultPart:
-    tool_use_id = _str(block.get("tool_use_id"), f"{param}.tool_use_id")
+    tool_use_id = require_str(block.get("tool_use_id"), f"{param}.tool_use_id")
     content = block.get("content")
     parts: list[ir.TextPart | ir.ImagePart | ir.DocumentPart] = []
     raw: list[list[Any]] = []
     if isinstance(content, str):
         parts.append(ir.TextPart(text=content))
     elif content is not None:
-        for index, item in enumerate(_list(content, f"{param}.content")):
+        for index, item in enumerate(require_list(content, f"{param}.content")):
             item_param = f"{param}.content.{index}"
-            part = _parse_media_or_text(_dict(item, item_param), item_param)
+            part = _parse_media_or_text(require_dict(item, item_param), item_param)
             if part is None:
                 raw.append([len(parts), item])
             else:
@@ -228,7 +178,7 @@ def _parse_tool_result(block: JSON, param: str, tool_names: dict[str, str]) -> i
         is_error=is_error,
         name=tool_names.get(tool_use_id),
         cache_control=cache_control(block, param),
-        extra=wrap(fields),
+        extra=wrap(NAME, fields),
     )
 
 
@@ -237,25 +187,25 @@ def parse_block(block: JSON, param: str, tool_names: dict[str, str]) -> ir.Part 
     if kind == "text" or kind == "image" or kind == "document":
         return _parse_media_or_text(block, param)
     if kind == "tool_use":
-        tool_id = _str(block.get("id"), f"{param}.id")
-        name = _str(block.get("name"), f"{param}.name")
+        tool_id = require_str(block.get("id"), f"{param}.id")
+        name = require_str(block.get("name"), f"{param}.name")
         tool_names[tool_id] = name
         return ir.ToolCallPart(
             id=tool_id,
             name=name,
             arguments=_tool_arguments(block.get("input"), f"{param}.input"),
-            extra=wrap(leftovers(block, TOOL_USE_KEYS)),
+            extra=wrap(NAME, leftovers(block, TOOL_USE_KEYS)),
         )
     if kind == "tool_result":
         return _parse_tool_result(block, param, tool_names)
     if kind == "thinking":
         return ir.ThinkingPart(
-            text=_str(block.get("thinking"), f"{param}.thinking"),
-            signature=_opt_str(block.get("signature"), f"{param}.signature"),
-            extra=wrap(leftovers(block, THINKING_KEYS)),
+            text=require_str(block.get("thinking"), f"{param}.thinking"),
+            signature=optional_str(block.get("signature"), f"{param}.signature"),
+            extra=wrap(NAME, leftovers(block, THINKING_KEYS)),
         )
     if kind == "redacted_thinking":
-        return ir.ThinkingPart(redacted=_str(block.get("data"), f"{param}.data"))
+        return ir.ThinkingPart(redacted=require_str(block.get("data"), f"{param}.data"))
     if not isinstance(kind, str):
         raise ir.bad_request(f"{param}.type: expected a string", f"{param}.type")
     return None
@@ -266,9 +216,9 @@ def _parse_content(content: Any, param: str, tool_names: dict[str, str]) -> tupl
         return [ir.TextPart(text=content)], []
     parts: list[ir.Part] = []
     raw: list[list[Any]] = []
-    for index, block in enumerate(_list(content, param)):
+    for index, block in enumerate(require_list(content, param)):
         block_param = f"{param}.{index}"
-        part = parse_block(_dict(block, block_param), block_param, tool_names)
+        part = parse_block(require_dict(block, block_param), block_param, tool_names)
         if part is None:
             raw.append([len(parts), block])
         else:
@@ -277,7 +227,7 @@ def _parse_content(content: Any, param: str, tool_names: dict[str, str]) -> tupl
 
 
 def parse_message(message: Any, param: str, tool_names: dict[str, str]) -> ir.Message:
-    message = _dict(message, param)
+    message = require_dict(message, param)
     role = message.get("role")
     if role not in ("user", "assistant", "system"):
         raise ir.bad_request(f"{param}.role: expected user, assistant or system, got {role!r}", f"{param}.role")
@@ -289,7 +239,7 @@ def parse_message(message: Any, param: str, tool_names: dict[str, str]) -> ir.Me
     fields = leftovers(message, MESSAGE_KEYS) or {}
     if raw:
         fields["content"] = raw
-    return ir.Message(role=role, parts=parts, extra=wrap(fields))
+    return ir.Message(role=role, parts=parts, extra=wrap(NAME, fields))
 
 
 def _render_text(part: ir.TextPart) -> JSON | None:
@@ -298,7 +248,7 @@ def _render_text(part: ir.TextPart) -> JSON | None:
     block: JSON = {"type": "text", "text": part.text}
     if part.cache_control is not None:
         block["cache_control"] = part.cache_control
-    return merge_extra(block, part.extra)
+    return merged(block, part.extra, NAME)
 
 
 def _placeholder(text: str) -> JSON:
@@ -306,13 +256,13 @@ def _placeholder(text: str) -> JSON:
 
 
 def _render_image(part: ir.ImagePart) -> JSON | None:
+    inline = split_data_url(part.url, "url") if part.url and not part.data else None
+    if inline is not None:
+        part = ir.ImagePart(media_type=inline[0] or part.media_type, data=inline[1],
+                            cache_control=part.cache_control, extra=part.extra)
     if part.data:
-        source: JSON = {"type": "base64", "media_type": part.media_type or sniff_image_type(part.data)
-                        or "image/png", "data": part.data}
-    elif part.url and part.url.startswith("data:"):
-        media_type, data = parse_data_url(part.url)
-        source = {"type": "base64", "media_type": media_type or sniff_image_type(data) or "image/png",
-                  "data": data}
+        source: JSON = {"type": "base64", "media_type": media_type(part.media_type, part.data, "image/png"),
+                        "data": part.data}
     elif part.url and part.url.startswith(("http://", "https://")):
         source = {"type": "url", "url": part.url}
     elif part.url:
@@ -322,7 +272,7 @@ def _render_image(part: ir.ImagePart) -> JSON | None:
     block: JSON = {"type": "image", "source": source}
     if part.cache_control is not None:
         block["cache_control"] = part.cache_control
-    return merge_extra(block, part.extra)
+    return merged(block, part.extra, NAME)
 
 
 def _decode_text(data: str) -> str:
@@ -353,7 +303,7 @@ def _render_document(part: ir.DocumentPart) -> JSON | None:
         block["cache_control"] = part.cache_control
     if part.filename is not None:
         block["title"] = part.filename
-    return merge_extra(block, part.extra)
+    return merged(block, part.extra, NAME)
 
 
 def _render_media_or_text(part: ir.Part) -> JSON | None:
@@ -376,7 +326,7 @@ def compact(blocks: list[JSON]) -> str | list[JSON]:
 
 def _render_tool_result(part: ir.ToolResultPart, tool_ids: ToolIds) -> JSON:
     block: JSON = {"type": "tool_result", "tool_use_id": tool_ids(part.tool_call_id)}
-    fields = _mine(part.extra)
+    fields = own(part.extra, NAME)
     if len(part.content) == 1 and isinstance(part.content[0], ir.TextPart) and not fields.get("content"):
         only = part.content[0]
         rendered = _render_text(only) or {"type": "text", "text": ""}
@@ -405,14 +355,14 @@ def _render_thinking(part: ir.ThinkingPart) -> JSON | None:
         # Without Anthropic's signature the API rejects a thinking block
         # (e.g. reasoning text from OpenAI-style upstreams): drop it.
         return None
-    return merge_extra({"type": "thinking", "thinking": part.text, "signature": part.signature}, part.extra)
+    return merged({"type": "thinking", "thinking": part.text, "signature": part.signature}, part.extra, NAME)
 
 
 def _render_part(part: ir.Part, tool_ids: ToolIds) -> JSON | None:
     if isinstance(part, ir.ToolCallPart):
         block: JSON = {"type": "tool_use", "id": tool_ids(part.id), "name": part.name,
                        "input": tool_input(part.arguments)}
-        return merge_extra(block, part.extra)
+        return merged(block, part.extra, NAME)
     if isinstance(part, ir.ToolResultPart):
         return _render_tool_result(part, tool_ids)
     if isinstance(part, ir.ThinkingPart):
@@ -426,7 +376,7 @@ def _render_blocks(message: ir.Message, tool_ids: ToolIds) -> list[JSON]:
         block = _render_part(part, tool_ids)
         if block is not None:
             rendered.append((position, block))
-    return interleave(rendered, _mine(message.extra).get("content"))
+    return interleave(rendered, own(message.extra, NAME).get("content"))
 
 
 def system_blocks(parts: list[ir.Part]) -> list[JSON]:
@@ -460,7 +410,7 @@ class _Turn:
 
 
 def _message_fields(message: ir.Message) -> JSON:
-    fields = _mine(message.extra)
+    fields = own(message.extra, NAME)
     if not fields:
         return {}
     return {key: value for key, value in fields.items() if key not in ("content", "role")}

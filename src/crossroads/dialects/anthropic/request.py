@@ -8,15 +8,10 @@ from crossroads import ir, reasoning
 from crossroads.dialects.anthropic.parts import (
     cache_control,
     compact,
-    leftovers,
-    merge_extra,
-    opt_dict,
-    opt_number,
     parse_message,
     parse_text_block,
     render_messages,
     system_blocks,
-    wrap,
 )
 from crossroads.dialects.anthropic.tables import (
     DEFAULT_MAX_TOKENS,
@@ -31,11 +26,16 @@ from crossroads.dialects.anthropic.tables import (
     TOOL_KEYS,
     TOOL_KIND_PREFIX,
 )
-from crossroads.dialects.wire import optional_int as _opt_int
-from crossroads.dialects.wire import optional_str as _opt_str
-from crossroads.dialects.wire import require_dict as _dict
-from crossroads.dialects.wire import require_list as _list
-from crossroads.dialects.wire import require_str as _str
+from crossroads.dialects.kit.extras import leftovers, merged, wrap
+from crossroads.dialects.kit.fields import (
+    optional_dict,
+    optional_int,
+    optional_number,
+    optional_str,
+    require_dict,
+    require_list,
+    require_str,
+)
 
 
 def _parse_system(system: Any) -> list[ir.TextPart]:
@@ -44,9 +44,9 @@ def _parse_system(system: Any) -> list[ir.TextPart]:
     if isinstance(system, str):
         return [ir.TextPart(text=system)] if system else []
     parts = []
-    for index, block in enumerate(_list(system, "system")):
+    for index, block in enumerate(require_list(system, "system")):
         param = f"system.{index}"
-        block = _dict(block, param)
+        block = require_dict(block, param)
         if block.get("type") != "text":
             raise ir.bad_request(f"{param}.type: system blocks must be text", f"{param}.type")
         parts.append(parse_text_block(block, param))
@@ -54,7 +54,7 @@ def _parse_system(system: Any) -> list[ir.TextPart]:
 
 
 def _parse_tool(tool: Any, param: str) -> ir.Tool:
-    tool = _dict(tool, param)
+    tool = require_dict(tool, param)
     kind = tool.get("type")
     if kind is None or kind == "custom":
         if "input_schema" not in tool:
@@ -63,25 +63,25 @@ def _parse_tool(tool: Any, param: str) -> ir.Tool:
         if strict is not None and not isinstance(strict, bool):
             raise ir.bad_request(f"{param}.strict: expected a boolean", f"{param}.strict")
         return ir.Tool(
-            name=_str(tool.get("name"), f"{param}.name"),
-            description=_opt_str(tool.get("description"), f"{param}.description"),
-            parameters=_dict(tool["input_schema"], f"{param}.input_schema"),
+            name=require_str(tool.get("name"), f"{param}.name"),
+            description=optional_str(tool.get("description"), f"{param}.description"),
+            parameters=require_dict(tool["input_schema"], f"{param}.input_schema"),
             strict=strict,
             cache_control=cache_control(tool, param),
-            extra=wrap(leftovers(tool, TOOL_KEYS)),
+            extra=wrap(NAME, leftovers(tool, TOOL_KEYS)),
         )
-    kind = _str(kind, f"{param}.type")
+    kind = require_str(kind, f"{param}.type")
     name = tool.get("name")
     return ir.Tool(
         name=name if isinstance(name, str) else kind,
         kind=TOOL_KIND_PREFIX + kind,
         raw=tool,
-        cache_control=opt_dict(tool.get("cache_control"), f"{param}.cache_control"),
+        cache_control=optional_dict(tool.get("cache_control"), f"{param}.cache_control"),
     )
 
 
 def _parse_tool_choice(choice: Any) -> tuple[ir.ToolChoice, bool | None]:
-    choice = _dict(choice, "tool_choice")
+    choice = require_dict(choice, "tool_choice")
     kind = choice.get("type")
     disable_parallel = choice.get("disable_parallel_tool_use")
     if disable_parallel is not None and not isinstance(disable_parallel, bool):
@@ -95,25 +95,25 @@ def _parse_tool_choice(choice: Any) -> tuple[ir.ToolChoice, bool | None]:
     if kind == "none":
         return ir.ToolChoice("none"), parallel
     if kind == "tool":
-        return ir.ToolChoice("tool", _str(choice.get("name"), "tool_choice.name")), parallel
+        return ir.ToolChoice("tool", require_str(choice.get("name"), "tool_choice.name")), parallel
     raise ir.bad_request(f"tool_choice.type: expected auto, any, tool or none, got {kind!r}", "tool_choice.type")
 
 
 def _parse_reasoning(thinking: Any, output_config: JSON) -> tuple[ir.Reasoning | None, bool]:
     """-> (reasoning, whether output_config.effort was used up by it)."""
-    thinking = _dict(thinking, "thinking")
+    thinking = require_dict(thinking, "thinking")
     kind = thinking.get("type")
     display = thinking.get("display")
     include = INCLUDE_FROM_DISPLAY.get(display) if isinstance(display, str) else None
     if kind == "enabled":
-        budget = _opt_int(thinking.get("budget_tokens"), "thinking.budget_tokens")
+        budget = optional_int(thinking.get("budget_tokens"), "thinking.budget_tokens")
         if budget is None:
             raise ir.bad_request("thinking.budget_tokens: field required", "thinking.budget_tokens")
         return ir.Reasoning(budget=budget, include_thoughts=include), False
     if kind == "disabled":
         return ir.Reasoning(effort="none"), False
     if kind == "adaptive":
-        effort = _opt_str(output_config.get("effort"), "output_config.effort")
+        effort = optional_str(output_config.get("effort"), "output_config.effort")
         return ir.Reasoning(effort=effort, adaptive=True, include_thoughts=include), True
     raise ir.bad_request(f"thinking.type: unsupported value {kind!r}", "thinking.type")
 
@@ -121,41 +121,41 @@ def _parse_reasoning(thinking: Any, output_config: JSON) -> tuple[ir.Reasoning |
 def _parse_output_format(value: Any, param: str) -> ir.ResponseFormat | None:
     if value is None:
         return None
-    value = _dict(value, param)
+    value = require_dict(value, param)
     if value.get("type") != "json_schema":
         raise ir.bad_request(f"{param}.type: expected json_schema", f"{param}.type")
-    return ir.ResponseFormat(type="json_schema", schema=_dict(value.get("schema"), f"{param}.schema"))
+    return ir.ResponseFormat(type="json_schema", schema=require_dict(value.get("schema"), f"{param}.schema"))
 
 
 def parse_request(body: Any, model: str | None, stream: bool | None) -> ir.Request:
-    body = _dict(body, "body")
+    body = require_dict(body, "body")
     model_name = model if model is not None else body.get("model")
     if not isinstance(model_name, str) or not model_name:
         raise ir.bad_request("model: field required", "model")
     tool_names: dict[str, str] = {}
     messages = [
         parse_message(message, f"messages.{index}", tool_names)
-        for index, message in enumerate(_list(body.get("messages"), "messages"))
+        for index, message in enumerate(require_list(body.get("messages"), "messages"))
     ]
     request = ir.Request(model=model_name, messages=messages, system=_parse_system(body.get("system")))
     extra = leftovers(body, REQUEST_KEYS) or {}
 
-    request.max_tokens = _opt_int(body.get("max_tokens"), "max_tokens")
-    request.temperature = opt_number(body.get("temperature"), "temperature")
-    request.top_p = opt_number(body.get("top_p"), "top_p")
-    request.top_k = _opt_int(body.get("top_k"), "top_k")
+    request.max_tokens = optional_int(body.get("max_tokens"), "max_tokens")
+    request.temperature = optional_number(body.get("temperature"), "temperature")
+    request.top_p = optional_number(body.get("top_p"), "top_p")
+    request.top_k = optional_int(body.get("top_k"), "top_k")
     stops = body.get("stop_sequences")
     if stops is not None:
-        request.stop = [_str(stop, f"stop_sequences.{i}") for i, stop in enumerate(_list(stops, "stop_sequences"))]
+        request.stop = [require_str(stop, f"stop_sequences.{i}") for i, stop in enumerate(require_list(stops, "stop_sequences"))]
     request.stream = bool(body.get("stream")) if stream is None else stream
 
     tools = body.get("tools")
     if tools is not None:
-        request.tools = [_parse_tool(tool, f"tools.{i}") for i, tool in enumerate(_list(tools, "tools"))]
+        request.tools = [_parse_tool(tool, f"tools.{i}") for i, tool in enumerate(require_list(tools, "tools"))]
     if body.get("tool_choice") is not None:
         request.tool_choice, request.parallel_tool_calls = _parse_tool_choice(body["tool_choice"])
 
-    output_config = dict(opt_dict(body.get("output_config"), "output_config") or {})
+    output_config = dict(optional_dict(body.get("output_config"), "output_config") or {})
     if body.get("thinking") is not None:
         request.reasoning, effort_used = _parse_reasoning(body["thinking"], output_config)
         if effort_used:
@@ -167,9 +167,9 @@ def parse_request(body: Any, model: str | None, stream: bool | None) -> ir.Reque
     if output_config:
         extra["output_config"] = output_config
 
-    metadata = opt_dict(body.get("metadata"), "metadata")
+    metadata = optional_dict(body.get("metadata"), "metadata")
     if metadata:
-        request.user = _opt_str(metadata.get("user_id"), "metadata.user_id")
+        request.user = optional_str(metadata.get("user_id"), "metadata.user_id")
         other = {key: value for key, value in metadata.items() if key != "user_id"}
         if other:
             extra["metadata"] = other
@@ -189,7 +189,7 @@ def _tool_to_wire(tool: ir.Tool) -> JSON | None:
             block["cache_control"] = tool.cache_control
         if tool.strict is not None:
             block["strict"] = tool.strict
-        return merge_extra(block, tool.extra)
+        return merged(block, tool.extra, NAME)
     if tool.kind.startswith(TOOL_KIND_PREFIX) and tool.raw is not None:
         return tool.raw
     return None  # another dialect's server tool: nothing equivalent here

@@ -5,15 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ids, ir
-from crossroads.dialects.anthropic.parts import (
-    ToolIds,
-    interleave,
-    leftovers,
-    merge_extra,
-    parse_block,
-    parse_text_block,
-    tool_input,
-)
+from crossroads.dialects.anthropic.parts import ToolIds, interleave, parse_block, parse_text_block, tool_input
 from crossroads.dialects.anthropic.tables import (
     JSON,
     NAME,
@@ -22,8 +14,8 @@ from crossroads.dialects.anthropic.tables import (
     STOP_TO_WIRE,
     USAGE_KEYS,
 )
-from crossroads.dialects.wire import require_dict as _dict
-from crossroads.dialects.wire import require_list as _list
+from crossroads.dialects.kit.extras import leftovers, merged
+from crossroads.dialects.kit.fields import require_dict, require_list
 
 
 def _count(value: Any) -> int | None:
@@ -93,11 +85,11 @@ def _parse_response_block(block: JSON, param: str) -> ir.Part | None:
 
 
 def parse_response(body: Any) -> ir.Response:
-    body = _dict(body, "response")
+    body = require_dict(body, "response")
     parts: list[ir.Part] = []
     raw: list[list[Any]] = []
-    for index, block in enumerate(_list(body.get("content") or [], "content")):
-        part = _parse_response_block(_dict(block, f"content.{index}"), f"content.{index}")
+    for index, block in enumerate(require_list(body.get("content") or [], "content")):
+        part = _parse_response_block(require_dict(block, f"content.{index}"), f"content.{index}")
         if part is None:
             raw.append([len(parts), block])
         else:
@@ -131,17 +123,17 @@ def parse_response(body: Any) -> ir.Response:
 
 def _render_response_part(part: ir.Part, tool_ids: ToolIds) -> JSON | None:
     if isinstance(part, ir.TextPart):
-        return merge_extra({"type": "text", "text": part.text}, part.extra)
+        return merged({"type": "text", "text": part.text}, part.extra, NAME)
     if isinstance(part, ir.ThinkingPart):
         if part.redacted:
             return {"type": "redacted_thinking", "data": part.redacted}
         if not part.text and not part.signature:
             return None  # e.g. only OpenAI encrypted reasoning: nothing to show here
-        return merge_extra({"type": "thinking", "thinking": part.text, "signature": part.signature or ""},
-                            part.extra)
+        return merged({"type": "thinking", "thinking": part.text, "signature": part.signature or ""},
+                            part.extra, NAME)
     if isinstance(part, ir.ToolCallPart):
-        return merge_extra({"type": "tool_use", "id": tool_ids(part.id), "name": part.name,
-                             "input": tool_input(part.arguments)}, part.extra)
+        return merged({"type": "tool_use", "id": tool_ids(part.id), "name": part.name,
+                             "input": tool_input(part.arguments)}, part.extra, NAME)
     return None
 
 

@@ -96,8 +96,6 @@ DISPLAY_FROM_INCLUDE = {True: "summarized", False: "omitted"}
 INCLUDE_FROM_DISPLAY = {"summarized": True, "omitted": False}
 
 
-IMAGE_MAGIC = (("/9j/", "image/jpeg"), ("iVBORw0KGgo", "image/png"), ("R0lGOD", "image/gif"),
-                ("UklGR", "image/webp"))
 
 
 # Known keys per wire object; anything else is kept in ``extra``.

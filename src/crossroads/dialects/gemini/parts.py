@@ -20,8 +20,7 @@ from crossroads.dialects.gemini.tables import (
     get,
     known,
 )
-from crossroads.dialects.wire import require_dict as _require_dict
-from crossroads.dialects.wire import require_list as _require_list
+from crossroads.dialects.kit.fields import require_dict, require_list
 
 
 def wire_extra(extra: dict[str, Any] | None) -> dict[str, Any]:
@@ -144,13 +143,13 @@ class PartReader:
         return call_id
 
     def part(self, raw: Any, where: str) -> ir.Part:
-        part = _require_dict(raw, where)
+        part = require_dict(raw, where)
         call = get(part, "functionCall")
         if call is not None:
-            return self.function_call(part, _require_dict(call, f"{where}.functionCall"), where)
+            return self.function_call(part, require_dict(call, f"{where}.functionCall"), where)
         response = get(part, "functionResponse")
         if response is not None and not self.output:
-            return self.function_response(_require_dict(response, f"{where}.functionResponse"), where)
+            return self.function_response(require_dict(response, f"{where}.functionResponse"), where)
         if "text" in part:
             text = part["text"]
             if not isinstance(text, str):
@@ -165,10 +164,10 @@ class PartReader:
             return ir.TextPart(text=_raw_part_text(part), extra={NAME: {"_part": part}})
         blob = get(part, "inlineData")
         if blob is not None:
-            return _blob_part(_require_dict(blob, f"{where}.inlineData"), f"{where}.inlineData")
+            return _blob_part(require_dict(blob, f"{where}.inlineData"), f"{where}.inlineData")
         file_data = get(part, "fileData")
         if file_data is not None:
-            return _file_part(_require_dict(file_data, f"{where}.fileData"), f"{where}.fileData")
+            return _file_part(require_dict(file_data, f"{where}.fileData"), f"{where}.fileData")
         return ir.TextPart(text=_raw_part_text(part), extra={NAME: {"_part": part}})
 
     def function_call(self, part: dict[str, Any], call: dict[str, Any], where: str) -> ir.ToolCallPart:
@@ -208,12 +207,12 @@ class PartReader:
         elif not isinstance(result_id, str):
             raise ir.bad_request(f"{where}.functionResponse.id must be a string", f"{where}.functionResponse.id")
         payload = response.get("response")
-        payload = _require_dict({} if payload is None else payload, f"{where}.functionResponse.response")
+        payload = require_dict({} if payload is None else payload, f"{where}.functionResponse.response")
         content, is_error = _result_content(payload)
         media = response.get("parts")
         if media is not None:
-            for j, item in enumerate(_require_list(media, f"{where}.functionResponse.parts")):
-                item = _require_dict(item, f"{where}.functionResponse.parts[{j}]")
+            for j, item in enumerate(require_list(media, f"{where}.functionResponse.parts")):
+                item = require_dict(item, f"{where}.functionResponse.parts[{j}]")
                 blob, file_data = get(item, "inlineData"), get(item, "fileData")
                 if isinstance(blob, dict):
                     content.append(_blob_part(blob, f"{where}.functionResponse.parts[{j}].inlineData"))
@@ -259,7 +258,7 @@ def _file_part(file_data: dict[str, Any], where: str) -> ir.ImagePart | ir.Docum
 
 
 def parse_content(raw: Any, where: str, reader: PartReader) -> ir.Message:
-    content = _require_dict(raw, where)
+    content = require_dict(raw, where)
     role = content.get("role") or "user"
     if role == "model":
         ir_role: ir.Role = "assistant"
@@ -268,7 +267,7 @@ def parse_content(raw: Any, where: str, reader: PartReader) -> ir.Message:
     else:
         raise ir.bad_request(f"{where}.role must be 'user' or 'model', got {role!r}", f"{where}.role")
     parts = content.get("parts")
-    raw_parts = [] if parts is None else _require_list(parts, f"{where}.parts")
+    raw_parts = [] if parts is None else require_list(parts, f"{where}.parts")
     return ir.Message(role=ir_role, parts=[reader.part(p, f"{where}.parts[{j}]") for j, p in enumerate(raw_parts)])
 
 

@@ -29,12 +29,11 @@ from crossroads.dialects.gemini.tables import (
     known,
 )
 from crossroads.dialects.gemini_schema import clean_schema, to_json_schema
-from crossroads.dialects.wire import require_dict as _require_dict
-from crossroads.dialects.wire import require_list as _require_list
+from crossroads.dialects.kit.fields import require_dict, require_list
 
 
 def parse_request(body: Any, model: str | None, stream: bool | None) -> ir.Request:
-    body = _require_dict(body, "request body")
+    body = require_dict(body, "request body")
     model_name = model or body.get("model")
     if not isinstance(model_name, str) or not model_name:
         raise ir.bad_request("model is required (Gemini takes it from the URL path)", "model")
@@ -48,7 +47,7 @@ def parse_request(body: Any, model: str | None, stream: bool | None) -> ir.Reque
     contents = body.get("contents")
     if contents is None:
         raise ir.bad_request("contents is required", "contents")
-    for i, content in enumerate(_require_list(contents, "contents")):
+    for i, content in enumerate(require_list(contents, "contents")):
         request.messages.append(parse_content(content, f"contents[{i}]", reader))
     if reader.orphans:
         meta["orphan_ids"] = reader.orphans
@@ -58,13 +57,13 @@ def parse_request(body: Any, model: str | None, stream: bool | None) -> ir.Reque
         _parse_system(system, request, extra)
     tools = body.get("tools")
     if tools is not None:
-        request.tools = _parse_tools(_require_list(tools, "tools"), meta)
+        request.tools = _parse_tools(require_list(tools, "tools"), meta)
     tool_config = get(body, "toolConfig")
     if tool_config is not None:
-        _parse_tool_config(_require_dict(tool_config, "toolConfig"), request, extra, meta)
+        _parse_tool_config(require_dict(tool_config, "toolConfig"), request, extra, meta)
     generation = get(body, "generationConfig")
     if generation is not None:
-        _parse_generation_config(_require_dict(generation, "generationConfig"), request, extra, meta)
+        _parse_generation_config(require_dict(generation, "generationConfig"), request, extra, meta)
 
     if meta:
         extra[META] = meta
@@ -77,10 +76,10 @@ def _parse_system(system: Any, request: ir.Request, extra: dict[str, Any]) -> No
     if isinstance(system, str):
         request.system = [ir.TextPart(text=system)]
         return
-    system = _require_dict(system, "systemInstruction")
+    system = require_dict(system, "systemInstruction")
     parts = system.get("parts") or []
-    for j, part in enumerate(_require_list(parts, "systemInstruction.parts")):
-        part = _require_dict(part, f"systemInstruction.parts[{j}]")
+    for j, part in enumerate(require_list(parts, "systemInstruction.parts")):
+        part = require_dict(part, f"systemInstruction.parts[{j}]")
         if isinstance(part.get("text"), str):
             request.system.append(ir.TextPart(text=part["text"]))
     if system.get("role") is not None:
@@ -90,18 +89,18 @@ def _parse_system(system: Any, request: ir.Request, extra: dict[str, Any]) -> No
 def _parse_tools(tools: list[Any], meta: dict[str, Any]) -> list[ir.Tool]:
     out: list[ir.Tool] = []
     for i, entry in enumerate(tools):
-        for key, value in _require_dict(entry, f"tools[{i}]").items():
+        for key, value in require_dict(entry, f"tools[{i}]").items():
             key = camel(key)
             if key != "functionDeclarations":
                 out.append(ir.Tool(name=key, kind=f"{NAME}:{key}", raw={key: value}))
                 continue
-            for j, declaration in enumerate(_require_list(value, f"tools[{i}].functionDeclarations")):
+            for j, declaration in enumerate(require_list(value, f"tools[{i}].functionDeclarations")):
                 out.append(_parse_declaration(declaration, f"tools[{i}].functionDeclarations[{j}]", meta))
     return out
 
 
 def _parse_declaration(raw: Any, where: str, meta: dict[str, Any]) -> ir.Tool:
-    declaration = _require_dict(raw, where)
+    declaration = require_dict(raw, where)
     name = declaration.get("name")
     if not isinstance(name, str) or not name:
         raise ir.bad_request(f"{where}.name is required", f"{where}.name")
@@ -112,10 +111,10 @@ def _parse_declaration(raw: Any, where: str, meta: dict[str, Any]) -> ir.Tool:
     json_schema = get(declaration, "parametersJsonSchema")
     openapi = declaration.get("parameters")
     if json_schema is not None:
-        parameters = _require_dict(json_schema, f"{where}.parametersJsonSchema")
+        parameters = require_dict(json_schema, f"{where}.parametersJsonSchema")
         meta.setdefault("json_schema_functions", []).append(name)
     elif openapi is not None:
-        parameters = to_json_schema(_require_dict(openapi, f"{where}.parameters"))
+        parameters = to_json_schema(require_dict(openapi, f"{where}.parameters"))
         meta.setdefault("parameters", {})[name] = openapi
     others = leftover(declaration, DECLARATION_KEYS)
     if others:
@@ -128,7 +127,7 @@ def _parse_tool_config(config: dict[str, Any], request: ir.Request, extra: dict[
     partial = leftover(config, known("functionCallingConfig"))
     calling = get(config, "functionCallingConfig")
     if calling is not None:
-        calling = _require_dict(calling, "toolConfig.functionCallingConfig")
+        calling = require_dict(calling, "toolConfig.functionCallingConfig")
         mode = calling.get("mode")
         allowed = get(calling, "allowedFunctionNames")
         if mode is not None and not isinstance(mode, str):
@@ -172,7 +171,7 @@ def _parse_generation_config(config: dict[str, Any], request: ir.Request, extra:
     _parse_response_format(config, request, partial, meta)
     thinking = get(config, "thinkingConfig")
     if thinking is not None:
-        _parse_thinking(_require_dict(thinking, f"{where}.thinkingConfig"), request, partial)
+        _parse_thinking(require_dict(thinking, f"{where}.thinkingConfig"), request, partial)
     if partial:
         extra["generationConfig"] = partial
 
@@ -188,7 +187,7 @@ def _parse_response_format(config: dict[str, Any], request: ir.Request, partial:
             meta["response_json_schema"] = True
         elif schema is not None:
             request.response_format = ir.ResponseFormat(
-                type="json_schema", schema=to_json_schema(_require_dict(schema, "generationConfig.responseSchema")))
+                type="json_schema", schema=to_json_schema(require_dict(schema, "generationConfig.responseSchema")))
             meta["response_schema"] = schema
         else:
             request.response_format = ir.ResponseFormat(type="json_object")

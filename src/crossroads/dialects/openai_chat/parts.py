@@ -10,10 +10,9 @@ from typing import Any
 import orjson
 
 from crossroads import ir
+from crossroads.dialects.kit.fields import invalid, require_dict, require_list, require_str
+from crossroads.dialects.kit.media import data_url, split_data_url
 from crossroads.dialects.openai_chat.tables import FORM, JSON, NAME
-from crossroads.dialects.wire import data_url, require_dict, require_list, require_str
-from crossroads.dialects.wire import invalid as _invalid
-from crossroads.dialects.wire import split_data_url as parse_data_url
 
 # Small validators: bad client input must become a 400, never a KeyError.
 
@@ -42,7 +41,7 @@ def opt_int(body: JSON, key: str, param: str | None = None) -> int | None:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
             return int(value)
-        raise _invalid(param or key, "an integer", value)
+        raise invalid(param or key, "an integer", value)
     return value
 
 
@@ -51,7 +50,7 @@ def opt_number(body: JSON, key: str, param: str | None = None) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _invalid(param or key, "a number", value)
+        raise invalid(param or key, "a number", value)
     return value
 
 
@@ -60,7 +59,7 @@ def opt_bool(body: JSON, key: str, param: str | None = None) -> bool | None:
     if value is None:
         return None
     if not isinstance(value, bool):
-        raise _invalid(param or key, "a boolean", value)
+        raise invalid(param or key, "a boolean", value)
     return value
 
 
@@ -86,7 +85,7 @@ def _image_item(raw: JSON, param: str) -> ir.ImagePart:
     detail = opt_str(image, "detail", f"{param}.image_url.detail")
     rest = {k: v for k, v in raw.items() if k not in ("type", "image_url")}
     extra = {NAME: rest} if rest else None
-    inline = parse_data_url(url)
+    inline = split_data_url(url)
     if inline is not None:
         return ir.ImagePart(media_type=inline[0], data=inline[1], detail=detail, extra=extra)
     return ir.ImagePart(url=url, detail=detail, extra=extra)
@@ -102,7 +101,7 @@ def _file_item(raw: JSON, param: str) -> ir.DocumentPart | None:
     filename = opt_str(file, "filename", f"{param}.file.filename")
     rest = {k: v for k, v in raw.items() if k not in ("type", "file")}
     extra: JSON = {NAME: rest} if rest else {}
-    inline = parse_data_url(file_data)
+    inline = split_data_url(file_data)
     if inline is not None:
         media_type, data = inline
     else:  # bare base64: guess the type for other dialects, remember the shape
@@ -347,7 +346,7 @@ def _arguments(value: Any, param: str) -> str:
         return value
     if isinstance(value, dict):  # some clients send the object itself
         return orjson.dumps(value).decode()
-    raise _invalid(param, "a JSON string", value)
+    raise invalid(param, "a JSON string", value)
 
 
 _MAX_TOOL_ID = 40  # OpenAI rejects longer tool call ids

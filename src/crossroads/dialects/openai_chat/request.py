@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ir, reasoning
+from crossroads.dialects.kit.fields import require_dict, require_list, require_str
 from crossroads.dialects.openai_chat.parts import (
     RequestParser,
     RequestRenderer,
@@ -16,7 +17,6 @@ from crossroads.dialects.openai_chat.parts import (
     unknown,
 )
 from crossroads.dialects.openai_chat.tables import FORM, JSON, NAME
-from crossroads.dialects.wire import require_dict, require_list, require_str
 
 
 def parse_stop(value: Any, form: JSON) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ids, ir
+from crossroads.dialects.kit.fields import optional_str, require_dict, require_list, require_str
+from crossroads.dialects.kit.media import data_url, split_data_url
 from crossroads.dialects.openai_responses.tables import (
     JSON,
     NAME,
@@ -13,12 +15,6 @@ from crossroads.dialects.openai_responses.tables import (
     TEXT_TYPES,
     ContentPart,
 )
-from crossroads.dialects.wire import data_url as _data_url
-from crossroads.dialects.wire import optional_str as _opt_str
-from crossroads.dialects.wire import require_dict as _dict
-from crossroads.dialects.wire import require_list as _list
-from crossroads.dialects.wire import require_str as _str
-from crossroads.dialects.wire import split_data_url as _split_data_url
 
 
 def ours(extra: dict[str, Any] | None) -> JSON | None:
@@ -56,14 +52,14 @@ def leftover(obj: JSON, modelled: frozenset[str]) -> JSON:
 
 def _parse_part(raw: Any, where: str, default_text: JSON) -> tuple[ContentPart, JSON | None]:
     """One wire content part -> IR part, plus wire keys the IR part cannot hold."""
-    part = _dict(raw, where)
+    part = require_dict(raw, where)
     kind = part.get("type")
     if kind in TEXT_TYPES:
-        text = _str(part.get("text"), f"{where}.text")
+        text = require_str(part.get("text"), f"{where}.text")
         shape = {k: v for k, v in part.items() if k != "text"}
         return ir.TextPart(text, extra=None if shape == default_text else {NAME: {"part": shape}}), None
     if kind == "refusal":
-        text = _str(part.get("refusal"), f"{where}.refusal")
+        text = require_str(part.get("refusal"), f"{where}.refusal")
         shape = {k: v for k, v in part.items() if k != "refusal"}
         return ir.TextPart(text, extra={NAME: {"part": shape}}), None
     if kind == "input_image":
@@ -87,9 +83,9 @@ def _parse_image(part: JSON, where: str) -> tuple[ContentPart, JSON | None]:
         if not isinstance(file_id, str):
             raise ir.bad_request(f"{where} needs image_url or file_id", f"{where}.image_url")
         return _placeholder(f"[image: {file_id}]", part), None
-    url = _str(url, f"{where}.image_url")
-    detail = _opt_str(part.get("detail"), f"{where}.detail")
-    inline = _split_data_url(url)
+    url = require_str(url, f"{where}.image_url")
+    detail = optional_str(part.get("detail"), f"{where}.detail")
+    inline = split_data_url(url)
     if inline is not None:
         image = ir.ImagePart(media_type=inline[0], data=inline[1], detail=detail)
     else:
@@ -100,9 +96,9 @@ def _parse_image(part: JSON, where: str) -> tuple[ContentPart, JSON | None]:
 
 def _parse_file(part: JSON, where: str) -> tuple[ContentPart, JSON | None]:
     file_data, file_url = part.get("file_data"), part.get("file_url")
-    filename = _opt_str(part.get("filename"), f"{where}.filename")
+    filename = optional_str(part.get("filename"), f"{where}.filename")
     if isinstance(file_data, str):
-        inline = _split_data_url(file_data)
+        inline = split_data_url(file_data)
         if inline is not None:
             doc = ir.DocumentPart(media_type=inline[0], data=inline[1], filename=filename)
         else:
@@ -151,7 +147,7 @@ def render_part(part: ir.Part, default_text: JSON, detail_required: bool,
         return render_text(part, default_text)
     if isinstance(part, ir.ImagePart):
         if part.data is not None:
-            url = _data_url(part.media_type, part.data, "image/png")
+            url = data_url(part.media_type, part.data, "image/png")
         elif part.url is not None:
             url = part.url
         else:
@@ -166,7 +162,7 @@ def render_part(part: ir.Part, default_text: JSON, detail_required: bool,
         doc: JSON = {**leftover} if leftover else {}
         doc["type"] = "input_file"
         if part.data is not None:
-            doc["file_data"] = (_data_url(part.media_type, part.data, "application/octet-stream")
+            doc["file_data"] = (data_url(part.media_type, part.data, "application/octet-stream")
                                 if part.media_type else part.data)
         elif part.url is not None:
             doc["file_url"] = part.url
@@ -184,7 +180,7 @@ def message_texts(item: JSON, where: str, default_text: JSON) -> list[ir.TextPar
     head = {k: v for k, v in item.items() if k != "content"}
     if isinstance(content, str):
         return [ir.TextPart(content, extra={NAME: {"item": head, "string": True}})]
-    content = _list(content, f"{where}.content")
+    content = require_list(content, f"{where}.content")
     if not content:
         return None
     texts: list[ir.TextPart] = []
@@ -201,19 +197,19 @@ def message_texts(item: JSON, where: str, default_text: JSON) -> list[ir.TextPar
 
 
 def tool_call_part(item: JSON, where: str) -> ir.ToolCallPart:
-    call_id = _str(item.get("call_id"), f"{where}.call_id")
-    name = _str(item.get("name"), f"{where}.name")
+    call_id = require_str(item.get("call_id"), f"{where}.call_id")
+    name = require_str(item.get("name"), f"{where}.name")
     arguments = item.get("arguments", "")
-    arguments = _str(arguments, f"{where}.arguments")
+    arguments = require_str(arguments, f"{where}.arguments")
     rest = {k: v for k, v in item.items() if k not in ("type", "call_id", "name", "arguments")}
     return ir.ToolCallPart(id=call_id, name=name, arguments=arguments, extra={NAME: rest} if rest else None)
 
 
 def _texts_of(entries: Any, where: str) -> list[str]:
     texts: list[str] = []
-    for j, entry in enumerate(_list(entries, where)):
-        entry = _dict(entry, f"{where}[{j}]")
-        texts.append(_str(entry.get("text"), f"{where}[{j}].text"))
+    for j, entry in enumerate(require_list(entries, where)):
+        entry = require_dict(entry, f"{where}[{j}]")
+        texts.append(require_str(entry.get("text"), f"{where}[{j}].text"))
     return texts
 
 
@@ -350,7 +346,7 @@ def output_parts(output: list[Any], where: str) -> tuple[list[ir.Part], list[Any
     raw: list[Any] = []
     has_call = has_refusal = False
     for i, item in enumerate(output):
-        item = _dict(item, f"{where}[{i}]")
+        item = require_dict(item, f"{where}[{i}]")
         kind = item.get("type")
         if kind == "message":
             texts = message_texts(item, f"{where}[{i}]", OUTPUT_TEXT)

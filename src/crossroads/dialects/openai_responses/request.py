@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ir, reasoning
+from crossroads.dialects.kit.fields import (
+    optional_str,
+    require_bool,
+    require_dict,
+    require_int,
+    require_list,
+    require_number,
+    require_str,
+)
 from crossroads.dialects.openai_responses.parts import (
     assistant_items,
     leftover,
@@ -28,13 +37,6 @@ from crossroads.dialects.openai_responses.tables import (
     WIRE_EFFORTS,
     ContentPart,
 )
-from crossroads.dialects.wire import optional_str as _opt_str
-from crossroads.dialects.wire import require_bool as _bool
-from crossroads.dialects.wire import require_dict as _dict
-from crossroads.dialects.wire import require_int as _int
-from crossroads.dialects.wire import require_list as _list
-from crossroads.dialects.wire import require_number as _number
-from crossroads.dialects.wire import require_str as _str
 
 
 class _InputReader:
@@ -50,7 +52,7 @@ class _InputReader:
 
     def read(self, items: list[Any]) -> None:
         for i, raw_item in enumerate(items):
-            self._item(_dict(raw_item, f"input[{i}]"), f"input[{i}]")
+            self._item(require_dict(raw_item, f"input[{i}]"), f"input[{i}]")
         if self.pending_raw:  # nothing but verbatim items: keep them on an empty user message
             self._new_message("user", "user")
 
@@ -135,7 +137,7 @@ class _InputReader:
             parts: list[ContentPart] = [ir.TextPart(content)]
             info["string"] = True
         else:
-            parts, leftovers = parse_content(_list(content, f"{where}.content"), f"{where}.content",
+            parts, leftovers = parse_content(require_list(content, f"{where}.content"), f"{where}.content",
                                               INPUT_TEXT)
             if leftovers:
                 info["parts"] = leftovers
@@ -143,13 +145,13 @@ class _InputReader:
         message.parts.extend(parts)
 
     def _tool_output(self, item: JSON, where: str) -> None:
-        call_id = _str(item.get("call_id"), f"{where}.call_id")
+        call_id = require_str(item.get("call_id"), f"{where}.call_id")
         output = item.get("output")
         entry: JSON = {}
         if isinstance(output, str):
             content: list[ContentPart] = [ir.TextPart(output)]
         else:
-            content, leftovers = parse_content(_list(output, f"{where}.output"), f"{where}.output",
+            content, leftovers = parse_content(require_list(output, f"{where}.output"), f"{where}.output",
                                                 INPUT_TEXT)
             entry["list"] = True
             if leftovers:
@@ -307,7 +309,7 @@ def _render_tool_output(part: ir.ToolResultPart, entry: JSON) -> JSON:
 
 
 def _parse_tool(raw: Any, where: str) -> ir.Tool:
-    tool = _dict(raw, where)
+    tool = require_dict(raw, where)
     kind = tool.get("type")
     if kind == "function":
         parameters = tool.get("parameters")
@@ -315,10 +317,10 @@ def _parse_tool(raw: Any, where: str) -> ir.Tool:
             raise ir.bad_request(f"{where}.parameters must be an object", f"{where}.parameters")
         strict = tool.get("strict")
         if strict is not None:
-            strict = _bool(strict, f"{where}.strict")
+            strict = require_bool(strict, f"{where}.strict")
         return ir.Tool(
-            name=_str(tool.get("name"), f"{where}.name"),
-            description=_opt_str(tool.get("description"), f"{where}.description"),
+            name=require_str(tool.get("name"), f"{where}.name"),
+            description=optional_str(tool.get("description"), f"{where}.description"),
             parameters=parameters,
             strict=strict,
             raw=tool if any(k not in FUNCTION_TOOL_KEYS for k in tool) else None,
@@ -362,10 +364,10 @@ def render_tool_choice(choice: ir.ToolChoice) -> str | JSON:
 
 
 def _parse_reasoning(value: JSON) -> ir.Reasoning:
-    effort = _opt_str(value.get("effort"), "reasoning.effort")
+    effort = optional_str(value.get("effort"), "reasoning.effort")
     if effort is not None:
         reasoning.budget_for_level(effort)  # validates the level name
-    return ir.Reasoning(effort=effort, summary=_opt_str(value.get("summary"), "reasoning.summary"))
+    return ir.Reasoning(effort=effort, summary=optional_str(value.get("summary"), "reasoning.summary"))
 
 
 def _wire_effort(setting: ir.Reasoning) -> str | None:
@@ -386,8 +388,8 @@ def _parse_format(value: JSON) -> ir.ResponseFormat:
         strict = value.get("strict")
         return ir.ResponseFormat(
             type="json_schema", schema=schema,
-            name=_opt_str(value.get("name"), "text.format.name"),
-            strict=_bool(strict, "text.format.strict") if strict is not None else None)
+            name=optional_str(value.get("name"), "text.format.name"),
+            strict=require_bool(strict, "text.format.strict") if strict is not None else None)
     raise ir.bad_request("text.format.type must be text, json_object or json_schema", "text.format.type")
 
 
@@ -406,17 +408,17 @@ def parse_request(body: dict[str, Any], *, model: str | None = None,
                   stream: bool | None = None) -> ir.Request:
     if not isinstance(body, dict):
         raise ir.bad_request("request body must be a JSON object")
-    model_name = model if model is not None else _str(body.get("model"), "model")
+    model_name = model if model is not None else require_str(body.get("model"), "model")
     reader = _InputReader()
     instructions = body.get("instructions")
     if instructions is not None:
-        reader.system.append(ir.TextPart(_str(instructions, "instructions")))
+        reader.system.append(ir.TextPart(require_str(instructions, "instructions")))
     raw_input = body.get("input")
     if isinstance(raw_input, str):
         reader.messages.append(ir.Message("user", [ir.TextPart(raw_input)],
                                           extra={NAME: {"input_string": True}}))
     elif raw_input is not None:
-        reader.read(_list(raw_input, "input"))
+        reader.read(require_list(raw_input, "input"))
     request = ir.Request(model=model_name, messages=reader.messages, system=reader.system)
     extra = {k: v for k, v in body.items() if k not in MODELLED_TOP or v is None}
     if isinstance(raw_input, list) and not raw_input:
@@ -432,45 +434,45 @@ def parse_request(body: dict[str, Any], *, model: str | None = None,
 def _parse_options(body: JSON, request: ir.Request, extra: JSON) -> None:
     tools = body.get("tools")
     if tools is not None:
-        request.tools = [_parse_tool(t, f"tools[{i}]") for i, t in enumerate(_list(tools, "tools"))]
+        request.tools = [_parse_tool(t, f"tools[{i}]") for i, t in enumerate(require_list(tools, "tools"))]
     choice = body.get("tool_choice")
     if choice is not None:
         request.tool_choice = _parse_tool_choice(choice)
         if request.tool_choice is None:
             extra["tool_choice"] = choice
     if body.get("parallel_tool_calls") is not None:
-        request.parallel_tool_calls = _bool(body["parallel_tool_calls"], "parallel_tool_calls")
+        request.parallel_tool_calls = require_bool(body["parallel_tool_calls"], "parallel_tool_calls")
     if body.get("max_output_tokens") is not None:
-        request.max_tokens = _int(body["max_output_tokens"], "max_output_tokens")
+        request.max_tokens = require_int(body["max_output_tokens"], "max_output_tokens")
     if body.get("temperature") is not None:
-        request.temperature = _number(body["temperature"], "temperature")
+        request.temperature = require_number(body["temperature"], "temperature")
     if body.get("top_p") is not None:
-        request.top_p = _number(body["top_p"], "top_p")
+        request.top_p = require_number(body["top_p"], "top_p")
     stream = body.get("stream")
     if stream is not None:
-        request.stream = _bool(stream, "stream")
+        request.stream = require_bool(stream, "stream")
         if not stream:
             extra["stream"] = False
     if body.get("reasoning") is not None:
-        value = _dict(body["reasoning"], "reasoning")
+        value = require_dict(body["reasoning"], "reasoning")
         request.reasoning = _parse_reasoning(value)
         rest = leftover(value, frozenset({"effort", "summary"}))
         if rest:
             extra["reasoning"] = rest
     if body.get("text") is not None:
-        value = _dict(body["text"], "text")
+        value = require_dict(body["text"], "text")
         rest = leftover(value, frozenset({"format"}))
         fmt = value.get("format")
         if fmt is not None:
-            fmt = _dict(fmt, "text.format")
+            fmt = require_dict(fmt, "text.format")
             request.response_format = _parse_format(fmt)
             rest["format"] = leftover(fmt, frozenset({"name", "schema", "strict"}))
         if rest:
             extra["text"] = rest
     if body.get("user") is not None:
-        request.user = _str(body["user"], "user")
+        request.user = require_str(body["user"], "user")
     if body.get("metadata") is not None:
-        request.metadata = _dict(body["metadata"], "metadata")
+        request.metadata = require_dict(body["metadata"], "metadata")
 
 
 def render_request(request: ir.Request) -> dict[str, Any]:
