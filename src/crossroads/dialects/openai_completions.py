@@ -19,10 +19,17 @@ from typing import Any
 import orjson
 
 from crossroads import ir
-from crossroads.dialects.kit.fields import require_dict, require_list, require_str
+from crossroads.dialects.kit.fields import (
+    optional_bool,
+    optional_int,
+    optional_number,
+    optional_str,
+    require_dict,
+    require_list,
+    require_str,
+)
 from crossroads.dialects.openai_chat.decode import ChatStreamDecoder
 from crossroads.dialects.openai_chat.errors import error_object, parse_error, render_error
-from crossroads.dialects.openai_chat.parts import opt_bool, opt_int, opt_number, opt_str
 from crossroads.dialects.openai_chat.request import (
     parse_include_usage,
     parse_stop,
@@ -73,21 +80,21 @@ def parse_request(body: JSON, *, model: str | None = None, stream: bool | None =
     if body.get("suffix") is not None:
         require_str(body["suffix"], "suffix")
         raise ir.bad_request("'suffix' (insertion) is not supported", "suffix")
-    if opt_bool(body, "echo"):
+    if optional_bool(body.get("echo"), "echo"):
         raise ir.bad_request("'echo' is not supported", "echo")
     form: JSON = {}
     text = _prompt_text(body.get("prompt"), form)
     request = ir.Request(model=model_name, messages=[ir.Message("user", [ir.TextPart(text)])])
-    request.max_tokens = opt_int(body, "max_tokens")
-    request.temperature = opt_number(body, "temperature")
-    request.top_p = opt_number(body, "top_p")
-    request.n = opt_int(body, "n")
-    request.seed = opt_int(body, "seed")
-    request.presence_penalty = opt_number(body, "presence_penalty")
-    request.frequency_penalty = opt_number(body, "frequency_penalty")
-    request.user = opt_str(body, "user")
+    request.max_tokens = optional_int(body.get("max_tokens"), "max_tokens")
+    request.temperature = optional_number(body.get("temperature"), "temperature")
+    request.top_p = optional_number(body.get("top_p"), "top_p")
+    request.n = optional_int(body.get("n"), "n")
+    request.seed = optional_int(body.get("seed"), "seed")
+    request.presence_penalty = optional_number(body.get("presence_penalty"), "presence_penalty")
+    request.frequency_penalty = optional_number(body.get("frequency_penalty"), "frequency_penalty")
+    request.user = optional_str(body.get("user"), "user")
     request.stop = parse_stop(body.get("stop"), form)
-    wire_stream = opt_bool(body, "stream")
+    wire_stream = optional_bool(body.get("stream"), "stream")
     request.stream = bool(wire_stream) if stream is None else stream
     if wire_stream is False:
         form["stream_false"] = True

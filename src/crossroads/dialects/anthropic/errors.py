@@ -14,6 +14,7 @@ from crossroads.dialects.anthropic.tables import (
     JSON,
     SDK_ERROR_TYPES,
 )
+from crossroads.dialects.kit import durations
 
 
 def error_from_payload(payload: Any, status: int | None) -> ir.Error:
@@ -41,7 +42,8 @@ def error_from_payload(payload: Any, status: int | None) -> ir.Error:
         kind = ir.kind_for_status(status)
     if code is None and wire_type is not None and wire_type not in CANONICAL_ERROR_TYPES:
         code = wire_type
-    return ir.Error(status, kind, message or wire_type or f"upstream returned HTTP {status}", code=code)
+    return ir.Error(status, kind, message or wire_type or f"upstream returned HTTP {status}", code=code,
+                    retry_after=durations.from_error(error, message))
 
 
 def parse_error(status: int, body: bytes) -> ir.Error:

@@ -94,7 +94,7 @@ def split_data_url(url: str, param: str) -> tuple[str | None, str] | None:
     if not sep:
         raise ir.bad_request(f"invalid value for '{param}': a data URL needs a ',' before its data", param)
     declared, _, params = header.partition(";")
-    declared = declared.strip().lower() or None
+    declared = declared.strip() or None
     if declared is not None and "/" not in declared:
         raise ir.bad_request(f"invalid value for '{param}': {declared!r} is not a media type", param)
     if "base64" in (p.strip().lower() for p in params.split(";")):

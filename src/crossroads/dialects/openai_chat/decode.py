@@ -7,10 +7,11 @@ from typing import Any
 import orjson
 
 from crossroads import ir
+from crossroads.dialects.kit.extras import leftovers, wrap
 from crossroads.dialects.openai_chat.errors import error_from_payload
-from crossroads.dialects.openai_chat.parts import THINKING_FIELDS, extra, nonempty_str, obj, unknown
+from crossroads.dialects.openai_chat.parts import THINKING_FIELDS, nonempty_str, obj
 from crossroads.dialects.openai_chat.response import parse_usage, stop_reason_from_finish
-from crossroads.dialects.openai_chat.tables import FORM, JSON
+from crossroads.dialects.openai_chat.tables import FORM, JSON, NAME
 from crossroads.ids import new_id
 
 _STREAM_CUT = "upstream stream ended before completion"
@@ -175,9 +176,9 @@ class ChatStreamDecoder:
                 wire_index = len(self._tool_order)
         state = self._tools.get(wire_index)
         if state is None:
-            rest = unknown(call, ("index", "id", "type", "function", "legacy"))
+            rest = leftovers(call, ("index", "id", "type", "function", "legacy"))
             form: JSON = {"legacy": True} if call.get("legacy") else {}
-            state = _ToolState(call_id, name, extra(rest, form))
+            state = _ToolState(call_id, name, wrap(NAME, rest, FORM, form))
             self._tools[wire_index] = state
             self._tool_order.append(wire_index)
         else:

@@ -7,8 +7,8 @@ import time
 import orjson
 
 from crossroads import ir
+from crossroads.dialects.kit.extras import own
 from crossroads.dialects.openai_chat.errors import error_object
-from crossroads.dialects.openai_chat.parts import own
 from crossroads.dialects.openai_chat.response import finish_from_stop, is_refusal, render_usage
 from crossroads.dialects.openai_chat.tables import FORM, JSON
 from crossroads.ids import new_id

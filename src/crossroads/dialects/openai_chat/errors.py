@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
 from crossroads import ir
+from crossroads.dialects.kit import durations
 from crossroads.dialects.openai_chat.tables import JSON
 
 _TYPE_BY_KIND: dict[str, str] = {
@@ -51,23 +51,6 @@ def render_error(error: ir.Error) -> tuple[int, JSON]:
     return status, {"error": error_object(error)}
 
 
-_RETRY_IN = re.compile(r"try again in ((?:\d+(?:\.\d+)?(?:ms|h|m|s))+)", re.IGNORECASE)
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)", re.IGNORECASE)
-
-
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def retry_after_from_message(message: str) -> float | None:
-    """OpenAI puts the wait in the 429 message: "Please try again in 1.5s"."""
-    match = _RETRY_IN.search(message)
-    if match is None:
-        return None
-    return sum(float(n) * _UNIT_SECONDS[unit.lower()] for n, unit in _DURATION_PART.findall(match.group(1)))
-
-
 def _kind_for(status: int, type_: str | None, code: str | None) -> ir.ErrorKind:
     markers = f"{type_ or ''} {code or ''}".lower()
     if "overloaded" in markers:
@@ -103,6 +86,7 @@ def error_from_payload(payload: Any, status: int = 0, fallback: str = "") -> ir.
         payload = payload[0]
     message: str | None = None
     type_ = code = param = None
+    err: Any = None
     if isinstance(payload, dict):
         err = payload.get("error")
         if isinstance(err, dict):
@@ -120,10 +104,12 @@ def error_from_payload(payload: Any, status: int = 0, fallback: str = "") -> ir.
             code = _opt_text(payload.get("code"))
     if not message:
         message = fallback or (f"upstream returned HTTP {status}" if status else "upstream stream error")
+    if code is None and status == 429 and type_ is not None:
+        code = type_  # Codex names the limit in the type: usage_limit_reached, usage_not_included
     kind = _kind_for(status, type_, code)
     if status < 400:
         status = _STATUS_BY_KIND[kind]
-    return ir.Error(status, kind, message, retry_after=retry_after_from_message(message), param=param,
+    return ir.Error(status, kind, message, retry_after=durations.from_error(err if isinstance(err, dict) else None, message), param=param,
                     code=code)
 
 

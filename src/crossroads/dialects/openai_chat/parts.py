@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 
 from crossroads import ir
-from crossroads.dialects.kit.fields import invalid, require_dict, require_list, require_str
-from crossroads.dialects.kit.media import data_url, split_data_url
+from crossroads.dialects.kit.extras import leftovers, own, wrap
+from crossroads.dialects.kit.fields import invalid, optional_str, require_dict, require_list, require_str
+from crossroads.dialects.kit.media import data_url, sniff, split_data_url, standard_b64
 from crossroads.dialects.openai_chat.tables import FORM, JSON, NAME
 
 # Small validators: bad client input must become a 400, never a KeyError.
@@ -25,42 +26,6 @@ from crossroads.dialects.openai_chat.tables import FORM, JSON, NAME
 
 
 
-
-
-def opt_str(body: JSON, key: str, param: str | None = None) -> str | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    return require_str(value, param or key)
-
-
-def opt_int(body: JSON, key: str, param: str | None = None) -> int | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise invalid(param or key, "an integer", value)
-    return value
-
-
-def opt_number(body: JSON, key: str, param: str | None = None) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid(param or key, "a number", value)
-    return value
-
-
-def opt_bool(body: JSON, key: str, param: str | None = None) -> bool | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise invalid(param or key, "a boolean", value)
-    return value
 
 
 THINKING_FIELDS = ("reasoning_content", "reasoning")
@@ -82,10 +47,10 @@ def _text_item(raw: JSON, param: str) -> ir.TextPart:
 def _image_item(raw: JSON, param: str) -> ir.ImagePart:
     image = require_dict(raw.get("image_url"), f"{param}.image_url")
     url = require_str(image.get("url"), f"{param}.image_url.url")
-    detail = opt_str(image, "detail", f"{param}.image_url.detail")
+    detail = optional_str(image.get("detail"), f"{param}.image_url.detail")
     rest = {k: v for k, v in raw.items() if k not in ("type", "image_url")}
     extra = {NAME: rest} if rest else None
-    inline = split_data_url(url)
+    inline = split_data_url(url, f"{param}.image_url.url")
     if inline is not None:
         return ir.ImagePart(media_type=inline[0], data=inline[1], detail=detail, extra=extra)
     return ir.ImagePart(url=url, detail=detail, extra=extra)
@@ -95,18 +60,18 @@ def _file_item(raw: JSON, param: str) -> ir.DocumentPart | None:
     """A ``file`` part with inline data; None for ``file_id`` references,
     which only OpenAI can resolve (kept opaque)."""
     file = require_dict(raw.get("file"), f"{param}.file")
-    file_data = opt_str(file, "file_data", f"{param}.file.file_data")
+    file_data = optional_str(file.get("file_data"), f"{param}.file.file_data")
     if file_data is None:
         return None
-    filename = opt_str(file, "filename", f"{param}.file.filename")
+    filename = optional_str(file.get("filename"), f"{param}.file.filename")
     rest = {k: v for k, v in raw.items() if k not in ("type", "file")}
     extra: JSON = {NAME: rest} if rest else {}
-    inline = split_data_url(file_data)
+    inline = split_data_url(file_data, f"{param}.file.file_data")
     if inline is not None:
         media_type, data = inline
     else:  # bare base64: guess the type for other dialects, remember the shape
-        guessed = mimetypes.guess_type(filename or "")[0]
-        media_type, data = guessed or "application/pdf", file_data
+        data = standard_b64(file_data, f"{param}.file.file_data")
+        media_type = mimetypes.guess_type(filename or "")[0] or sniff(data) or "application/pdf"
         extra[FORM] = {"bare": True}
     return ir.DocumentPart(media_type=media_type, data=data, filename=filename, extra=extra or None)
 
@@ -174,8 +139,8 @@ class RequestParser:
             role = raw.get("role")
             if role in ("system", "developer"):
                 parts, as_list = _parse_text_content(raw.get("content"), f"{param}.content")
-                name = opt_str(raw, "name", f"{param}.name")
-                fields = unknown(raw, ("role", "content", "name"))
+                name = optional_str(raw.get("name"), f"{param}.name")
+                fields = leftovers(raw, ("role", "content", "name"))
                 if leading:
                     system.extend(parts)
                     group: JSON = {"role": role, "n": len(parts)}
@@ -190,7 +155,7 @@ class RequestParser:
                 form: JSON = {"role": role} if role == "developer" else {}
                 if as_list:
                     form["list"] = True
-                messages.append(ir.Message("system", list(parts), name=name, extra=extra(fields, form)))
+                messages.append(ir.Message("system", list(parts), name=name, extra=wrap(NAME, fields, FORM, form)))
                 continue
             leading = False
             if role == "user":
@@ -223,8 +188,8 @@ class RequestParser:
             form["list"] = True
             if opaque:
                 form["opaque"] = opaque
-        name = opt_str(raw, "name", f"{param}.name")
-        return ir.Message("user", parts, name=name, extra=extra(unknown(raw, ("role", "content", "name")), form))
+        name = optional_str(raw.get("name"), f"{param}.name")
+        return ir.Message("user", parts, name=name, extra=wrap(NAME, leftovers(raw, ("role", "content", "name")), FORM, form))
 
     def _assistant(self, raw: JSON, param: str) -> ir.Message:
         form: JSON = {}
@@ -260,14 +225,14 @@ class RequestParser:
         function_call = raw.get("function_call")
         if function_call is not None:
             parts.append(self._legacy_call(function_call, f"{param}.function_call"))
-        name = opt_str(raw, "name", f"{param}.name")
-        return ir.Message("assistant", parts, name=name, extra=extra(unknown(raw, known), form))
+        name = optional_str(raw.get("name"), f"{param}.name")
+        return ir.Message("assistant", parts, name=name, extra=wrap(NAME, leftovers(raw, known), FORM, form))
 
     def _tool_call(self, raw: Any, param: str) -> ir.ToolCallPart:
         raw = require_dict(raw, param)
         call_id = require_str(raw.get("id"), f"{param}.id")
         kind = raw.get("type", "function")
-        rest = unknown(raw, ("id", "type", "function", "custom"))
+        rest = leftovers(raw, ("id", "type", "function", "custom"))
         form: JSON = {}
         if "type" not in raw:
             form["no_type"] = True
@@ -283,7 +248,7 @@ class RequestParser:
         else:
             raise ir.bad_request(f"'{param}.type' must be 'function' or 'custom', got {kind!r}", f"{param}.type")
         self.tool_names[call_id] = name
-        return ir.ToolCallPart(id=call_id, name=name, arguments=arguments, extra=extra(rest, form))
+        return ir.ToolCallPart(id=call_id, name=name, arguments=arguments, extra=wrap(NAME, rest, FORM, form))
 
     def _legacy_call(self, raw: Any, param: str) -> ir.ToolCallPart:
         raw = require_dict(raw, param)
@@ -306,16 +271,16 @@ class RequestParser:
             parts = [] if content is None else [ir.TextPart(text=require_str(content, f"{param}.content"))]
             if content is None:
                 form["null"] = True
-            fields = unknown(raw, ("role", "name", "content"))
-            return ir.ToolResultPart(call_id, list(parts), name=name, extra=extra(fields, form))
+            fields = leftovers(raw, ("role", "name", "content"))
+            return ir.ToolResultPart(call_id, list(parts), name=name, extra=wrap(NAME, fields, FORM, form))
         call_id = require_str(raw.get("tool_call_id"), f"{param}.tool_call_id")
         text_parts, as_list = _parse_text_content(raw.get("content"), f"{param}.content")
         if as_list:
             form["list"] = True
         wire_name = raw.get("name")
         function_name = wire_name if isinstance(wire_name, str) else self.tool_names.get(call_id)
-        fields = unknown(raw, ("role", "tool_call_id", "content"))
-        return ir.ToolResultPart(call_id, list(text_parts), name=function_name, extra=extra(fields, form))
+        fields = leftovers(raw, ("role", "tool_call_id", "content"))
+        return ir.ToolResultPart(call_id, list(text_parts), name=function_name, extra=wrap(NAME, fields, FORM, form))
 
 
 def obj(value: Any) -> JSON:
@@ -324,21 +289,6 @@ def obj(value: Any) -> JSON:
 
 def nonempty_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def unknown(raw: JSON, known: Sequence[str]) -> JSON:
-    return {k: v for k, v in raw.items() if k not in known}
-
-
-def extra(fields: JSON, form: JSON) -> JSON | None:
-    if not fields and not form:
-        return None
-    extra: JSON = {}
-    if fields:
-        extra[NAME] = fields
-    if form:
-        extra[FORM] = form
-    return extra
 
 
 def _arguments(value: Any, param: str) -> str:
@@ -357,13 +307,6 @@ def wire_tool_id(tool_id: str) -> str:
     if len(tool_id) <= _MAX_TOOL_ID:
         return tool_id
     return "call_" + hashlib.sha256(tool_id.encode()).hexdigest()[:32]
-
-
-def own(extra: JSON | None, key: str) -> JSON:
-    if not extra:
-        return {}
-    value = extra.get(key)
-    return value if isinstance(value, dict) else {}
 
 
 def _text_part_json(part: ir.TextPart) -> JSON:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ir, reasoning
-from crossroads.dialects.kit.fields import require_dict, require_list, require_str
-from crossroads.dialects.openai_chat.parts import (
-    RequestParser,
-    RequestRenderer,
-    opt_bool,
-    opt_int,
-    opt_number,
-    opt_str,
-    own,
-    unknown,
+from crossroads.dialects.kit.extras import leftovers, own
+from crossroads.dialects.kit.fields import (
+    optional_bool,
+    optional_int,
+    optional_number,
+    optional_str,
+    require_dict,
+    require_list,
+    require_str,
 )
+from crossroads.dialects.openai_chat.parts import RequestParser, RequestRenderer
 from crossroads.dialects.openai_chat.tables import FORM, JSON, NAME
 
 
@@ -43,7 +43,7 @@ def parse_include_usage(body: JSON, form: JSON) -> bool | None:
     if options is None:
         return None
     options = require_dict(options, "stream_options")
-    include = opt_bool(options, "include_usage", "stream_options.include_usage")
+    include = optional_bool(options.get("include_usage"), "stream_options.include_usage")
     rest = {k: v for k, v in options.items() if k != "include_usage"}
     if rest:
         form["stream_options"] = rest
@@ -80,7 +80,7 @@ def _parse_tools(raw: Any) -> list[ir.Tool]:
         kind = item.get("type")
         if kind == "function":
             tools.append(_function_tool(require_dict(item.get("function"), f"{param}.function"),
-                                        f"{param}.function", unknown(item, ("type", "function"))))
+                                        f"{param}.function", leftovers(item, ("type", "function"))))
         elif isinstance(kind, str) and kind:
             body = item.get(kind)
             name = body.get("name") if isinstance(body, dict) else None
@@ -92,12 +92,12 @@ def _parse_tools(raw: Any) -> list[ir.Tool]:
 
 def _function_tool(function: JSON, param: str, outer: JSON | None = None) -> ir.Tool:
     name = require_str(function.get("name"), f"{param}.name")
-    description = opt_str(function, "description", f"{param}.description")
+    description = optional_str(function.get("description"), f"{param}.description")
     parameters = function.get("parameters")
     if parameters is not None:
         parameters = require_dict(parameters, f"{param}.parameters")
-    strict = opt_bool(function, "strict", f"{param}.strict")
-    fields = unknown(function, ("name", "description", "parameters", "strict"))
+    strict = optional_bool(function.get("strict"), f"{param}.strict")
+    fields = leftovers(function, ("name", "description", "parameters", "strict"))
     extra: JSON = {}
     if fields:
         extra[NAME] = fields
@@ -146,12 +146,12 @@ def _parse_response_format(raw: Any, form: JSON) -> ir.ResponseFormat:
     schema = spec.get("schema")
     if schema is not None:
         schema = require_dict(schema, "response_format.json_schema.schema")
-    rest = unknown(spec, ("name", "schema", "strict"))
+    rest = leftovers(spec, ("name", "schema", "strict"))
     if rest:
         form["json_schema"] = rest
     return ir.ResponseFormat(type="json_schema", schema=schema,
                              name=require_str(spec.get("name"), "response_format.json_schema.name"),
-                             strict=opt_bool(spec, "strict", "response_format.json_schema.strict"))
+                             strict=optional_bool(spec.get("strict"), "response_format.json_schema.strict"))
 
 
 def _parse_reasoning(raw: Any, form: JSON) -> ir.Reasoning | None:
@@ -199,10 +199,10 @@ def parse_request(body: JSON, *, model: str | None = None, stream: bool | None =
     elif body.get("function_call") is not None:
         request.tool_choice = _parse_function_call(body["function_call"])
         form["function_call"] = True
-    request.parallel_tool_calls = opt_bool(body, "parallel_tool_calls")
+    request.parallel_tool_calls = optional_bool(body.get("parallel_tool_calls"), "parallel_tool_calls")
 
-    max_completion = opt_int(body, "max_completion_tokens")
-    max_tokens = opt_int(body, "max_tokens")
+    max_completion = optional_int(body.get("max_completion_tokens"), "max_completion_tokens")
+    max_tokens = optional_int(body.get("max_tokens"), "max_tokens")
     if max_completion is not None:
         request.max_tokens = max_completion
         form["max_tokens_field"] = "max_completion_tokens"
@@ -211,15 +211,15 @@ def parse_request(body: JSON, *, model: str | None = None, stream: bool | None =
     else:
         request.max_tokens = max_tokens
 
-    request.temperature = opt_number(body, "temperature")
-    request.top_p = opt_number(body, "top_p")
-    request.top_k = opt_int(body, "top_k")
-    request.n = opt_int(body, "n")
-    request.seed = opt_int(body, "seed")
-    request.presence_penalty = opt_number(body, "presence_penalty")
-    request.frequency_penalty = opt_number(body, "frequency_penalty")
+    request.temperature = optional_number(body.get("temperature"), "temperature")
+    request.top_p = optional_number(body.get("top_p"), "top_p")
+    request.top_k = optional_int(body.get("top_k"), "top_k")
+    request.n = optional_int(body.get("n"), "n")
+    request.seed = optional_int(body.get("seed"), "seed")
+    request.presence_penalty = optional_number(body.get("presence_penalty"), "presence_penalty")
+    request.frequency_penalty = optional_number(body.get("frequency_penalty"), "frequency_penalty")
     request.stop = parse_stop(body.get("stop"), form)
-    wire_stream = opt_bool(body, "stream")
+    wire_stream = optional_bool(body.get("stream"), "stream")
     if wire_stream is False:
         form["stream_false"] = True
     request.stream = bool(wire_stream) if stream is None else stream
@@ -227,7 +227,7 @@ def parse_request(body: JSON, *, model: str | None = None, stream: bool | None =
     request.reasoning = _parse_reasoning(body.get("reasoning_effort"), form)
     if body.get("response_format") is not None:
         request.response_format = _parse_response_format(body["response_format"], form)
-    request.user = opt_str(body, "user")
+    request.user = optional_str(body.get("user"), "user")
     request.metadata = _parse_metadata(body.get("metadata"))
 
     unknown = {k: v for k, v in body.items() if k not in _REQUEST_FIELDS}

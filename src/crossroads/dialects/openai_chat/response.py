@@ -6,8 +6,9 @@ import time
 from typing import Any
 
 from crossroads import ir
+from crossroads.dialects.kit.extras import leftovers, own, wrap
 from crossroads.dialects.openai_chat.errors import error_from_payload
-from crossroads.dialects.openai_chat.parts import THINKING_FIELDS, extra, obj, own, tool_call_json, unknown
+from crossroads.dialects.openai_chat.parts import THINKING_FIELDS, obj, tool_call_json
 from crossroads.dialects.openai_chat.tables import FORM, JSON, NAME
 from crossroads.ids import new_id
 
@@ -173,11 +174,11 @@ def _response_tool_call(call: JSON) -> ir.ToolCallPart:
         if "type" not in call:
             form["no_type"] = True
     call_id = call.get("id")
-    rest = unknown(call, ("id", "type", "function", "custom"))
+    rest = leftovers(call, ("id", "type", "function", "custom"))
     return ir.ToolCallPart(id=call_id if isinstance(call_id, str) and call_id else new_id("call_"),
                            name=name if isinstance(name, str) else "",
                            arguments=arguments if isinstance(arguments, str) else "",
-                           extra=extra(rest, form))
+                           extra=wrap(NAME, rest, FORM, form))
 
 
 def parse_response(body: JSON) -> ir.Response:

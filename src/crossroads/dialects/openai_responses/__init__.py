@@ -64,9 +64,10 @@ from typing import Any
 
 from crossroads import ir
 from crossroads.dialects.base import Dialect
+from crossroads.dialects.openai_chat.errors import parse_error
 from crossroads.dialects.openai_responses.decode import ResponsesStreamDecoder
 from crossroads.dialects.openai_responses.encode import ResponsesStreamEncoder
-from crossroads.dialects.openai_responses.errors import parse_error, render_error
+from crossroads.dialects.openai_responses.errors import render_error
 from crossroads.dialects.openai_responses.request import parse_request, render_request
 from crossroads.dialects.openai_responses.response import parse_response, render_response
 from crossroads.dialects.openai_responses.tables import NAME

@@ -9,7 +9,8 @@ import orjson
 
 from crossroads import ids, ir
 from crossroads.assemble import events_for
-from crossroads.dialects.openai_responses.errors import error_from_code, retry_after
+from crossroads.dialects.kit import durations
+from crossroads.dialects.openai_responses.errors import error_from_code
 from crossroads.dialects.openai_responses.parts import output_parts, thinking_part
 from crossroads.dialects.openai_responses.response import parse_usage, stop_reason
 from crossroads.dialects.openai_responses.tables import JSON, NAME, OUTPUT_TEXT, StreamPart
@@ -124,7 +125,7 @@ class ResponsesStreamDecoder:
             return [ir.ErrorEvent(ir.Error(502, "server_error", "upstream response failed"))]
         message = error.get("message")
         return [ir.ErrorEvent(error_from_code(error.get("code"), message if isinstance(message, str) else "",
-                                               error.get("param"), retry_after(error)))]
+                                               error.get("param"), durations.from_error(error)))]
 
     def _error(self, payload: JSON) -> list[ir.Event]:
         self._done = True
@@ -133,7 +134,7 @@ class ResponsesStreamDecoder:
         message = source.get("message")
         return [ir.ErrorEvent(error_from_code(source.get("code") or source.get("type"),
                                                message if isinstance(message, str) else "",
-                                               source.get("param"), retry_after(source)))]
+                                               source.get("param"), durations.from_error(source)))]
 
     # ---- parts
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from crossroads import ids, ir
 from crossroads.dialects.kit.fields import optional_str, require_dict, require_list, require_str
-from crossroads.dialects.kit.media import data_url, split_data_url
+from crossroads.dialects.kit.media import data_url, split_data_url, standard_b64
 from crossroads.dialects.openai_responses.tables import (
     JSON,
     NAME,
@@ -85,7 +85,7 @@ def _parse_image(part: JSON, where: str) -> tuple[ContentPart, JSON | None]:
         return _placeholder(f"[image: {file_id}]", part), None
     url = require_str(url, f"{where}.image_url")
     detail = optional_str(part.get("detail"), f"{where}.detail")
-    inline = split_data_url(url)
+    inline = split_data_url(url, f"{where}.image_url")
     if inline is not None:
         image = ir.ImagePart(media_type=inline[0], data=inline[1], detail=detail)
     else:
@@ -98,11 +98,11 @@ def _parse_file(part: JSON, where: str) -> tuple[ContentPart, JSON | None]:
     file_data, file_url = part.get("file_data"), part.get("file_url")
     filename = optional_str(part.get("filename"), f"{where}.filename")
     if isinstance(file_data, str):
-        inline = split_data_url(file_data)
+        inline = split_data_url(file_data, f"{where}.file_data")
         if inline is not None:
             doc = ir.DocumentPart(media_type=inline[0], data=inline[1], filename=filename)
         else:
-            doc = ir.DocumentPart(data=file_data, filename=filename)
+            doc = ir.DocumentPart(data=standard_b64(file_data, f"{where}.file_data"), filename=filename)
         modelled: tuple[str, ...] = ("type", "file_data", "filename")
     elif isinstance(file_url, str):
         doc = ir.DocumentPart(url=file_url, filename=filename)
