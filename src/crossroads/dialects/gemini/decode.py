@@ -9,9 +9,10 @@ import orjson
 
 from crossroads import ids, ir
 from crossroads.dialects.gemini.errors import error_from_object
-from crossroads.dialects.gemini.parts import PartReader, wire_extra
+from crossroads.dialects.gemini.parts import PartReader
 from crossroads.dialects.gemini.response import parse_usage, stop_reason, upstream_error
-from crossroads.dialects.gemini.tables import get
+from crossroads.dialects.gemini.tables import NAME, get
+from crossroads.dialects.kit.extras import own
 
 
 class GeminiStreamDecoder:
@@ -122,7 +123,7 @@ class GeminiStreamDecoder:
             if part.signature:
                 events.append(ir.PartDelta(self._open, signature=part.signature))
         elif isinstance(part, ir.TextPart):
-            gem = wire_extra(part.extra)
+            gem = own(part.extra, NAME)
             if "_part" in gem:
                 self._close_open(events)
                 index = self._start(ir.TextPart(text="", extra=part.extra), events)

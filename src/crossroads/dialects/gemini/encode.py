@@ -8,9 +8,10 @@ import orjson
 
 from crossroads import ids, ir, sse
 from crossroads.dialects.gemini.errors import error_body
-from crossroads.dialects.gemini.parts import call_part, public, usable_signature, wire_extra
+from crossroads.dialects.gemini.parts import call_part, public, usable_signature
 from crossroads.dialects.gemini.response import render_usage
-from crossroads.dialects.gemini.tables import STOP_TO_FINISH
+from crossroads.dialects.gemini.tables import NAME, STOP_TO_FINISH
+from crossroads.dialects.kit.extras import own
 
 _CHUNK_HEAD = b'{"candidates":[{"content":{"role":"model","parts":['
 
@@ -98,9 +99,9 @@ class GeminiStreamEncoder:
             self._parts[event.index] = _OpenPart("call", call=part)
             return b""
         if isinstance(part, ir.ThinkingPart):
-            self._parts[event.index] = _OpenPart("thinking", wire=public(wire_extra(part.extra)) or None)
+            self._parts[event.index] = _OpenPart("thinking", wire=public(own(part.extra, NAME)) or None)
             return b""
-        gem = wire_extra(part.extra)
+        gem = own(part.extra, NAME)
         raw = gem.get("_part")
         if isinstance(raw, dict):
             self._parts[event.index] = _OpenPart("raw")

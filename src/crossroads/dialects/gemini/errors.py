@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
 
 from crossroads import ir
 from crossroads.dialects.gemini.tables import ERROR_STATUS, KIND_BY_GOOGLE_STATUS
-
-
-def _retry_seconds(value: Any) -> float | None:
-    if isinstance(value, str):
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", value)
-        return float(match.group(1)) if match else None
-    if isinstance(value, dict):  # a Duration given as an object
-        seconds = value.get("seconds", 0)
-        nanos = value.get("nanos", 0)
-        try:
-            return float(seconds) + float(nanos) / 1e9
-        except (TypeError, ValueError):
-            return None
-    return None
 
 
 def error_from_object(error: dict[str, Any], status: int) -> ir.Error:
@@ -32,20 +17,13 @@ def error_from_object(error: dict[str, Any], status: int) -> ir.Error:
     google_status = raw_status if isinstance(raw_status, str) else None
     message = raw_message if isinstance(raw_message, str) else ""
     kind = KIND_BY_GOOGLE_STATUS.get(google_status or "") or ir.kind_for_status(http_status)
-    retry_after: float | None = None
     details = error.get("details")
     for detail in details if isinstance(details, list) else ():
-        if not isinstance(detail, dict):
-            continue
-        type_url = str(detail.get("@type", ""))
-        if type_url.endswith("google.rpc.RetryInfo"):
-            retry_after = _retry_seconds(detail.get("retryDelay"))
-        elif type_url.endswith("google.rpc.ErrorInfo") and detail.get("reason") == "API_KEY_INVALID":
+        if (isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.ErrorInfo")
+                and detail.get("reason") == "API_KEY_INVALID"):
             # Google answers a bad API key with 400 INVALID_ARGUMENT; it is an auth failure.
             kind, http_status = "authentication", 401
-    if retry_after is None and kind == "rate_limit":
-        hinted = re.search(r"retry in (\d+(?:\.\d+)?)s", message, re.IGNORECASE)
-        retry_after = float(hinted.group(1)) if hinted else None
+    retry_after = durations.from_error(error, message)
     return ir.Error(status=http_status, kind=kind, message=message or f"upstream returned HTTP {http_status}",
                     retry_after=retry_after, code=google_status)
 

@@ -3,66 +3,24 @@
 from __future__ import annotations
 
 import mimetypes
-import re
 from collections import deque
 from typing import Any
 
 import orjson
 
 from crossroads import ids, ir
-from crossroads.dialects.gemini.tables import (
-    BASE64,
-    DATA_URL,
-    MAGIC_MIME,
-    NAME,
-    SKIP_SIGNATURE_CHECK,
-    camel,
-    get,
-    known,
-)
-from crossroads.dialects.kit.fields import require_dict, require_list
-
-
-def wire_extra(extra: dict[str, Any] | None) -> dict[str, Any]:
-    """This dialect's share of a part's ``extra``."""
-    if not extra:
-        return {}
-    value = extra.get(NAME)
-    return value if isinstance(value, dict) else {}
+from crossroads.dialects.gemini.tables import BASE64, NAME, SKIP_SIGNATURE_CHECK, camel, get, known
+from crossroads.dialects.kit.extras import own, wrap
+from crossroads.dialects.kit.fields import optional_str, require_dict, require_list, require_str
+from crossroads.dialects.kit.media import guess_type, media_type, split_data_url, standard_b64
 
 
 def public(gem: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in gem.items() if not k.startswith("_")}
 
 
-def _as_extra(gem: dict[str, Any]) -> dict[str, Any] | None:
-    return {NAME: gem} if gem else None
-
-
 def leftover(obj: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
     return {camel(k): v for k, v in obj.items() if k not in known}
-
-
-def opt_number(obj: dict[str, Any], key: str, where: str) -> float | None:
-    value = get(obj, key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ir.bad_request(f"{where}.{key} must be a number", f"{where}.{key}")
-    return value
-
-
-def opt_int(obj: dict[str, Any], key: str, where: str) -> int | None:
-    value = get(obj, key)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and re.fullmatch(r"-?\d+", value):
-        return int(value)  # proto JSON may quote 64-bit integers
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ir.bad_request(f"{where}.{key} must be an integer", f"{where}.{key}")
-    return value
 
 
 def usable_signature(signature: str | None) -> str | None:
@@ -72,13 +30,6 @@ def usable_signature(signature: str | None) -> str | None:
     if signature and len(signature) % 4 == 0 and BASE64.match(signature):
         return signature
     return None
-
-
-def _sniff_mime(data: str, fallback: str) -> str:
-    for prefix, mime in MAGIC_MIME:
-        if data.startswith(prefix):
-            return mime
-    return fallback
 
 
 def _model_id(model: str) -> str:
@@ -158,8 +109,8 @@ class PartReader:
                 signature = get(part, "thoughtSignature")
                 gem = leftover(part, _THOUGHT_PART_KEYS)
                 return ir.ThinkingPart(text=text, signature=signature if isinstance(signature, str) else None,
-                                       extra=_as_extra(gem) if self.output else {NAME: gem})
-            return ir.TextPart(text=text, extra=_as_extra(leftover(part, _TEXT_PART_KEYS)))
+                                       extra=wrap(NAME, gem) if self.output else {NAME: gem})
+            return ir.TextPart(text=text, extra=wrap(NAME, leftover(part, _TEXT_PART_KEYS)))
         if self.output:
             return ir.TextPart(text=_raw_part_text(part), extra={NAME: {"_part": part}})
         blob = get(part, "inlineData")
@@ -190,7 +141,7 @@ class PartReader:
         # Calls parsed from a client's request always carry a (maybe empty) Gemini extra:
         # it tells the renderer the client manages its own thought signatures.
         return ir.ToolCallPart(id=call_id, name=name, arguments=orjson.dumps(args).decode(),
-                               extra=_as_extra(gem) if self.output else {NAME: gem})
+                               extra=wrap(NAME, gem) if self.output else {NAME: gem})
 
     def function_response(self, response: dict[str, Any], where: str) -> ir.ToolResultPart:
         name = response.get("name")
@@ -234,11 +185,8 @@ def _result_content(payload: dict[str, Any]) -> tuple[list[ir.TextPart | ir.Imag
 
 
 def _blob_part(blob: dict[str, Any], where: str) -> ir.ImagePart | ir.DocumentPart:
-    data = blob.get("data")
-    if not isinstance(data, str):
-        raise ir.bad_request(f"{where}.data must be base64 text", f"{where}.data")
-    mime = get(blob, "mimeType")
-    mime = mime if isinstance(mime, str) else None
+    data = standard_b64(require_str(blob.get("data"), f"{where}.data"), f"{where}.data")
+    mime = guess_type(optional_str(get(blob, "mimeType"), f"{where}.mimeType"), data)
     if mime is not None and mime.startswith("image/"):
         return ir.ImagePart(media_type=mime, data=data)
     name = get(blob, "displayName")
@@ -346,7 +294,7 @@ def _render_part(part: ir.Part, out: list[dict[str, Any]], calls: dict[str, tupl
         if thought is not None:
             out.append(thought)
     elif isinstance(part, ir.ToolCallPart):
-        synthetic = bool(wire_extra(part.extra).get("_synthetic_id"))
+        synthetic = bool(own(part.extra, NAME).get("_synthetic_id"))
         calls[part.id] = (part.name, synthetic)
         out.append(call_part(part))
     elif isinstance(part, ir.ToolResultPart):
@@ -358,7 +306,7 @@ def _render_part(part: ir.Part, out: list[dict[str, Any]], calls: dict[str, tupl
 
 
 def text_part(part: ir.TextPart) -> dict[str, Any] | None:
-    gem = wire_extra(part.extra)
+    gem = own(part.extra, NAME)
     raw = gem.get("_part")
     if isinstance(raw, dict):
         return raw
@@ -376,12 +324,12 @@ def thought_part(part: ir.ThinkingPart, keep_signature: bool = True) -> dict[str
     rendered: dict[str, Any] = {"text": part.text, "thought": True}
     if signature:
         rendered["thoughtSignature"] = signature
-    rendered.update(public(wire_extra(part.extra)))
+    rendered.update(public(own(part.extra, NAME)))
     return rendered
 
 
 def call_part(part: ir.ToolCallPart) -> dict[str, Any]:
-    gem = wire_extra(part.extra)
+    gem = own(part.extra, NAME)
     call: dict[str, Any] = {"name": part.name, "args": _args_object(part.arguments)}
     if not gem.get("_synthetic_id"):
         call["id"] = part.id
@@ -409,7 +357,7 @@ def _result_parts(part: ir.ToolResultPart, calls: dict[str, tuple[str, bool]], h
 
 def _result_payload(texts: list[ir.TextPart], is_error: bool) -> dict[str, Any]:
     if len(texts) == 1:
-        gem = wire_extra(texts[0].extra)
+        gem = own(texts[0].extra, NAME)
         if gem.get("_response_object"):
             try:
                 value = orjson.loads(texts[0].text)
@@ -429,13 +377,12 @@ def media_part(part: ir.Part) -> dict[str, Any] | None:
         return None
     fallback = "image/jpeg" if isinstance(part, ir.ImagePart) else "application/pdf"
     if part.data:
-        return {"inlineData": {"mimeType": part.media_type or _sniff_mime(part.data, fallback), "data": part.data}}
+        return {"inlineData": {"mimeType": media_type(part.media_type, part.data, fallback), "data": part.data}}
     if not part.url:
         return None
-    match = DATA_URL.match(part.url)
-    if match:
-        data = match.group(2)
-        return {"inlineData": {"mimeType": match.group(1) or part.media_type or _sniff_mime(data, fallback),
-                               "data": data}}
+    inline = split_data_url(part.url, "url")
+    if inline is not None:
+        return {"inlineData": {"mimeType": media_type(inline[0] or part.media_type, inline[1], fallback),
+                               "data": inline[1]}}
     mime = part.media_type or mimetypes.guess_type(part.url)[0] or fallback
     return {"fileData": {"mimeType": mime, "fileUri": part.url}}

@@ -10,8 +10,6 @@ from crossroads.dialects.gemini.parts import (
     is_gemini_3,
     leftover,
     merge_under,
-    opt_int,
-    opt_number,
     parse_content,
     render_contents,
 )
@@ -27,9 +25,10 @@ from crossroads.dialects.gemini.tables import (
     camel,
     get,
     known,
+    proto_int,
 )
 from crossroads.dialects.gemini_schema import clean_schema, to_json_schema
-from crossroads.dialects.kit.fields import require_dict, require_list
+from crossroads.dialects.kit.fields import optional_int, optional_number, require_dict, require_list
 
 
 def parse_request(body: Any, model: str | None, stream: bool | None) -> ir.Request:
@@ -155,14 +154,14 @@ def _parse_generation_config(config: dict[str, Any], request: ir.Request, extra:
                              meta: dict[str, Any]) -> None:
     where = "generationConfig"
     partial = leftover(config, GENERATION_KEYS)
-    request.temperature = opt_number(config, "temperature", where)
-    request.top_p = opt_number(config, "topP", where)
-    request.top_k = opt_int(config, "topK", where)
-    request.max_tokens = opt_int(config, "maxOutputTokens", where)
-    request.n = opt_int(config, "candidateCount", where)
-    request.seed = opt_int(config, "seed", where)
-    request.presence_penalty = opt_number(config, "presencePenalty", where)
-    request.frequency_penalty = opt_number(config, "frequencyPenalty", where)
+    request.temperature = optional_number(get(config, "temperature"), f"{where}.temperature")
+    request.top_p = optional_number(get(config, "topP"), f"{where}.topP")
+    request.top_k = optional_int(proto_int(get(config, "topK")), f"{where}.topK")
+    request.max_tokens = optional_int(proto_int(get(config, "maxOutputTokens")), f"{where}.maxOutputTokens")
+    request.n = optional_int(proto_int(get(config, "candidateCount")), f"{where}.candidateCount")
+    request.seed = optional_int(proto_int(get(config, "seed")), f"{where}.seed")
+    request.presence_penalty = optional_number(get(config, "presencePenalty"), f"{where}.presencePenalty")
+    request.frequency_penalty = optional_number(get(config, "frequencyPenalty"), f"{where}.frequencyPenalty")
     stop = get(config, "stopSequences")
     if stop is not None:
         if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
@@ -203,7 +202,7 @@ def _parse_response_format(config: dict[str, Any], request: ir.Request, partial:
 
 def _parse_thinking(thinking: dict[str, Any], request: ir.Request, partial: dict[str, Any]) -> None:
     where = "generationConfig.thinkingConfig"
-    budget = opt_int(thinking, "thinkingBudget", where)
+    budget = optional_int(proto_int(get(thinking, "thinkingBudget")), f"{where}.thinkingBudget")
     level = get(thinking, "thinkingLevel")
     effort: str | None = None
     if level is not None:

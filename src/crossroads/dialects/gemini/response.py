@@ -15,7 +15,6 @@ from crossroads.dialects.gemini.parts import (
     merge_under,
     text_part,
     thought_part,
-    wire_extra,
 )
 from crossroads.dialects.gemini.tables import (
     CANDIDATE_KEYS,
@@ -26,6 +25,7 @@ from crossroads.dialects.gemini.tables import (
     USAGE_KEYS,
     get,
 )
+from crossroads.dialects.kit.extras import own
 
 
 def stop_reason(finish: Any, has_calls: bool) -> ir.StopReason | None:
@@ -124,7 +124,7 @@ def _parse_candidate(raw: Any, response: ir.Response, gem: dict[str, Any]) -> No
 
 
 def render_response(response: ir.Response) -> dict[str, Any]:
-    gem = dict(wire_extra(response.extra))
+    gem = dict(own(response.extra, NAME))
     body: dict[str, Any] = {}
     candidate_extra = gem.pop("_candidate", None) or {}
     more = gem.pop("_candidates", None)

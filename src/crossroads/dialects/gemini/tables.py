@@ -150,14 +150,16 @@ KIND_BY_GOOGLE_STATUS: dict[str, ir.ErrorKind] = {
 }
 
 
-MAGIC_MIME = (("iVBORw0KGgo", "image/png"), ("/9j/", "image/jpeg"), ("R0lGOD", "image/gif"),
-               ("UklGR", "image/webp"), ("JVBERi0", "application/pdf"))
-
-
 SKIP_SIGNATURE_CHECK = "skip_thought_signature_validator"
 
 
 BASE64 = re.compile(r"^[A-Za-z0-9+/_-]*={0,2}$")
 
 
-DATA_URL = re.compile(r"^data:([^;,]+)?(?:;[^,]*)?;base64,(.*)$", re.DOTALL)
+
+
+def proto_int(value: Any) -> Any:
+    """Proto JSON may quote 64-bit integers ("8192"): those read as numbers."""
+    if isinstance(value, str) and value.lstrip("-").isdigit():
+        return int(value)
+    return value

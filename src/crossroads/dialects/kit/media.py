@@ -75,12 +75,17 @@ def standard_prefix(data: str) -> str:
     return data[: len(data) - len(data) % 4]
 
 
-def media_type(declared: str | None, data: str, fallback: str = OCTET_STREAM) -> str:
+def guess_type(declared: str | None, data: str) -> str | None:
     """The declared type unless it says nothing (absent, octet-stream), else
-    the sniffed one, else ``fallback``."""
+    the sniffed one, else what was declared."""
     if declared and declared != OCTET_STREAM:
         return declared
-    return sniff(data) or declared or fallback
+    return sniff(data) or declared
+
+
+def media_type(declared: str | None, data: str, fallback: str = OCTET_STREAM) -> str:
+    """:func:`guess_type`, else ``fallback``."""
+    return guess_type(declared, data) or fallback
 
 
 def split_data_url(url: str, param: str) -> tuple[str | None, str] | None:
