@@ -8,6 +8,7 @@ import orjson
 
 from crossroads import ir
 from crossroads.dialects.gemini.tables import ERROR_STATUS, KIND_BY_GOOGLE_STATUS
+from crossroads.dialects.kit import durations
 
 
 def error_from_object(error: dict[str, Any], status: int) -> ir.Error:
