@@ -28,6 +28,7 @@ import orjson
 from crossroads import dialects, ir, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
+from crossroads.dialects.kit import durations
 from crossroads.http import Reply, StreamReply
 from crossroads.providers.base import Account, Provider
 from crossroads.providers.subscription_catalogue import Catalogue
@@ -371,7 +372,7 @@ class Pipeline:
         error = upstream.parse_error(response.status, data)
         retry_after = response.headers.get("retry-after")
         if retry_after and error.retry_after is None:
-            error.retry_after = _parse_retry_after(retry_after)
+            error.retry_after = durations.retry_after_header(retry_after)
         return error
 
     # ------------------------------------------------------------------ accounting
@@ -590,14 +591,3 @@ def _client_facing(error: ir.Error, model: str) -> ir.Error:
                         f"({error.status}: {error.message})")
     return error
 
-
-def _parse_retry_after(value: str) -> float | None:
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None
