@@ -98,8 +98,8 @@ def split_data_url(url: str, param: str) -> tuple[str | None, str] | None:
     header, sep, payload = url[5:].partition(",")
     if not sep:
         raise ir.bad_request(f"invalid value for '{param}': a data URL needs a ',' before its data", param)
-    declared, _, params = header.partition(";")
-    declared = declared.strip() or None
+    written, _, params = header.partition(";")
+    declared = written.strip() or None
     if declared is not None and "/" not in declared:
         raise ir.bad_request(f"invalid value for '{param}': {declared!r} is not a media type", param)
     if "base64" in (p.strip().lower() for p in params.split(";")):
