@@ -164,7 +164,7 @@ class ResponsesStreamEncoder:
 
     def _on_part_stop(self, index: int) -> bytes:
         item = self._items.pop(index, None)
-        part = self._assembler.parts.get(index)
+        part = self._assembler.part(index)
         if item is None or part is None:
             return b""
         base = {"item_id": item.item_id, "output_index": item.output_index}
