@@ -105,7 +105,7 @@ class App:
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/")
         route = self.route_for("GET" if head_only else method, path)
-        error_dialect = route.error_dialect if route else _guess_dialect(path)
+        error_dialect = route.error_dialect if route else dialects.for_path(path)
         try:
             request = await read_request(scope, receive)
             request.path = path
@@ -117,8 +117,8 @@ class App:
                 raise ir.Error(401, "authentication",
                                "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
                                "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
-            if path == "/v1/models" and "anthropic-version" in request.headers:
-                error_dialect = "anthropic"
+            if path == "/v1/models":  # shared by every OpenAI-style client and Claude Code
+                error_dialect = dialects.identified_by(request.headers) or error_dialect
             reply = await route.handler(self, request)
         except ir.Error as error:
             reply = self._error_reply(error_dialect, error)
@@ -160,14 +160,6 @@ class App:
                 await self.runtime.state.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _guess_dialect(path: str) -> str:
-    if "/messages" in path:
-        return "anthropic"
-    if path.startswith("/v1beta") or ":" in path:
-        return "gemini"
-    return "openai-chat"
 
 
 def create_app() -> App:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from crossroads import ir
+from crossroads.dialects.kit.adapter import DialectBase
 from crossroads.dialects.kit.fields import (
     optional_bool,
     optional_int,
@@ -267,36 +268,36 @@ class CompletionStreamEncoder:
             self._usage = usage if self._usage is None else self._usage.merged(usage)
 
 
-class OpenAICompletionsDialect:
-    stream_terminators: tuple[bytes, ...] = (b"[DONE]",)
-    needs_inline_images = False
+class OpenAICompletionsDialect(DialectBase):
     name = NAME
+    stream_terminators = (b"[DONE]",)
 
-    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
-                      stream: bool | None = None) -> ir.Request:
+    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
         return parse_request(body, model=model, stream=stream)
 
-    def render_request(self, request: ir.Request) -> dict[str, Any]:
+    def write_request(self, request: ir.Request) -> JSON:
         return render_request(request)
 
-    def parse_response(self, body: dict[str, Any]) -> ir.Response:
+    def read_response(self, body: JSON) -> ir.Response:
         return parse_response(body)
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
+    def write_response(self, response: ir.Response) -> JSON:
         return render_response(response)
 
-    def stream_decoder(self) -> CompletionStreamDecoder:
+    def new_decoder(self) -> CompletionStreamDecoder:
         return CompletionStreamDecoder()
 
-    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
-                       sse: bool = True) -> CompletionStreamEncoder:
+    def new_encoder(self, model: str, request: ir.Request | None) -> CompletionStreamEncoder:
         return CompletionStreamEncoder(model, request)
 
-    def parse_error(self, status: int, body: bytes) -> ir.Error:
+    def read_error(self, status: int, body: bytes) -> ir.Error:
         return parse_error(status, body)
 
-    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
+    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
         return render_error(error)
+
+    def usage_of(self, payload: JSON) -> ir.Usage | None:
+        return parse_usage(payload.get("usage"))
 
 
 DIALECT = OpenAICompletionsDialect()

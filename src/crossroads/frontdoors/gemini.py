@@ -44,8 +44,9 @@ async def model_action(app: App, request: Request) -> Reply | StreamReply:
     if action not in ("generateContent", "streamGenerateContent"):
         raise ir.Error(404, "not_found", f"unknown method {action!r}; expected one of {', '.join(_METHODS)}")
     stream = action == "streamGenerateContent"
-    inbound = Inbound(dialect, body, request.body, name, stream, request.headers,
-                      sse=request.query.get("alt") == "sse", client_key=request.client_key)
+    if stream and request.query.get("alt") != "sse":
+        dialect = dialects.get("gemini:json-array")
+    inbound = Inbound(dialect, body, request.body, name, stream, request.headers, client_key=request.client_key)
     return await app.pipeline.handle(inbound)
 
 

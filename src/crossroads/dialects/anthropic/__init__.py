@@ -27,63 +27,58 @@ Choices worth knowing (the SDK's types, ``anthropic`` 2.14, are the reference):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from crossroads import ir
 from crossroads.dialects.anthropic.decode import AnthropicStreamDecoder
 from crossroads.dialects.anthropic.encode import AnthropicStreamEncoder
 from crossroads.dialects.anthropic.errors import parse_error, render_error
 from crossroads.dialects.anthropic.request import parse_request, render_request
-from crossroads.dialects.anthropic.response import parse_response, render_response
-from crossroads.dialects.anthropic.tables import NAME
+from crossroads.dialects.anthropic.response import parse_response, render_response, usage_from_wire
+from crossroads.dialects.anthropic.tables import JSON, NAME
+from crossroads.dialects.kit.adapter import DialectBase
 
 
-class AnthropicDialect:
-    stream_terminators: tuple[bytes, ...] = (b"message_stop",)
-    needs_inline_images = False
+class AnthropicDialect(DialectBase):
     name = NAME
+    stream_terminators = (b"message_stop",)
+    identifying_headers = ("anthropic-version",)
+    path_markers = ("/messages",)
 
     def __init__(self, *, mid_conversation_system: Literal["fold", "keep"] = "fold",
                  sampling_params: bool = False) -> None:
         self.keep_system_messages = mid_conversation_system == "keep"
         self.sampling_params = sampling_params
 
-    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
-                      stream: bool | None = None) -> ir.Request:
-        try:
-            return parse_request(body, model, stream)
-        except ir.Error:
-            raise
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ir.bad_request(f"malformed request: {exc}") from None
+    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
+        return parse_request(body, model, stream)
 
-    def render_request(self, request: ir.Request) -> dict[str, Any]:
-        return render_request(request, keep_system=self.keep_system_messages,
-                              sampling_params=self.sampling_params)
+    def write_request(self, request: ir.Request) -> JSON:
+        return render_request(request, keep_system=self.keep_system_messages, sampling_params=self.sampling_params)
 
-    def parse_response(self, body: dict[str, Any]) -> ir.Response:
-        try:
-            return parse_response(body)
-        except ir.Error as exc:
-            raise ir.Error(502, "server_error", f"malformed upstream response: {exc.message}") from None
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ir.Error(502, "server_error", f"malformed upstream response: {exc}") from None
+    def read_response(self, body: JSON) -> ir.Response:
+        return parse_response(body)
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
+    def write_response(self, response: ir.Response) -> JSON:
         return render_response(response)
 
-    def stream_decoder(self) -> AnthropicStreamDecoder:
+    def new_decoder(self) -> AnthropicStreamDecoder:
         return AnthropicStreamDecoder()
 
-    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
-                       sse: bool = True) -> AnthropicStreamEncoder:
+    def new_encoder(self, model: str, request: ir.Request | None) -> AnthropicStreamEncoder:
         return AnthropicStreamEncoder(model=model, request=request)
 
-    def parse_error(self, status: int, body: bytes) -> ir.Error:
+    def read_error(self, status: int, body: bytes) -> ir.Error:
         return parse_error(status, body)
 
-    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
+    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
         return render_error(error)
+
+    def usage_of(self, payload: JSON) -> ir.Usage | None:
+        raw = payload.get("usage")
+        if raw is None and isinstance(payload.get("message"), dict):
+            raw = payload["message"].get("usage")  # message_start
+        return usage_from_wire(raw) if isinstance(raw, dict) else None
 
 
 DIALECT = AnthropicDialect()

@@ -33,7 +33,7 @@ class AnthropicStreamDecoder:
         self._stop_sequence: str | None = None
         self._done = False
 
-    def feed(self, event: str | None, data: str) -> list[ir.Event]:
+    def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]:
         if self._done:
             return []
         try:

@@ -53,47 +53,63 @@ Choices worth knowing:
 
 from __future__ import annotations
 
-from typing import Any
-
 from crossroads import ir
 from crossroads.dialects.gemini.decode import GeminiStreamDecoder
-from crossroads.dialects.gemini.encode import GeminiStreamEncoder
+from crossroads.dialects.gemini.encode import GeminiArrayStreamEncoder, GeminiStreamEncoder, JsonArrayFramer
 from crossroads.dialects.gemini.errors import error_body, parse_error
 from crossroads.dialects.gemini.request import parse_request, render_request
-from crossroads.dialects.gemini.response import parse_response, render_response
-from crossroads.dialects.gemini.tables import NAME
+from crossroads.dialects.gemini.response import parse_response, parse_usage, render_response
+from crossroads.dialects.gemini.tables import JSON, NAME
+from crossroads.dialects.kit.adapter import DialectBase
 
 
-class GeminiDialect:
-    stream_terminators: tuple[bytes, ...] = (b"finishReason", b"finish_reason")
-    needs_inline_images = True
+class GeminiDialect(DialectBase):
+    """``json_array=True`` is the variant for ``streamGenerateContent`` without
+    ``alt=sse``: the same requests and replies, streams framed as one JSON array."""
+
     name = NAME
+    stream_terminators = (b"finishReason", b"finish_reason")
+    needs_inline_images = True
+    model_in_url = True
+    path_markers = ("/v1beta", ":")
 
-    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
-                      stream: bool | None = None) -> ir.Request:
+    def __init__(self, *, json_array: bool = False) -> None:
+        self.json_array = json_array
+        if json_array:
+            self.stream_content_type = b"application/json"
+
+    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
         return parse_request(body, model, stream)
 
-    def render_request(self, request: ir.Request) -> dict[str, Any]:
+    def write_request(self, request: ir.Request) -> JSON:
         return render_request(request)
 
-    def parse_response(self, body: dict[str, Any]) -> ir.Response:
+    def read_response(self, body: JSON) -> ir.Response:
         return parse_response(body)
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
+    def write_response(self, response: ir.Response) -> JSON:
         return render_response(response)
 
-    def stream_decoder(self) -> GeminiStreamDecoder:
-        return GeminiStreamDecoder()
-
-    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
-                       sse: bool = True) -> GeminiStreamEncoder:
-        return GeminiStreamEncoder(model=model, request=request, sse=sse)
-
-    def parse_error(self, status: int, body: bytes) -> ir.Error:
+    def read_error(self, status: int, body: bytes) -> ir.Error:
         return parse_error(status, body)
 
-    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
+    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
         return error_body(error)
+
+    def new_decoder(self) -> GeminiStreamDecoder:
+        return GeminiStreamDecoder()
+
+    def new_encoder(self, model: str, request: ir.Request | None) -> GeminiStreamEncoder:
+        if self.json_array:
+            return GeminiArrayStreamEncoder(model=model, request=request)
+        return GeminiStreamEncoder(model=model, request=request)
+
+    def usage_of(self, payload: JSON) -> ir.Usage | None:
+        return parse_usage(payload.get("usageMetadata") or payload.get("usage_metadata"))
+
+    def passthrough_framer(self) -> JsonArrayFramer | None:
+        return JsonArrayFramer() if self.json_array else None
 
 
 DIALECT = GeminiDialect()
+JSON_ARRAY = GeminiDialect(json_array=True)

@@ -31,16 +31,19 @@ class GeminiStreamDecoder:
         self._saw_call = False
         self._reader = PartReader(salt=secrets.token_hex(3) + "_", output=True)
 
-    def feed(self, event: str | None, data: str) -> list[ir.Event]:
-        if self._done:
-            return []
-        data = data.strip()
-        if not data:
+    def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]:
+        if self._done or not data.strip():
             return []
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
             return self._fail(upstream_error("upstream sent invalid JSON in the Gemini stream"))
+        return self.feed_chunk(chunk)
+
+    def feed_chunk(self, chunk: Any) -> list[ir.Event]:
+        """One parsed GenerateContentResponse."""
+        if self._done:
+            return []
         if not isinstance(chunk, dict):
             return self._fail(upstream_error("upstream Gemini stream chunk is not an object"))
         if isinstance(chunk.get("error"), dict):

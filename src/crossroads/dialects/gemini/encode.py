@@ -31,15 +31,12 @@ class GeminiStreamEncoder:
     """IR events -> GenerateContentResponse chunks, one per text/thinking delta.
 
     Tool calls are sent whole (Gemini never streams arguments), so their
-    argument fragments are buffered until the call's PartStop. With
-    ``sse=False`` the chunks form one JSON array (``streamGenerateContent``
-    without ``alt=sse``)."""
+    argument fragments are buffered until the call's PartStop."""
 
-    __slots__ = ("_done", "_emitted", "_id", "_model", "_parts", "_sse", "_tail", "_usage")
+    __slots__ = ("_done", "_emitted", "_id", "_model", "_parts", "_tail", "_usage")
 
-    def __init__(self, *, model: str, request: ir.Request | None = None, sse: bool = True) -> None:
+    def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
         self._model = model
-        self._sse = sse
         self._id = ""
         self._tail = b""
         self._parts: dict[int, _OpenPart] = {}
@@ -79,16 +76,10 @@ class GeminiStreamEncoder:
         return b""
 
     def close(self) -> bytes:
-        if self._sse:
-            return b""
-        return b"]" if self._emitted else b"[]"
+        return b""
 
     def _emit(self, payload: bytes) -> bytes:
-        if self._sse:
-            return sse.frame(payload)
-        prefix = b",\r\n" if self._emitted else b"["
-        self._emitted = True
-        return prefix + payload
+        return sse.frame(payload)
 
     def _part_chunk(self, part: dict[str, Any]) -> bytes:
         return self._emit(_CHUNK_HEAD + orjson.dumps(part) + self._tail)
@@ -158,3 +149,48 @@ class GeminiStreamEncoder:
         chunk["modelVersion"] = self._model
         chunk["responseId"] = self._id
         return self._emit(orjson.dumps(chunk))
+
+
+class GeminiArrayStreamEncoder(GeminiStreamEncoder):
+    """``streamGenerateContent`` without ``alt=sse``: the chunks form one JSON array."""
+
+    __slots__ = ()
+
+    def close(self) -> bytes:
+        return b"]" if self._emitted else b"[]"
+
+    def _emit(self, payload: bytes) -> bytes:
+        prefix = b",\r\n" if self._emitted else b"["
+        self._emitted = True
+        return prefix + payload
+
+
+class JsonArrayFramer:
+    """A Gemini upstream's SSE stream re-framed as the JSON array a client
+    without ``alt=sse`` reads: each event's data becomes one array element."""
+
+    __slots__ = ("_buffer", "_emitted")
+
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._emitted = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._buffer + chunk if self._buffer else chunk
+        end = data.rfind(b"\n")
+        if end < 0:
+            self._buffer = data
+            return b""
+        self._buffer = data[end + 1:]
+        out = []
+        for line in data[:end].split(b"\n"):
+            if line.startswith(b"data:"):
+                payload = line[5:].strip()
+                if payload:
+                    out.append((b",\r\n" if self._emitted else b"[") + payload)
+                    self._emitted = True
+        return b"".join(out)
+
+    def close(self) -> bytes:
+        rest = self.feed(b"\n") if self._buffer else b""
+        return rest + (b"]" if self._emitted else b"[]")

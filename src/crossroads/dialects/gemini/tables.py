@@ -163,3 +163,4 @@ def proto_int(value: Any) -> Any:
     if isinstance(value, str) and value.lstrip("-").isdigit():
         return int(value)
     return value
+JSON = dict[str, Any]

@@ -36,52 +36,62 @@ Choices made when rendering IR from other dialects:
 
 from __future__ import annotations
 
-from typing import Any
-
 from crossroads import ir
+from crossroads.dialects.kit.adapter import DialectBase
 from crossroads.dialects.openai_chat.decode import ChatStreamDecoder
 from crossroads.dialects.openai_chat.encode import ChatStreamEncoder
 from crossroads.dialects.openai_chat.errors import parse_error, render_error
 from crossroads.dialects.openai_chat.request import parse_request, render_request
-from crossroads.dialects.openai_chat.response import parse_response, render_response
-from crossroads.dialects.openai_chat.tables import NAME
+from crossroads.dialects.openai_chat.response import parse_response, parse_usage, render_response
+from crossroads.dialects.openai_chat.tables import JSON, NAME
 
 
-class OpenAIChatDialect:
-    stream_terminators: tuple[bytes, ...] = (b"[DONE]",)
-    needs_inline_images = False
+class OpenAIChatDialect(DialectBase):
     name = NAME
+    stream_terminators = (b"[DONE]",)
 
     def __init__(self, *, send_reasoning: bool = False, max_tokens_field: str = "max_tokens") -> None:
         self.send_reasoning = send_reasoning
         self.max_tokens_field = max_tokens_field
 
-    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
-                      stream: bool | None = None) -> ir.Request:
+    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
         return parse_request(body, model=model, stream=stream)
 
-    def render_request(self, request: ir.Request) -> dict[str, Any]:
-        return render_request(request, send_reasoning=self.send_reasoning,
-                              max_tokens_field=self.max_tokens_field)
+    def write_request(self, request: ir.Request) -> JSON:
+        return render_request(request, send_reasoning=self.send_reasoning, max_tokens_field=self.max_tokens_field)
 
-    def parse_response(self, body: dict[str, Any]) -> ir.Response:
+    def read_response(self, body: JSON) -> ir.Response:
         return parse_response(body)
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
+    def write_response(self, response: ir.Response) -> JSON:
         return render_response(response)
 
-    def stream_decoder(self) -> ChatStreamDecoder:
-        return ChatStreamDecoder()
-
-    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
-                       sse: bool = True) -> ChatStreamEncoder:
-        return ChatStreamEncoder(model, request)
-
-    def parse_error(self, status: int, body: bytes) -> ir.Error:
+    def read_error(self, status: int, body: bytes) -> ir.Error:
         return parse_error(status, body)
 
-    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
+    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
         return render_error(error)
+
+    def new_decoder(self) -> ChatStreamDecoder:
+        return ChatStreamDecoder()
+
+    def new_encoder(self, model: str, request: ir.Request | None) -> ChatStreamEncoder:
+        return ChatStreamEncoder(model, request)
+
+    def usage_of(self, payload: JSON) -> ir.Usage | None:
+        return parse_usage(payload.get("usage"))
+
+    def passthrough_edits(self, body: JSON, model: str | None, stream: bool) -> tuple[bool, bool]:
+        changed, _ = super().passthrough_edits(body, model, stream)
+        options = body.get("stream_options")
+        if not stream or (isinstance(options, dict) and options.get("include_usage")):
+            return changed, False
+        # ask for usage so it can be accounted, and hide the extra chunk from the client
+        body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+        return True, True
+
+    def hides_usage_chunk(self, payload: JSON) -> bool:
+        return payload.get("choices") == []
 
 
 DIALECT = OpenAIChatDialect()

@@ -28,6 +28,9 @@ class _ToolState:
         self.arguments: list[str] = []  # fragments seen before the name was known
 
 
+DONE = ("[DONE]", b"[DONE]")
+
+
 class ChatStreamDecoder:
     """``chat.completion.chunk`` frames -> IR events (choice 0 only)."""
 
@@ -48,10 +51,10 @@ class ChatStreamDecoder:
         self._usage: ir.Usage | None = None
         self.done = False
 
-    def feed(self, event: str | None, data: str) -> list[ir.Event]:
+    def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]:
         if self.done:
             return []
-        if data.startswith("[DONE]"):
+        if data[:6] in DONE:
             return self._complete()
         try:
             payload = orjson.loads(data)

@@ -60,49 +60,50 @@ Streams
 
 from __future__ import annotations
 
-from typing import Any
-
 from crossroads import ir
-from crossroads.dialects.base import Dialect
+from crossroads.dialects.kit.adapter import DialectBase
 from crossroads.dialects.openai_chat.errors import parse_error
 from crossroads.dialects.openai_responses.decode import ResponsesStreamDecoder
 from crossroads.dialects.openai_responses.encode import ResponsesStreamEncoder
 from crossroads.dialects.openai_responses.errors import render_error
 from crossroads.dialects.openai_responses.request import parse_request, render_request
-from crossroads.dialects.openai_responses.response import parse_response, render_response
-from crossroads.dialects.openai_responses.tables import NAME
+from crossroads.dialects.openai_responses.response import parse_response, parse_usage, render_response
+from crossroads.dialects.openai_responses.tables import JSON, NAME
 
 
-class OpenAIResponsesDialect:
-    stream_terminators: tuple[bytes, ...] = (b"response.completed", b"response.incomplete", b"response.failed")
-    needs_inline_images = False
+class OpenAIResponsesDialect(DialectBase):
     name = NAME
+    stream_terminators = (b"response.completed", b"response.incomplete", b"response.failed")
 
-    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
-                      stream: bool | None = None) -> ir.Request:
+    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
         return parse_request(body, model=model, stream=stream)
 
-    def render_request(self, request: ir.Request) -> dict[str, Any]:
+    def write_request(self, request: ir.Request) -> JSON:
         return render_request(request)
 
-    def parse_response(self, body: dict[str, Any]) -> ir.Response:
+    def read_response(self, body: JSON) -> ir.Response:
         return parse_response(body)
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
+    def write_response(self, response: ir.Response) -> JSON:
         return render_response(response)
 
-    def stream_decoder(self) -> ResponsesStreamDecoder:
-        return ResponsesStreamDecoder()
-
-    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
-                       sse: bool = True) -> ResponsesStreamEncoder:
-        return ResponsesStreamEncoder(model=model, request=request)
-
-    def parse_error(self, status: int, body: bytes) -> ir.Error:
+    def read_error(self, status: int, body: bytes) -> ir.Error:
         return parse_error(status, body)
 
-    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
+    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
         return render_error(error)
 
+    def new_decoder(self) -> ResponsesStreamDecoder:
+        return ResponsesStreamDecoder()
 
-DIALECT: Dialect = OpenAIResponsesDialect()
+    def new_encoder(self, model: str, request: ir.Request | None) -> ResponsesStreamEncoder:
+        return ResponsesStreamEncoder(model=model, request=request)
+
+    def usage_of(self, payload: JSON) -> ir.Usage | None:
+        raw = payload.get("usage")
+        if raw is None and isinstance(payload.get("response"), dict):
+            raw = payload["response"].get("usage")  # response.completed
+        return parse_usage(raw)
+
+
+DIALECT = OpenAIResponsesDialect()

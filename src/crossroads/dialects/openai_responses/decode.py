@@ -45,8 +45,8 @@ class ResponsesStreamDecoder:
         self._has_call = False
         self._has_refusal = False
 
-    def feed(self, event: str | None, data: str) -> list[ir.Event]:
-        if self._done or not data or data == "[DONE]":
+    def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]:
+        if self._done or not data or data in ("[DONE]", b"[DONE]"):
             return []
         try:
             payload = orjson.loads(data)
