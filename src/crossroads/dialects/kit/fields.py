@@ -63,7 +63,8 @@ def require_str(value: Any, param: str) -> str:
 def require_number(value: Any, param: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise invalid(param, "a number", value)
-    if not -NUMBER_LIMIT <= value <= NUMBER_LIMIT:
+    limit = INT_LIMIT if isinstance(value, int) else NUMBER_LIMIT
+    if not -limit <= value < limit:
         raise out_of_range(param, value)
     return value
 

@@ -53,7 +53,7 @@ def leftover(obj: JSON, modelled: frozenset[str]) -> JSON:
 def _parse_part(raw: Any, where: str, default_text: JSON) -> tuple[ContentPart, JSON | None]:
     """One wire content part -> IR part, plus wire keys the IR part cannot hold."""
     part = require_dict(raw, where)
-    kind = part.get("type")
+    kind = require_str(part.get("type"), f"{where}.type")
     if kind in TEXT_TYPES:
         text = require_str(part.get("text"), f"{where}.text")
         shape = {k: v for k, v in part.items() if k != "text"}
@@ -66,8 +66,6 @@ def _parse_part(raw: Any, where: str, default_text: JSON) -> tuple[ContentPart, 
         return _parse_image(part, where)
     if kind == "input_file":
         return _parse_file(part, where)
-    if not isinstance(kind, str):
-        raise ir.bad_request(f"{where}.type must be a string", f"{where}.type")
     return _placeholder(f"[{kind}]", part), None
 
 

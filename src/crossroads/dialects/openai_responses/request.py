@@ -366,7 +366,11 @@ def render_tool_choice(choice: ir.ToolChoice) -> str | JSON:
 def _parse_reasoning(value: JSON) -> ir.Reasoning:
     effort = optional_str(value.get("effort"), "reasoning.effort")
     if effort is not None:
-        reasoning.budget_for_level(effort)  # validates the level name
+        try:
+            reasoning.budget_for_level(effort)  # validates the level name
+        except ir.Error as error:
+            error.param = "reasoning.effort"
+            raise
     return ir.Reasoning(effort=effort, summary=optional_str(value.get("summary"), "reasoning.summary"))
 
 
