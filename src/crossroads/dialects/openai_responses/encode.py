@@ -19,7 +19,8 @@ from crossroads.dialects.openai_responses.tables import JSON, OUTPUT_TEXT
 class _Item:
     """An output item the encoder has opened for one IR part."""
 
-    __slots__ = ("call_id", "item_id", "kind", "output_index", "refusal", "summary_open")
+    __slots__ = ("call_id", "delta_head", "delta_tail", "item_id", "kind", "output_index", "refusal",
+                 "summary_open")
 
     def __init__(self, kind: str, output_index: int, item_id: str) -> None:
         self.kind = kind
@@ -28,6 +29,29 @@ class _Item:
         self.call_id = ""
         self.refusal = False
         self.summary_open = False
+        self.delta_head = b""  # the frame of a delta up to its text, made on the first delta
+        self.delta_tail = b""
+
+    def delta_frame(self, text: str, sequence_number: int) -> bytes:
+        """A delta event for this item, without building its dict (deltas are most of a stream)."""
+        if not self.delta_head:
+            self._make_delta_frame()
+        return (self.delta_head + orjson.dumps(text) + self.delta_tail + str(sequence_number).encode()
+                + b"}\n\n")
+
+    def _make_delta_frame(self) -> None:
+        if self.kind == "message":
+            kind, extra = (("response.refusal.delta", b',"content_index":0') if self.refusal
+                           else ("response.output_text.delta", b',"content_index":0'))
+            tail = b',"logprobs":[],"sequence_number":' if not self.refusal else b',"sequence_number":'
+        elif self.kind == "function_call":
+            kind, extra, tail = "response.function_call_arguments.delta", b"", b',"sequence_number":'
+        else:
+            kind, extra, tail = "response.reasoning_summary_text.delta", b',"summary_index":0', b',"sequence_number":'
+        self.delta_head = (b"event: " + kind.encode() + b'\ndata: {"type":"' + kind.encode() + b'","item_id":'
+                           + orjson.dumps(self.item_id) + b',"output_index":' + str(self.output_index).encode()
+                           + extra + b',"delta":')
+        self.delta_tail = tail
 
 
 class ResponsesStreamEncoder:
@@ -145,22 +169,14 @@ class ResponsesStreamEncoder:
         item = self._items.get(event.index)
         if item is None or not event.text:
             return b""  # unknown/skipped part, or a thinking signature (no home in this API)
-        base = {"item_id": item.item_id, "output_index": item.output_index}
-        if item.kind == "message":
-            if item.refusal:
-                return self._frame({"type": "response.refusal.delta", **base, "content_index": 0,
-                                    "delta": event.text})
-            return self._frame({"type": "response.output_text.delta", **base, "content_index": 0,
-                                "delta": event.text, "logprobs": []})
-        if item.kind == "function_call":
-            return self._frame({"type": "response.function_call_arguments.delta", **base, "delta": event.text})
         frames = b""
-        if not item.summary_open:
+        if item.kind == "reasoning" and not item.summary_open:
             item.summary_open = True
-            frames = self._frame({"type": "response.reasoning_summary_part.added", **base, "summary_index": 0,
+            frames = self._frame({"type": "response.reasoning_summary_part.added", "item_id": item.item_id,
+                                  "output_index": item.output_index, "summary_index": 0,
                                   "part": {"type": "summary_text", "text": ""}})
-        return frames + self._frame({"type": "response.reasoning_summary_text.delta", **base,
-                                     "summary_index": 0, "delta": event.text})
+        self._seq += 1
+        return frames + item.delta_frame(event.text, self._seq - 1)
 
     def _on_part_stop(self, index: int) -> bytes:
         item = self._items.pop(index, None)
