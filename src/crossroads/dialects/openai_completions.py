@@ -29,7 +29,9 @@ from crossroads.dialects.kit.fields import (
     require_list,
     require_str,
 )
+from crossroads.dialects.kit.stream import EncoderBase
 from crossroads.dialects.openai_chat.decode import ChatStreamDecoder
+from crossroads.dialects.openai_chat.encode import DONE_FRAME
 from crossroads.dialects.openai_chat.errors import error_object, parse_error, render_error
 from crossroads.dialects.openai_chat.request import (
     parse_include_usage,
@@ -202,55 +204,47 @@ class CompletionStreamDecoder(ChatStreamDecoder):
         self._finish_choice(choice.get("finish_reason"), events)
 
 
-class CompletionStreamEncoder:
+class CompletionStreamEncoder(EncoderBase):
     """IR events -> ``text_completion`` SSE chunks. Only text reaches the client:
     a text completion has no place for thinking or tool calls."""
 
-    __slots__ = ("_created", "_errored", "_head", "_include_usage", "_model", "_text_parts", "_usage")
+    __slots__ = ("_created", "_head", "_include_usage", "_model", "_text_parts")
 
     def __init__(self, model: str, request: ir.Request | None = None) -> None:
+        super().__init__()
         self._model = model
         self._created = int(time.time())
         self._include_usage = bool(request is not None and request.include_usage)
         self._head = b""
         self._text_parts: set[int] = set()
-        self._usage: ir.Usage | None = None
-        self._errored = False
 
-    def encode(self, event: ir.Event) -> bytes:
-        if self._errored:
-            return b""
-        if isinstance(event, ir.PartDelta):
-            if event.index in self._text_parts and event.text:
-                return self._choice(event.text, b"null")
-            return b""
-        if isinstance(event, ir.PartStart):
-            part = event.part
-            if isinstance(part, ir.TextPart):
-                self._text_parts.add(event.index)
-                return self._choice(part.text, b"null") if part.text else b""
-            return b""
-        if isinstance(event, ir.Start):
-            self._begin(event.id)
-            self._add_usage(event.usage)
-            return b""
-        if isinstance(event, ir.UsageEvent):
-            self._add_usage(event.usage)
-            return b""
-        if isinstance(event, ir.Finish):
-            self._add_usage(event.usage)
-            out = self._choice("", b'"' + finish_reason(event.stop_reason).encode() + b'"')
-            if self._include_usage and self._usage is not None:
-                out += frame(self._head + b',"choices":[],"usage":' + orjson.dumps(render_usage(self._usage))
-                             + b"}")
-            return out
-        if isinstance(event, ir.ErrorEvent):
-            self._errored = True
-            return frame(orjson.dumps({"error": error_object(event.error)}))
+    def on_start(self, event: ir.Start) -> bytes:
+        self._begin(event.id)
         return b""
 
-    def close(self) -> bytes:
-        return b"" if self._errored else b"data: [DONE]\n\n"
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        part = event.part
+        if isinstance(part, ir.TextPart):
+            self._text_parts.add(event.index)
+            return self._choice(part.text, b"null") if part.text else b""
+        return b""
+
+    def on_delta(self, event: ir.PartDelta) -> bytes:
+        if event.index in self._text_parts and event.text:
+            return self._choice(event.text, b"null")
+        return b""
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        out = self._choice("", b'"' + finish_reason(event.stop_reason).encode() + b'"')
+        if self._include_usage and self.usage is not None:
+            out += frame(self._head + b',"choices":[],"usage":' + orjson.dumps(render_usage(self.usage)) + b"}")
+        return out
+
+    def on_error(self, error: ir.Error) -> bytes:
+        return frame(orjson.dumps({"error": error_object(error)}))
+
+    def on_close(self) -> bytes:
+        return b"" if self.failed else DONE_FRAME
 
     def _begin(self, response_id: str) -> None:
         self._head = (b'{"id":' + orjson.dumps(response_id or new_id("cmpl-"))
@@ -262,10 +256,6 @@ class CompletionStreamEncoder:
             self._begin("")
         return frame(self._head + b',"choices":[{"text":' + orjson.dumps(text)
                      + b',"index":0,"logprobs":null,"finish_reason":' + finish + b"}]}")
-
-    def _add_usage(self, usage: ir.Usage | None) -> None:
-        if usage is not None:
-            self._usage = usage if self._usage is None else self._usage.merged(usage)
 
 
 class OpenAICompletionsDialect(DialectBase):

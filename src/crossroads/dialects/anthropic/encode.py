@@ -9,6 +9,7 @@ from crossroads.dialects.anthropic.errors import error_body
 from crossroads.dialects.anthropic.parts import ToolIds
 from crossroads.dialects.anthropic.response import stop_to_wire, usage_to_wire
 from crossroads.dialects.anthropic.tables import JSON
+from crossroads.dialects.kit.stream import EncoderBase
 
 
 def _frame(payload: JSON, event: str) -> bytes:
@@ -30,71 +31,54 @@ def _delta_frame(index: int, delta_type: bytes, field: bytes, value: str) -> byt
             + b'":' + orjson.dumps(value) + b"}}\n\n")
 
 
-class AnthropicStreamEncoder:
+class AnthropicStreamEncoder(EncoderBase):
     """IR events -> Anthropic SSE: message_start, ping, content_block_* per
     part, message_delta (stop reason + final usage), message_stop."""
 
-    __slots__ = (
-        "_done",
-        "_indices",
-        "_kinds",
-        "_model",
-        "_next",
-        "_open",
-        "_signatures",
-        "_started",
-        "_tool_calls",
-        "_tool_ids",
-        "_usage",
-    )
+    __slots__ = ("_indices", "_kinds", "_model", "_next", "_open", "_signatures", "_started", "_tool_calls",
+                 "_tool_ids")
 
     def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
+        super().__init__()
         self._model = model
         self._started = False
-        self._done = False
         self._indices: dict[int, int] = {}  # IR index -> wire index
         self._kinds: dict[int, str] = {}  # IR index -> text | thinking | redacted | tool_use
         self._open: dict[int, int] = {}  # IR index -> wire index, blocks not yet stopped
         self._next = 0
-        self._usage: ir.Usage | None = None
         self._tool_calls = False
         self._tool_ids = ToolIds()
         self._signatures: dict[int, str] = {}
 
-    def encode(self, event: ir.Event) -> bytes:
-        if self._done:
-            return b""
-        if isinstance(event, ir.PartDelta):
-            return self._delta(event)
-        if isinstance(event, ir.PartStart):
-            return self._start_if_needed(None) + self._block_start(event)
-        if isinstance(event, ir.PartStop):
-            return self._block_stop(event.index)
-        if isinstance(event, ir.Start):
-            return self._start_if_needed(event)
-        if isinstance(event, ir.UsageEvent):
-            self._add_usage(event.usage)
-            return b""
-        if isinstance(event, ir.Finish):
-            return self._finish(event)
-        if isinstance(event, ir.ErrorEvent):
-            self._done = True
-            return _frame(error_body(event.error), "error")
-        return b""
+    def on_start(self, event: ir.Start) -> bytes:
+        return self._start_if_needed(event)
 
-    def close(self) -> bytes:
-        return b""
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        return self._start_if_needed(None) + self._block_start(event)
 
-    def _add_usage(self, usage: ir.Usage | None) -> None:
-        if usage is not None:
-            self._usage = usage if self._usage is None else self._usage.merged(usage)
+    def on_delta(self, event: ir.PartDelta) -> bytes:
+        return self._delta(event)
+
+    def on_part_stop(self, index: int) -> bytes:
+        return self._block_stop(index)
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        out = self._start_if_needed(None)
+        for index in list(self._open):
+            out += self._block_stop(index)
+        delta = {"stop_reason": stop_to_wire(event.stop_reason, self._tool_calls),
+                 "stop_sequence": event.stop_sequence}
+        message_delta = {"type": "message_delta", "delta": delta,
+                         "usage": usage_to_wire(self.usage, complete=False)}
+        return out + _frame(message_delta, "message_delta") + _MESSAGE_STOP
+
+    def on_error(self, error: ir.Error) -> bytes:
+        return _frame(error_body(error), "error")
 
     def _start_if_needed(self, start: ir.Start | None) -> bytes:
         if self._started:
             return b""
         self._started = True
-        if start is not None:
-            self._add_usage(start.usage)
         message: JSON = {
             "id": (start.id if start is not None else "") or ids.new_id("msg_"),
             "type": "message",
@@ -103,7 +87,7 @@ class AnthropicStreamEncoder:
             "content": [],
             "stop_reason": None,
             "stop_sequence": None,
-            "usage": usage_to_wire(self._usage, complete=True),
+            "usage": usage_to_wire(self.usage, complete=True),
         }
         return _frame({"type": "message_start", "message": message}, "message_start") + _PING
 
@@ -152,15 +136,3 @@ class AnthropicStreamEncoder:
         signature = self._signatures.pop(index, None)
         out = _delta_frame(wire, b"signature_delta", b"signature", signature) if signature else b""
         return out + _frame({"type": "content_block_stop", "index": wire}, "content_block_stop")
-
-    def _finish(self, event: ir.Finish) -> bytes:
-        out = self._start_if_needed(None)
-        for index in list(self._open):
-            out += self._block_stop(index)
-        self._add_usage(event.usage)
-        self._done = True
-        delta = {"stop_reason": stop_to_wire(event.stop_reason, self._tool_calls),
-                 "stop_sequence": event.stop_sequence}
-        message_delta = {"type": "message_delta", "delta": delta,
-                         "usage": usage_to_wire(self._usage, complete=False)}
-        return out + _frame(message_delta, "message_delta") + _MESSAGE_STOP

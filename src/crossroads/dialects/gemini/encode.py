@@ -12,6 +12,7 @@ from crossroads.dialects.gemini.parts import call_part, public, usable_signature
 from crossroads.dialects.gemini.response import render_usage
 from crossroads.dialects.gemini.tables import NAME, STOP_TO_FINISH
 from crossroads.dialects.kit.extras import own
+from crossroads.dialects.kit.stream import EncoderBase
 
 _CHUNK_HEAD = b'{"candidates":[{"content":{"role":"model","parts":['
 
@@ -27,22 +28,21 @@ class _OpenPart:
         self.args: list[str] = []
 
 
-class GeminiStreamEncoder:
+class GeminiStreamEncoder(EncoderBase):
     """IR events -> GenerateContentResponse chunks, one per text/thinking delta.
 
     Tool calls are sent whole (Gemini never streams arguments), so their
     argument fragments are buffered until the call's PartStop."""
 
-    __slots__ = ("_done", "_emitted", "_id", "_model", "_parts", "_tail", "_usage")
+    __slots__ = ("_emitted", "_id", "_model", "_parts", "_tail")
 
     def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
+        super().__init__()
         self._model = model
         self._id = ""
         self._tail = b""
         self._parts: dict[int, _OpenPart] = {}
-        self._usage: ir.Usage | None = None
         self._emitted = False
-        self._done = False
         self._set_id(ids.new_id(""))
 
     def _set_id(self, response_id: str) -> None:
@@ -50,33 +50,22 @@ class GeminiStreamEncoder:
         self._tail = (b']},"index":0}],"modelVersion":' + orjson.dumps(self._model)
                       + b',"responseId":' + orjson.dumps(response_id) + b"}")
 
-    def encode(self, event: ir.Event) -> bytes:
-        if self._done:
-            return b""
-        if isinstance(event, ir.PartDelta):
-            return self._delta(event)
-        if isinstance(event, ir.PartStart):
-            return self._start(event)
-        if isinstance(event, ir.PartStop):
-            return self._stop(event.index)
-        if isinstance(event, ir.Start):
-            if event.id:
-                self._set_id(event.id)
-            if event.usage is not None:
-                self._usage = event.usage
-            return b""
-        if isinstance(event, ir.UsageEvent):
-            self._usage = event.usage if self._usage is None else self._usage.merged(event.usage)
-            return b""
-        if isinstance(event, ir.Finish):
-            return self._finish(event)
-        if isinstance(event, ir.ErrorEvent):
-            self._done = True
-            return self._emit(orjson.dumps(error_body(event.error)[1]))
+    def on_start(self, event: ir.Start) -> bytes:
+        if event.id:
+            self._set_id(event.id)
         return b""
 
-    def close(self) -> bytes:
-        return b""
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        return self._start(event)
+
+    def on_delta(self, event: ir.PartDelta) -> bytes:
+        return self._delta(event)
+
+    def on_part_stop(self, index: int) -> bytes:
+        return self._stop(index)
+
+    def on_error(self, error: ir.Error) -> bytes:
+        return self._emit(orjson.dumps(error_body(error)[1]))
 
     def _emit(self, payload: bytes) -> bytes:
         return sse.frame(payload)
@@ -136,11 +125,8 @@ class GeminiStreamEncoder:
             return self._part_chunk(part)
         return b""
 
-    def _finish(self, event: ir.Finish) -> bytes:
-        self._done = True
-        usage = self._usage
-        if event.usage is not None:
-            usage = event.usage if usage is None else usage.merged(event.usage)
+    def on_finish(self, event: ir.Finish) -> bytes:
+        usage = self.usage
         chunk: dict[str, Any] = {
             "candidates": [{"finishReason": STOP_TO_FINISH.get(event.stop_reason or "", "STOP"), "index": 0}],
         }
@@ -156,7 +142,7 @@ class GeminiArrayStreamEncoder(GeminiStreamEncoder):
 
     __slots__ = ()
 
-    def close(self) -> bytes:
+    def on_close(self) -> bytes:
         return b"]" if self._emitted else b"[]"
 
     def _emit(self, payload: bytes) -> bytes:

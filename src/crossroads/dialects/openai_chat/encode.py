@@ -8,22 +8,24 @@ import orjson
 
 from crossroads import ir
 from crossroads.dialects.kit.extras import own
+from crossroads.dialects.kit.stream import EncoderBase
 from crossroads.dialects.openai_chat.errors import error_object
 from crossroads.dialects.openai_chat.response import finish_from_stop, is_refusal, render_usage
 from crossroads.dialects.openai_chat.tables import FORM, JSON
 from crossroads.ids import new_id
 from crossroads.sse import frame
 
-_DONE = b"data: [DONE]\n\n"
+DONE_FRAME = b"data: [DONE]\n\n"
 
 
-class ChatStreamEncoder:
+class ChatStreamEncoder(EncoderBase):
     """IR events -> ``chat.completion.chunk`` SSE frames, one frame per event."""
 
-    __slots__ = ("_closed", "_created", "_errored", "_id", "_include_usage", "_kinds", "_model",
-                 "_prefix", "_refused", "_suffix", "_tools", "_usage", "_usage_prefix")
+    __slots__ = ("_created", "_id", "_include_usage", "_kinds", "_model", "_prefix", "_refused", "_suffix",
+                 "_tools", "_usage_prefix")
 
     def __init__(self, model: str, request: ir.Request | None = None) -> None:
+        super().__init__()
         self._model = model
         self._created = int(time.time())
         self._include_usage = bool(request is not None and request.include_usage)
@@ -33,40 +35,25 @@ class ChatStreamEncoder:
         self._usage_prefix = b""
         self._kinds: dict[int, tuple[str, int]] = {}  # IR index -> (kind, tool index)
         self._tools = 0
-        self._usage: ir.Usage | None = None
-        self._errored = False
-        self._closed = False
         self._refused = False
 
-    def encode(self, event: ir.Event) -> bytes:
-        if self._errored:
-            return b""
-        if isinstance(event, ir.PartDelta):
-            return self._delta(event)
-        if isinstance(event, ir.PartStart):
-            return self._ensure_started() + self._part_start(event)
-        if isinstance(event, ir.PartStop):
-            return b""
-        if isinstance(event, ir.Start):
-            out = self._start(event.id)
-            self._add_usage(event.usage)
-            return out
-        if isinstance(event, ir.UsageEvent):
-            self._add_usage(event.usage)
-            return b""
-        if isinstance(event, ir.Finish):
-            self._add_usage(event.usage)
-            return self._ensure_started() + self._finish(event.stop_reason)
-        if isinstance(event, ir.ErrorEvent):
-            self._errored = True
-            return frame(orjson.dumps({"error": error_object(event.error)}))
-        return b""
+    def on_start(self, event: ir.Start) -> bytes:
+        return self._start(event.id)
 
-    def close(self) -> bytes:
-        if self._errored or self._closed:
-            return b""
-        self._closed = True
-        return _DONE
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        return self._ensure_started() + self._part_start(event)
+
+    def on_delta(self, event: ir.PartDelta) -> bytes:
+        return self._delta(event)
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        return self._ensure_started() + self._finish(event.stop_reason)
+
+    def on_error(self, error: ir.Error) -> bytes:
+        return frame(orjson.dumps({"error": error_object(error)}))
+
+    def on_close(self) -> bytes:
+        return b"" if self.failed else DONE_FRAME
 
     # ------------------------------------------------------------------ internals
 
@@ -121,10 +108,6 @@ class ChatStreamEncoder:
         finish = b"stop" if stop == "refusal" and self._refused else finish_from_stop(stop).encode()
         out = frame(self._prefix + b'{},"logprobs":null,"finish_reason":"' + finish + b'"}]'
                     + (b',"usage":null}' if self._include_usage else b"}"))
-        if self._include_usage and self._usage is not None:
-            out += frame(self._usage_prefix + orjson.dumps(render_usage(self._usage)) + b"}")
+        if self._include_usage and self.usage is not None:
+            out += frame(self._usage_prefix + orjson.dumps(render_usage(self.usage)) + b"}")
         return out
-
-    def _add_usage(self, usage: ir.Usage | None) -> None:
-        if usage is not None:
-            self._usage = usage if self._usage is None else self._usage.merged(usage)

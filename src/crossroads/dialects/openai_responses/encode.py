@@ -9,6 +9,7 @@ import orjson
 
 from crossroads import ids, ir, sse
 from crossroads.assemble import Assembler
+from crossroads.dialects.kit.stream import EncoderBase
 from crossroads.dialects.openai_responses.errors import failed_error
 from crossroads.dialects.openai_responses.parts import ours, synth_id
 from crossroads.dialects.openai_responses.request import render_tool, render_tool_choice
@@ -54,18 +55,18 @@ class _Item:
         self.delta_tail = tail
 
 
-class ResponsesStreamEncoder:
+class ResponsesStreamEncoder(EncoderBase):
     """IR events -> Responses SSE, in the order the SDK and Codex expect."""
 
     def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
+        super().__init__()
         self._model = model
         self._request = request
         self._id = ""
         self._created = int(time.time())
         self._seq = 0
         self._started = False
-        self._finished = False
-        self._assembler = Assembler()
+        self._assembler = Assembler()  # the output items the final event repeats
         self._items: dict[int, _Item] = {}  # IR index -> open item
         self._skipped: set[int] = set()
         self._output: list[JSON | None] = []  # finished items by output_index
@@ -96,30 +97,35 @@ class ResponsesStreamEncoder:
 
     # ---- events
 
-    def encode(self, event: ir.Event) -> bytes:
-        if self._finished:
-            return b""
-        if isinstance(event, ir.PartDelta):
-            self._assembler.feed(event)
-            return self._on_delta(event)
-        if isinstance(event, ir.Start):
-            self._assembler.feed(event)
-            return self._on_start(event.id)
-        prefix = b"" if self._started else self._on_start("")
+    def on_start(self, event: ir.Start) -> bytes:
         self._assembler.feed(event)
-        if isinstance(event, ir.PartStart):
-            return prefix + self._on_part_start(event)
-        if isinstance(event, ir.PartStop):
-            return prefix + self._on_part_stop(event.index)
-        if isinstance(event, ir.Finish):
-            return prefix + self._on_finish(event.stop_reason)
-        if isinstance(event, ir.ErrorEvent):
-            return prefix + self._on_error(event.error)
-        return prefix  # UsageEvent: folded into the final usage by the assembler
+        return self._on_start(event.id)
 
-    def close(self) -> bytes:
-        if self._finished or not self._started:
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        prefix = self._on_start("")
+        self._assembler.feed(event)
+        return prefix + self._on_part_start(event)
+
+    def on_delta(self, event: ir.PartDelta) -> bytes:
+        self._assembler.feed(event)
+        return self._on_delta(event)
+
+    def on_part_stop(self, index: int) -> bytes:
+        return self._on_start("") + self._on_part_stop(index)
+
+    def on_usage(self) -> bytes:
+        return self._on_start("")  # the usage goes in the final event
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        return self._on_start("") + self._on_finish(event.stop_reason)
+
+    def on_error(self, error: ir.Error) -> bytes:
+        return self._on_start("") + self._on_error(error)
+
+    def on_close(self) -> bytes:
+        if self.done or not self._started:
             return b""
+        self.done = self.failed = True
         return self._on_error(ir.Error(502, "server_error", "upstream stream ended before completion"))
 
     def _on_start(self, response_id: str) -> bytes:
@@ -231,9 +237,8 @@ class ResponsesStreamEncoder:
 
     def _on_finish(self, stop: ir.StopReason | None) -> bytes:
         frames = self._close_open_items()
-        self._finished = True
         status, incomplete = status_for(stop)
-        usage = self._assembler.usage
+        usage = self.usage
         fields: JSON = {"output": self._finished_output(),
                         "usage": render_usage(usage) if usage is not None else None,
                         "incomplete_details": incomplete}
@@ -244,7 +249,6 @@ class ResponsesStreamEncoder:
         return frames + self._frame({"type": kind, "response": self._envelope(status, **fields)})
 
     def _on_error(self, error: ir.Error) -> bytes:
-        self._finished = True
         self._items.clear()
         failed = failed_error(error)
         return (self._frame({"type": "error", "code": failed["code"], "message": error.message,
