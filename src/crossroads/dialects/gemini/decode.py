@@ -13,26 +13,26 @@ from crossroads.dialects.gemini.parts import PartReader
 from crossroads.dialects.gemini.response import parse_usage, stop_reason, upstream_error
 from crossroads.dialects.gemini.tables import NAME, get
 from crossroads.dialects.kit.extras import own
+from crossroads.dialects.kit.stream import PartTracker
 
 
 class GeminiStreamDecoder:
     """Each SSE ``data:`` is a whole GenerateContentResponse; the chunk with a
     ``finishReason`` ends the stream (there is no terminator event)."""
 
-    __slots__ = ("_done", "_kind", "_next", "_open", "_reader", "_saw_call", "_started", "_usage")
+    __slots__ = ("_kind", "_open", "_parts", "_reader", "_saw_call", "_started", "_usage")
 
     def __init__(self) -> None:
         self._started = False
-        self._done = False
-        self._next = 0
-        self._open: int | None = None
+        self._parts = PartTracker()
+        self._open: int | None = None  # the part later chunks' text continues
         self._kind = ""
         self._usage: dict[str, Any] = {}
         self._saw_call = False
         self._reader = PartReader(salt=secrets.token_hex(3) + "_", output=True)
 
     def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]:
-        if self._done or not data.strip():
+        if self._parts.done or not data.strip():
             return []
         try:
             chunk = orjson.loads(data)
@@ -42,7 +42,7 @@ class GeminiStreamDecoder:
 
     def feed_chunk(self, chunk: Any) -> list[ir.Event]:
         """One parsed GenerateContentResponse."""
-        if self._done:
+        if self._parts.done:
             return []
         if not isinstance(chunk, dict):
             return self._fail(upstream_error("upstream Gemini stream chunk is not an object"))
@@ -79,30 +79,21 @@ class GeminiStreamDecoder:
         return events
 
     def close(self) -> list[ir.Event]:
-        if self._done:
-            return []
-        return self._fail(ir.Error(502, "server_error", "upstream stream ended before completion"))
+        return self._parts.cut()
 
     def _fail(self, error: ir.Error) -> list[ir.Event]:
-        self._done = True
-        return [ir.ErrorEvent(error)]
+        return self._parts.fail(error)
 
     def _finish(self, stop: ir.StopReason | None, events: list[ir.Event]) -> None:
-        self._close_open(events)
-        events.append(ir.Finish(stop_reason=stop, usage=parse_usage(self._usage) if self._usage else None))
-        self._done = True
+        self._parts.finish(events, stop, parse_usage(self._usage) if self._usage else None)
 
     def _close_open(self, events: list[ir.Event]) -> None:
-        if self._open is not None:
-            events.append(ir.PartStop(self._open))
-            self._open = None
-            self._kind = ""
+        self._parts.stop(self._open, events)
+        self._open = None
+        self._kind = ""
 
     def _start(self, part: ir.TextPart | ir.ThinkingPart | ir.ToolCallPart, events: list[ir.Event]) -> int:
-        index = self._next
-        self._next += 1
-        events.append(ir.PartStart(index, part))
-        return index
+        return self._parts.begin(part, events)
 
     def _part(self, raw: Any, events: list[ir.Event]) -> None:
         if isinstance(raw, dict) and len(raw) == 1 and isinstance(raw.get("text"), str):
@@ -114,7 +105,7 @@ class GeminiStreamDecoder:
             self._saw_call = True
             index = self._start(ir.ToolCallPart(id=part.id, name=part.name, extra=part.extra), events)
             events.append(ir.PartDelta(index, text=part.arguments))
-            events.append(ir.PartStop(index))
+            self._parts.stop(index, events)
         elif isinstance(part, ir.ThinkingPart):
             if self._kind != "thinking" or part.extra:
                 self._close_open(events)
@@ -132,7 +123,7 @@ class GeminiStreamDecoder:
                 index = self._start(ir.TextPart(text="", extra=part.extra), events)
                 if part.text:
                     events.append(ir.PartDelta(index, text=part.text))
-                events.append(ir.PartStop(index))
+                self._parts.stop(index, events)
                 return
             if not gem:
                 self._plain_text(part.text, events)

@@ -8,13 +8,12 @@ import orjson
 
 from crossroads import ir
 from crossroads.dialects.kit.extras import leftovers, wrap
+from crossroads.dialects.kit.stream import PartTracker
 from crossroads.dialects.openai_chat.errors import error_from_payload
 from crossroads.dialects.openai_chat.parts import THINKING_FIELDS, nonempty_str, obj
 from crossroads.dialects.openai_chat.response import parse_usage, stop_reason_from_finish
 from crossroads.dialects.openai_chat.tables import FORM, JSON, NAME
 from crossroads.ids import new_id
-
-_STREAM_CUT = "upstream stream ended before completion"
 
 
 class _ToolState:
@@ -35,24 +34,23 @@ class ChatStreamDecoder:
     """``chat.completion.chunk`` frames -> IR events (choice 0 only)."""
 
     id_prefix = "chatcmpl-"
-    __slots__ = ("_finish", "_finish_seen", "_next", "_open", "_open_kind", "_refused", "_started",
-                 "_tool_order", "_tools", "_usage", "done")
+    __slots__ = ("_finish", "_finish_seen", "_open", "_open_kind", "_parts", "_refused", "_started",
+                 "_tool_order", "_tools", "_usage")
 
     def __init__(self) -> None:
         self._started = False
         self._refused = False
-        self._next = 0
-        self._open: int | None = None
+        self._parts = PartTracker()
+        self._open: int | None = None  # the part the next text delta continues
         self._open_kind = ""
         self._tools: dict[int, _ToolState] = {}
         self._tool_order: list[int] = []
         self._finish: ir.StopReason | None = None
         self._finish_seen = False
         self._usage: ir.Usage | None = None
-        self.done = False
 
     def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]:
-        if self.done:
+        if self._parts.done:
             return []
         if data[:6] in DONE:
             return self._complete()
@@ -64,8 +62,7 @@ class ChatStreamDecoder:
             return []
         error = payload.get("error")
         if error or event == "error":
-            self.done = True
-            return [ir.ErrorEvent(error_from_payload(payload))]
+            return self._parts.fail(error_from_payload(payload))
         events: list[ir.Event] = []
         if not self._started:
             self._started = True
@@ -80,19 +77,15 @@ class ChatStreamDecoder:
         if usage is not None:
             self._usage = usage if self._usage is None else self._usage.merged(usage)
             if self._finish_seen:
-                self.done = True
-                events.append(ir.Finish(self._finish, self._usage))
+                self._parts.finish(events, self._finish, self._usage)
             else:
                 events.append(ir.UsageEvent(usage))
         return events
 
     def close(self) -> list[ir.Event]:
-        if self.done:
-            return []
-        if self._finish_seen:
+        if self._finish_seen and not self._parts.done:
             return self._complete()
-        self.done = True
-        return [ir.ErrorEvent(ir.Error(502, "server_error", _STREAM_CUT))]
+        return self._parts.cut()
 
     # ------------------------------------------------------------------ internals
 
@@ -102,12 +95,10 @@ class ChatStreamDecoder:
             events.append(ir.Start(id=new_id(self.id_prefix), model=""))
             self._started = True
         self._flush_tools(events)
-        self._stop_open(events)
         stop = self._finish
         if not self._finish_seen:
             stop = "tool_use" if self._tools else "end_turn"
-        self.done = True
-        events.append(ir.Finish(stop, self._usage))
+        self._parts.finish(events, stop, self._usage)
         return events
 
     def _choice(self, choice: JSON, events: list[ir.Event]) -> None:
@@ -159,9 +150,7 @@ class ChatStreamDecoder:
                 self._refused = True
             else:
                 part = ir.TextPart(text="")
-            self._open, self._open_kind = self._next, kind
-            self._next += 1
-            events.append(ir.PartStart(self._open, part))
+            self._open, self._open_kind = self._parts.begin(part, events), kind
         events.append(ir.PartDelta(self._open, text=text))
 
     def _tool_fragment(self, call: JSON, events: list[ir.Event]) -> None:
@@ -197,10 +186,8 @@ class ChatStreamDecoder:
 
     def _start_tool(self, state: _ToolState, events: list[ir.Event]) -> None:
         self._stop_open(events)
-        state.index = self._next
-        self._next += 1
-        events.append(ir.PartStart(state.index, ir.ToolCallPart(
-            id=state.id or new_id("call_"), name=state.name or "", extra=state.extra)))
+        state.index = self._parts.begin(ir.ToolCallPart(id=state.id or new_id("call_"), name=state.name or "",
+                                                        extra=state.extra), events)
         if state.arguments:
             events.append(ir.PartDelta(state.index, text="".join(state.arguments)))
             state.arguments.clear()
@@ -213,7 +200,6 @@ class ChatStreamDecoder:
                 self._start_tool(state, events)
 
     def _stop_open(self, events: list[ir.Event]) -> None:
-        if self._open is not None:
-            events.append(ir.PartStop(self._open))
-            self._open = None
-            self._open_kind = ""
+        self._parts.stop(self._open, events)
+        self._open = None
+        self._open_kind = ""

@@ -10,6 +10,7 @@ import orjson
 from crossroads import ids, ir
 from crossroads.assemble import events_for
 from crossroads.dialects.kit import durations
+from crossroads.dialects.kit.stream import PartTracker
 from crossroads.dialects.openai_responses.errors import error_from_code
 from crossroads.dialects.openai_responses.parts import output_parts, thinking_part
 from crossroads.dialects.openai_responses.response import parse_usage, stop_reason
@@ -34,9 +35,7 @@ class ResponsesStreamDecoder:
 
     def __init__(self) -> None:
         self._started = False
-        self._done = False
-        self._next_index = 0
-        self._open: set[int] = set()
+        self._parts = PartTracker()
         self._streamed: set[int] = set()  # IR indices that received a delta
         self._texts: dict[tuple[int, int], int] = {}  # (output_index, content_index) -> IR index
         self._calls: dict[int, int] = {}  # output_index -> IR index
@@ -46,7 +45,7 @@ class ResponsesStreamDecoder:
         self._has_refusal = False
 
     def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]:
-        if self._done or not data or data in ("[DONE]", b"[DONE]"):
+        if self._parts.done or not data or data in ("[DONE]", b"[DONE]"):
             return []
         try:
             payload = orjson.loads(data)
@@ -74,10 +73,7 @@ class ResponsesStreamDecoder:
         return out
 
     def close(self) -> list[ir.Event]:
-        if self._done:
-            return []
-        self._done = True
-        return [ir.ErrorEvent(ir.Error(502, "server_error", "upstream stream ended before completion"))]
+        return self._parts.cut()
 
     # ---- lifecycle
 
@@ -96,16 +92,13 @@ class ResponsesStreamDecoder:
         response = response if isinstance(response, dict) else {}
         for output_index in sorted(self._reasoning):
             self._emit_reasoning(output_index, {}, out)
-        for index in sorted(self._open):
-            out.append(ir.PartStop(index))
-        self._open.clear()
+        self._parts.stop_all(out)
         output = response.get("output")
-        if self._next_index == 0 and isinstance(output, list) and output:
+        if self._parts.next == 0 and isinstance(output, list) and output:
             self._replay_output(output, out)  # a server that sent only the final response
         stop = stop_reason(response.get("status", status), response.get("incomplete_details"),
                             self._has_call, self._has_refusal)
-        out.append(ir.Finish(stop_reason=stop, usage=parse_usage(response.get("usage"))))
-        self._done = True
+        self._parts.finish(out, stop, parse_usage(response.get("usage")))
 
     def _replay_output(self, output: list[Any], out: list[ir.Event]) -> None:
         try:
@@ -116,44 +109,34 @@ class ResponsesStreamDecoder:
         # only called before any part was emitted, so events_for's indices (from 0) fit
         out.extend(e for e in events_for(ir.Response(id="", model="", parts=parts))
                    if isinstance(e, ir.PartStart | ir.PartDelta | ir.PartStop))
-        self._next_index = len(parts)
+        self._parts.next = len(parts)
 
     def _fail(self, response: Any) -> list[ir.Event]:
-        self._done = True
         error = response.get("error") if isinstance(response, dict) else None
         if not isinstance(error, dict):
-            return [ir.ErrorEvent(ir.Error(502, "server_error", "upstream response failed"))]
-        message = error.get("message")
-        return [ir.ErrorEvent(error_from_code(error.get("code"), message if isinstance(message, str) else "",
-                                               error.get("param"), durations.from_error(error)))]
+            return self._parts.fail(ir.Error(502, "server_error", "upstream response failed"))
+        return self._error(error)
 
     def _error(self, payload: JSON) -> list[ir.Event]:
-        self._done = True
         nested = payload.get("error")
         source = nested if isinstance(nested, dict) else payload
         message = source.get("message")
-        return [ir.ErrorEvent(error_from_code(source.get("code") or source.get("type"),
-                                               message if isinstance(message, str) else "",
-                                               source.get("param"), durations.from_error(source)))]
+        return self._parts.fail(error_from_code(source.get("code") or source.get("type"),
+                                                message if isinstance(message, str) else "",
+                                                source.get("param"), durations.from_error(source)))
 
     # ---- parts
 
     def _begin(self, part: StreamPart, out: list[ir.Event]) -> int:
-        index = self._next_index
-        self._next_index += 1
-        self._open.add(index)
-        out.append(ir.PartStart(index, part))
-        return index
+        return self._parts.begin(part, out)
 
     def _delta(self, index: int | None, text: str, out: list[ir.Event]) -> None:
-        if index is not None and index in self._open and text:
+        if index is not None and index in self._parts.open and text:
             self._streamed.add(index)
             out.append(ir.PartDelta(index, text=text))
 
     def _stop(self, index: int | None, out: list[ir.Event]) -> None:
-        if index is not None and index in self._open:
-            self._open.discard(index)
-            out.append(ir.PartStop(index))
+        self._parts.stop(index, out)
 
     def _on_item_added(self, payload: JSON, out: list[ir.Event]) -> None:
         item, output_index = payload.get("item"), payload.get("output_index")
