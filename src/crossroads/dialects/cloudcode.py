@@ -60,7 +60,7 @@ class CloudCodeStreamEncoder:
 
     __slots__ = ("_inner",)
 
-    def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
+    def __init__(self, model: str, request: ir.Request | None = None) -> None:
         self._inner = GeminiStreamEncoder(model=model, request=request)
 
     def encode(self, event: ir.Event) -> bytes:

@@ -36,8 +36,7 @@ from crossroads.dialects.openai_chat.errors import error_object, parse_error, re
 from crossroads.dialects.openai_chat.request import (
     parse_include_usage,
     parse_stop,
-    render_stop,
-    render_stream_options,
+    render_stop_and_stream,
 )
 from crossroads.dialects.openai_chat.response import (
     finish_from_stop,
@@ -75,7 +74,7 @@ def _prompt_text(prompt: Any, form: JSON) -> str:
     return str(items[0]) if items else ""
 
 
-def parse_request(body: JSON, *, model: str | None = None, stream: bool | None = None) -> ir.Request:
+def parse_request(body: JSON, model: str | None = None, stream: bool | None = None) -> ir.Request:
     body = require_dict(body, "body")
     model_name = body.get("model") if body.get("model") is not None else model
     if not isinstance(model_name, str) or not model_name:
@@ -133,15 +132,7 @@ def render_request(request: ir.Request) -> JSON:
         value = getattr(request, key)
         if value is not None:
             body[key] = value
-    if request.stop:
-        body["stop"] = render_stop(request.stop, form)
-    if request.stream:
-        body["stream"] = True
-    elif form.get("stream_false"):
-        body["stream"] = False
-    options = render_stream_options(request, form)
-    if options is not None:
-        body["stream_options"] = options
+    render_stop_and_stream(request, form, body)
     if "echo" in form:
         body["echo"] = form["echo"]
     for key, value in (request.extra.get(NAME) or {}).items():
@@ -261,30 +252,14 @@ class CompletionStreamEncoder(EncoderBase):
 class OpenAICompletionsDialect(DialectBase):
     name = NAME
     stream_terminators = (b"[DONE]",)
-
-    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
-        return parse_request(body, model=model, stream=stream)
-
-    def write_request(self, request: ir.Request) -> JSON:
-        return render_request(request)
-
-    def read_response(self, body: JSON) -> ir.Response:
-        return parse_response(body)
-
-    def write_response(self, response: ir.Response) -> JSON:
-        return render_response(response)
-
-    def new_decoder(self) -> CompletionStreamDecoder:
-        return CompletionStreamDecoder()
-
-    def new_encoder(self, model: str, request: ir.Request | None) -> CompletionStreamEncoder:
-        return CompletionStreamEncoder(model, request)
-
-    def read_error(self, status: int, body: bytes) -> ir.Error:
-        return parse_error(status, body)
-
-    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
-        return render_error(error)
+    read_request = staticmethod(parse_request)
+    write_request = staticmethod(render_request)
+    read_response = staticmethod(parse_response)
+    write_response = staticmethod(render_response)
+    read_error = staticmethod(parse_error)
+    write_error = staticmethod(render_error)
+    new_decoder = staticmethod(CompletionStreamDecoder)
+    new_encoder = staticmethod(CompletionStreamEncoder)
 
     def usage_of(self, payload: JSON) -> ir.Usage | None:
         return parse_usage(payload.get("usage"))

@@ -50,29 +50,17 @@ class AnthropicDialect(DialectBase):
         self.keep_system_messages = mid_conversation_system == "keep"
         self.sampling_params = sampling_params
 
-    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
-        return parse_request(body, model, stream)
+    read_request = staticmethod(parse_request)
 
     def write_request(self, request: ir.Request) -> JSON:
         return render_request(request, keep_system=self.keep_system_messages, sampling_params=self.sampling_params)
 
-    def read_response(self, body: JSON) -> ir.Response:
-        return parse_response(body)
-
-    def write_response(self, response: ir.Response) -> JSON:
-        return render_response(response)
-
-    def new_decoder(self) -> AnthropicStreamDecoder:
-        return AnthropicStreamDecoder()
-
-    def new_encoder(self, model: str, request: ir.Request | None) -> AnthropicStreamEncoder:
-        return AnthropicStreamEncoder(model=model, request=request)
-
-    def read_error(self, status: int, body: bytes) -> ir.Error:
-        return parse_error(status, body)
-
-    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
-        return render_error(error)
+    read_response = staticmethod(parse_response)
+    write_response = staticmethod(render_response)
+    read_error = staticmethod(parse_error)
+    write_error = staticmethod(render_error)
+    new_decoder = staticmethod(AnthropicStreamDecoder)
+    new_encoder = staticmethod(AnthropicStreamEncoder)
 
     def usage_of(self, payload: JSON) -> ir.Usage | None:
         raw = payload.get("usage")

@@ -38,7 +38,7 @@ class AnthropicStreamEncoder(EncoderBase):
     __slots__ = ("_indices", "_kinds", "_model", "_next", "_open", "_signatures", "_started", "_tool_calls",
                  "_tool_ids")
 
-    def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
+    def __init__(self, model: str, request: ir.Request | None = None) -> None:
         super().__init__()
         self._model = model
         self._started = False

@@ -73,36 +73,23 @@ class GeminiDialect(DialectBase):
     model_in_url = True
     path_markers = ("/v1beta", ":")
 
+    read_request = staticmethod(parse_request)
+    write_request = staticmethod(render_request)
+    read_response = staticmethod(parse_response)
+    write_response = staticmethod(render_response)
+    read_error = staticmethod(parse_error)
+    write_error = staticmethod(error_body)
+    new_decoder = staticmethod(GeminiStreamDecoder)
+
     def __init__(self, *, json_array: bool = False) -> None:
         self.json_array = json_array
         if json_array:
             self.stream_content_type = b"application/json"
 
-    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
-        return parse_request(body, model, stream)
-
-    def write_request(self, request: ir.Request) -> JSON:
-        return render_request(request)
-
-    def read_response(self, body: JSON) -> ir.Response:
-        return parse_response(body)
-
-    def write_response(self, response: ir.Response) -> JSON:
-        return render_response(response)
-
-    def read_error(self, status: int, body: bytes) -> ir.Error:
-        return parse_error(status, body)
-
-    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
-        return error_body(error)
-
-    def new_decoder(self) -> GeminiStreamDecoder:
-        return GeminiStreamDecoder()
-
     def new_encoder(self, model: str, request: ir.Request | None) -> GeminiStreamEncoder:
         if self.json_array:
-            return GeminiArrayStreamEncoder(model=model, request=request)
-        return GeminiStreamEncoder(model=model, request=request)
+            return GeminiArrayStreamEncoder(model, request)
+        return GeminiStreamEncoder(model, request)
 
     def usage_of(self, payload: JSON) -> ir.Usage | None:
         return parse_usage(payload.get("usageMetadata") or payload.get("usage_metadata"))

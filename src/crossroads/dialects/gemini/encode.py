@@ -36,7 +36,7 @@ class GeminiStreamEncoder(EncoderBase):
 
     __slots__ = ("_emitted", "_id", "_model", "_parts", "_tail")
 
-    def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
+    def __init__(self, model: str, request: ir.Request | None = None) -> None:
         super().__init__()
         self._model = model
         self._id = ""

@@ -48,3 +48,14 @@ def merged(block: JSON, extra: JSON | None, key: str) -> JSON:
     """``block`` with the kept wire keys merged under it (the block's own keys win)."""
     fields = own(extra, key)
     return {**fields, **block} if fields else block
+
+
+def claim(holder: Any, key: str) -> JSON:
+    """``holder.extra[key]``, created when missing: for IR objects a codec
+    builds itself and annotates as it goes."""
+    if holder.extra is None:
+        holder.extra = {}
+    share = holder.extra.get(key)
+    if share is None:
+        share = holder.extra[key] = {}
+    return share

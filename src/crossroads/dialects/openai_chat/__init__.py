@@ -54,29 +54,17 @@ class OpenAIChatDialect(DialectBase):
         self.send_reasoning = send_reasoning
         self.max_tokens_field = max_tokens_field
 
-    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
-        return parse_request(body, model=model, stream=stream)
+    read_request = staticmethod(parse_request)
 
     def write_request(self, request: ir.Request) -> JSON:
         return render_request(request, send_reasoning=self.send_reasoning, max_tokens_field=self.max_tokens_field)
 
-    def read_response(self, body: JSON) -> ir.Response:
-        return parse_response(body)
-
-    def write_response(self, response: ir.Response) -> JSON:
-        return render_response(response)
-
-    def read_error(self, status: int, body: bytes) -> ir.Error:
-        return parse_error(status, body)
-
-    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
-        return render_error(error)
-
-    def new_decoder(self) -> ChatStreamDecoder:
-        return ChatStreamDecoder()
-
-    def new_encoder(self, model: str, request: ir.Request | None) -> ChatStreamEncoder:
-        return ChatStreamEncoder(model, request)
+    read_response = staticmethod(parse_response)
+    write_response = staticmethod(render_response)
+    read_error = staticmethod(parse_error)
+    write_error = staticmethod(render_error)
+    new_decoder = staticmethod(ChatStreamDecoder)
+    new_encoder = staticmethod(ChatStreamEncoder)
 
     def usage_of(self, payload: JSON) -> ir.Usage | None:
         return parse_usage(payload.get("usage"))

@@ -52,6 +52,19 @@ def parse_include_usage(body: JSON, form: JSON) -> bool | None:
     return include
 
 
+def render_stop_and_stream(request: ir.Request, form: JSON, body: JSON) -> None:
+    """``stop``, ``stream`` and ``stream_options``, as chat and legacy completions both write them."""
+    if request.stop:
+        body["stop"] = render_stop(request.stop, form)
+    if request.stream:
+        body["stream"] = True
+    elif form.get("stream_false"):
+        body["stream"] = False
+    stream_options = render_stream_options(request, form)
+    if stream_options is not None:
+        body["stream_options"] = stream_options
+
+
 def render_stream_options(request: ir.Request, form: JSON) -> JSON | None:
     rest = form.get("stream_options")
     if request.include_usage is None and rest is None:
@@ -173,7 +186,7 @@ def _parse_metadata(raw: Any) -> JSON | None:
     return require_dict(raw, "metadata")
 
 
-def parse_request(body: JSON, *, model: str | None = None, stream: bool | None = None) -> ir.Request:
+def parse_request(body: JSON, model: str | None = None, stream: bool | None = None) -> ir.Request:
     body = require_dict(body, "body")
     form: JSON = {}
     model_name = body.get("model")
@@ -328,15 +341,7 @@ def render_request(request: ir.Request, *, send_reasoning: bool = False,
             k: v for k, v in request.metadata.items() if isinstance(v, str)}
     if request.top_k is not None and own:  # not an OpenAI parameter; only echo it to its own kind
         body["top_k"] = request.top_k
-    if request.stop:
-        body["stop"] = render_stop(request.stop, form)
-    if request.stream:
-        body["stream"] = True
-    elif form.get("stream_false"):
-        body["stream"] = False
-    stream_options = render_stream_options(request, form)
-    if stream_options is not None:
-        body["stream_options"] = stream_options
+    render_stop_and_stream(request, form, body)
     if request.reasoning is not None:
         effort = _reasoning_effort(request.reasoning, form)
         if effort is not None:

@@ -74,30 +74,14 @@ from crossroads.dialects.openai_responses.tables import JSON, NAME
 class OpenAIResponsesDialect(DialectBase):
     name = NAME
     stream_terminators = (b"response.completed", b"response.incomplete", b"response.failed")
-
-    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
-        return parse_request(body, model=model, stream=stream)
-
-    def write_request(self, request: ir.Request) -> JSON:
-        return render_request(request)
-
-    def read_response(self, body: JSON) -> ir.Response:
-        return parse_response(body)
-
-    def write_response(self, response: ir.Response) -> JSON:
-        return render_response(response)
-
-    def read_error(self, status: int, body: bytes) -> ir.Error:
-        return parse_error(status, body)
-
-    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
-        return render_error(error)
-
-    def new_decoder(self) -> ResponsesStreamDecoder:
-        return ResponsesStreamDecoder()
-
-    def new_encoder(self, model: str, request: ir.Request | None) -> ResponsesStreamEncoder:
-        return ResponsesStreamEncoder(model=model, request=request)
+    read_request = staticmethod(parse_request)
+    write_request = staticmethod(render_request)
+    read_response = staticmethod(parse_response)
+    write_response = staticmethod(render_response)
+    read_error = staticmethod(parse_error)
+    write_error = staticmethod(render_error)
+    new_decoder = staticmethod(ResponsesStreamDecoder)
+    new_encoder = staticmethod(ResponsesStreamEncoder)
 
     def usage_of(self, payload: JSON) -> ir.Usage | None:
         raw = payload.get("usage")

@@ -58,7 +58,7 @@ class _Item:
 class ResponsesStreamEncoder(EncoderBase):
     """IR events -> Responses SSE, in the order the SDK and Codex expect."""
 
-    def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
+    def __init__(self, model: str, request: ir.Request | None = None) -> None:
         super().__init__()
         self._model = model
         self._request = request

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ids, ir
+from crossroads.dialects.kit.extras import claim
 from crossroads.dialects.kit.fields import optional_str, require_dict, require_list, require_str
 from crossroads.dialects.kit.media import data_url, split_data_url, standard_b64
 from crossroads.dialects.openai_responses.tables import (
@@ -22,16 +23,6 @@ def ours(extra: dict[str, Any] | None) -> JSON | None:
         return None
     info = extra.get(NAME)
     return info if isinstance(info, dict) else None
-
-
-def _own(part: ir.TextPart | ir.ThinkingPart | ir.ToolCallPart) -> JSON:
-    """This dialect's extra dict on a part we created, made on first use."""
-    if part.extra is None:
-        part.extra = {}
-    info = part.extra.get(NAME)
-    if info is None:
-        info = part.extra[NAME] = {}
-    return info
 
 
 def synth_id(prefix: str) -> str:
@@ -187,7 +178,7 @@ def message_texts(item: JSON, where: str, default_text: JSON) -> list[ir.TextPar
         if not isinstance(part, ir.TextPart) or rest:
             part = _placeholder(f"[{raw.get('type')}]", raw)
         texts.append(part)
-    first = _own(texts[0])
+    first = claim(texts[0], NAME)
     first["item"] = head
     if len(texts) > 1:
         first["n"] = len(texts)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ir, reasoning
+from crossroads.dialects.kit.extras import claim
 from crossroads.dialects.kit.fields import (
     optional_str,
     require_bool,
@@ -95,7 +96,7 @@ class _InputReader:
     def _new_message(self, role: ir.Role, kind: str, extra: JSON | None = None) -> ir.Message:
         message = ir.Message(role=role, extra={NAME: extra} if extra is not None else None)
         if self.pending_raw:
-            info = _message_info(message)
+            info = claim(message, NAME)
             info["raw"] = [[-1, item] for item in self.pending_raw]  # -1: before the first part
             self.pending_raw = []
         self.messages.append(message)
@@ -112,7 +113,7 @@ class _InputReader:
             self.pending_raw.append(item)
             return
         message = self.messages[-1]
-        _message_info(message).setdefault("raw", []).append([len(message.parts), item])
+        claim(message, NAME).setdefault("raw", []).append([len(message.parts), item])
 
     def _system_item(self, item: JSON, where: str) -> None:
         content = item.get("content")
@@ -169,17 +170,8 @@ class _InputReader:
             message = self.messages[-1]
         else:
             message = self._new_message("user", "results", {})
-        _message_info(message).setdefault("outputs", {})[call_id] = entry
+        claim(message, NAME).setdefault("outputs", {})[call_id] = entry
         message.parts.append(ir.ToolResultPart(tool_call_id=call_id, content=list(content), name=name))
-
-
-def _message_info(message: ir.Message) -> JSON:
-    if message.extra is None:
-        message.extra = {}
-    info = message.extra.get(NAME)
-    if info is None:
-        info = message.extra[NAME] = {}
-    return info
 
 
 def _render_system(system: list[ir.TextPart]) -> tuple[str | None, list[JSON]]:
@@ -408,7 +400,7 @@ def _render_format(fmt: ir.ResponseFormat, leftover: Any) -> JSON:
     return out
 
 
-def parse_request(body: dict[str, Any], *, model: str | None = None,
+def parse_request(body: dict[str, Any], model: str | None = None,
                   stream: bool | None = None) -> ir.Request:
     if not isinstance(body, dict):
         raise ir.bad_request("request body must be a JSON object")
