@@ -23,7 +23,6 @@ from crossroads.dialects.kit.adapter import DialectBase
 from crossroads.dialects.kit.fields import (
     optional_bool,
     optional_int,
-    optional_number,
     optional_str,
     require_dict,
     require_list,
@@ -35,7 +34,7 @@ from crossroads.dialects.openai_chat.encode import DONE_FRAME
 from crossroads.dialects.openai_chat.errors import error_object, parse_error, render_error
 from crossroads.dialects.openai_chat.request import (
     parse_include_usage,
-    parse_stop,
+    parse_sampling,
     render_stop_and_stream,
 )
 from crossroads.dialects.openai_chat.response import (
@@ -88,14 +87,8 @@ def parse_request(body: JSON, model: str | None = None, stream: bool | None = No
     text = _prompt_text(body.get("prompt"), form)
     request = ir.Request(model=model_name, messages=[ir.Message("user", [ir.TextPart(text)])])
     request.max_tokens = optional_int(body.get("max_tokens"), "max_tokens")
-    request.temperature = optional_number(body.get("temperature"), "temperature")
-    request.top_p = optional_number(body.get("top_p"), "top_p")
-    request.n = optional_int(body.get("n"), "n")
-    request.seed = optional_int(body.get("seed"), "seed")
-    request.presence_penalty = optional_number(body.get("presence_penalty"), "presence_penalty")
-    request.frequency_penalty = optional_number(body.get("frequency_penalty"), "frequency_penalty")
+    parse_sampling(body, request, form)
     request.user = optional_str(body.get("user"), "user")
-    request.stop = parse_stop(body.get("stop"), form)
     wire_stream = optional_bool(body.get("stream"), "stream")
     request.stream = bool(wire_stream) if stream is None else stream
     if wire_stream is False:

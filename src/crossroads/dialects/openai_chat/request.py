@@ -38,6 +38,17 @@ def render_stop(stop: list[str], form: JSON) -> str | list[str]:
     return list(stop)
 
 
+def parse_sampling(body: JSON, request: ir.Request, form: JSON) -> None:
+    """The sampling fields chat and legacy completions share."""
+    request.temperature = optional_number(body.get("temperature"), "temperature")
+    request.top_p = optional_number(body.get("top_p"), "top_p")
+    request.n = optional_int(body.get("n"), "n")
+    request.seed = optional_int(body.get("seed"), "seed")
+    request.presence_penalty = optional_number(body.get("presence_penalty"), "presence_penalty")
+    request.frequency_penalty = optional_number(body.get("frequency_penalty"), "frequency_penalty")
+    request.stop = parse_stop(body.get("stop"), form)
+
+
 def parse_include_usage(body: JSON, form: JSON) -> bool | None:
     options = body.get("stream_options")
     if options is None:
@@ -224,14 +235,8 @@ def parse_request(body: JSON, model: str | None = None, stream: bool | None = No
     else:
         request.max_tokens = max_tokens
 
-    request.temperature = optional_number(body.get("temperature"), "temperature")
-    request.top_p = optional_number(body.get("top_p"), "top_p")
+    parse_sampling(body, request, form)
     request.top_k = optional_int(body.get("top_k"), "top_k")
-    request.n = optional_int(body.get("n"), "n")
-    request.seed = optional_int(body.get("seed"), "seed")
-    request.presence_penalty = optional_number(body.get("presence_penalty"), "presence_penalty")
-    request.frequency_penalty = optional_number(body.get("frequency_penalty"), "frequency_penalty")
-    request.stop = parse_stop(body.get("stop"), form)
     wire_stream = optional_bool(body.get("stream"), "stream")
     if wire_stream is False:
         form["stream_false"] = True
