@@ -9,12 +9,13 @@ import orjson
 
 from crossroads import ids, ir, sse
 from crossroads.assemble import Assembler
+from crossroads.dialects.kit.extras import own
 from crossroads.dialects.kit.stream import EncoderBase
 from crossroads.dialects.openai_responses.errors import failed_error
-from crossroads.dialects.openai_responses.parts import ours, synth_id
+from crossroads.dialects.openai_responses.parts import synth_id
 from crossroads.dialects.openai_responses.request import render_tool, render_tool_choice
 from crossroads.dialects.openai_responses.response import render_usage, status_for
-from crossroads.dialects.openai_responses.tables import JSON, OUTPUT_TEXT
+from crossroads.dialects.openai_responses.tables import JSON, NAME, OUTPUT_TEXT
 
 
 class _Item:
@@ -138,7 +139,7 @@ class ResponsesStreamEncoder(EncoderBase):
 
     def _on_part_start(self, event: ir.PartStart) -> bytes:
         part = event.part
-        info = ours(part.extra)
+        info = own(part.extra, NAME)
         output_index = len(self._output)
         if isinstance(part, ir.TextPart):
             head = info.get("item") if info else None
@@ -192,7 +193,7 @@ class ResponsesStreamEncoder(EncoderBase):
         base = {"item_id": item.item_id, "output_index": item.output_index}
         frames = b""
         if isinstance(part, ir.TextPart):
-            info = ours(part.extra)
+            info = own(part.extra, NAME)
             head = info.get("item") if info else None
             if item.refusal:
                 done_part: JSON = {"type": "refusal", "refusal": part.text}
@@ -221,7 +222,7 @@ class ResponsesStreamEncoder(EncoderBase):
         else:
             frames += self._frame({"type": "response.function_call_arguments.done", **base,
                                    "arguments": part.arguments})
-            info = ours(part.extra)
+            info = own(part.extra, NAME)
             wire = {k: v for k, v in info.items() if k not in ("id", "status")} if info else {}
             wire.update(id=item.item_id, type="function_call", status="completed", arguments=part.arguments,
                         call_id=item.call_id, name=part.name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ids, ir
-from crossroads.dialects.kit.extras import claim
+from crossroads.dialects.kit.extras import claim, own
 from crossroads.dialects.kit.fields import optional_str, require_dict, require_list, require_str
 from crossroads.dialects.kit.media import data_url, split_data_url, standard_b64
 from crossroads.dialects.openai_responses.tables import (
@@ -16,13 +16,6 @@ from crossroads.dialects.openai_responses.tables import (
     TEXT_TYPES,
     ContentPart,
 )
-
-
-def ours(extra: dict[str, Any] | None) -> JSON | None:
-    if not extra:
-        return None
-    info = extra.get(NAME)
-    return info if isinstance(info, dict) else None
 
 
 def synth_id(prefix: str) -> str:
@@ -118,7 +111,7 @@ def parse_content(content: list[Any], where: str, default_text: JSON
 
 
 def render_text(part: ir.TextPart, default_text: JSON) -> JSON:
-    info = ours(part.extra)
+    info = own(part.extra, NAME)
     shape = info.get("part") if info else None
     if shape is None:
         return {**default_text, "text": part.text}
@@ -234,12 +227,12 @@ def _summary_of(part: ir.ThinkingPart, info: JSON | None) -> list[JSON]:
 
 
 def _reasoning_item(part: ir.ThinkingPart, for_request: bool) -> JSON | None:
-    info = ours(part.extra)
+    info = own(part.extra, NAME)
     if for_request:
         item_id = info.get("id") if info else None
         if part.encrypted is None and (item_id is None or _is_synth(item_id)):
             return None  # the API rejects reasoning it did not issue
-    elif part.encrypted is None and not part.text and info is None:
+    elif part.encrypted is None and not part.text and NAME not in (part.extra or {}):
         return None  # e.g. Anthropic redacted thinking: nothing to show
     item: JSON = {k: v for k, v in info.items() if k not in ("summary_lengths", "from_content")} if info else {}
     if for_request and _is_synth(item.get("id")):
@@ -254,7 +247,7 @@ def _reasoning_item(part: ir.ThinkingPart, for_request: bool) -> JSON | None:
 
 
 def _function_call_item(part: ir.ToolCallPart, for_request: bool) -> JSON:
-    info = ours(part.extra)
+    info = own(part.extra, NAME)
     item: JSON = dict(info) if info else {}
     if for_request and _is_synth(item.get("id")):
         del item["id"]
@@ -281,7 +274,7 @@ def assistant_items(parts: list[ir.Part], raw: list[Any] | None, for_request: bo
             open_content, remaining = None, 0
             pending = next(raw_iter, None)
         if isinstance(part, ir.TextPart):
-            info = ours(part.extra)
+            info = own(part.extra, NAME)
             head = info.get("item") if info else None
             if head is None and remaining > 0 and open_content is not None:
                 open_content.append(render_text(part, OUTPUT_TEXT))
@@ -355,6 +348,6 @@ def output_parts(output: list[Any], where: str) -> tuple[list[ir.Part], list[Any
 
 
 def _is_refusal(part: ir.TextPart) -> bool:
-    info = ours(part.extra)
+    info = own(part.extra, NAME)
     shape = info.get("part") if info else None
     return isinstance(shape, dict) and shape.get("type") == "refusal"

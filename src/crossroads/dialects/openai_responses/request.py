@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crossroads import ir, reasoning
-from crossroads.dialects.kit.extras import claim
+from crossroads.dialects.kit.extras import claim, own
 from crossroads.dialects.kit.fields import (
     optional_str,
     require_bool,
@@ -19,7 +19,6 @@ from crossroads.dialects.openai_responses.parts import (
     assistant_items,
     leftover,
     message_texts,
-    ours,
     parse_content,
     render_part,
     render_text,
@@ -181,7 +180,7 @@ def _render_system(system: list[ir.TextPart]) -> tuple[str | None, list[JSON]]:
     open_content: list[JSON] | None = None
     remaining = 0
     for part in system:
-        info = ours(part.extra)
+        info = own(part.extra, NAME)
         head = info.get("item") if info else None
         if head is None and remaining > 0 and open_content is not None:
             open_content.append(render_text(part, INPUT_TEXT))
@@ -208,7 +207,7 @@ def _render_system(system: list[ir.TextPart]) -> tuple[str | None, list[JSON]]:
 def _render_messages(messages: list[ir.Message]) -> list[JSON]:
     items: list[JSON] = []
     for message in messages:
-        info = ours(message.extra)
+        info = own(message.extra, NAME)
         raw = info.get("raw") if info else None
         if message.role == "assistant":
             items.extend(assistant_items(message.parts, raw, for_request=True))
@@ -263,7 +262,7 @@ def _render_user_side(message: ir.Message, info: JSON | None) -> list[tuple[int,
         out.append((-1, _content_item(message.role, head, [])))
     if head is not None and info and info.get("string") and not has_results and len(out) == 1:
         parts = message.parts
-        if len(parts) == 1 and isinstance(parts[0], ir.TextPart) and ours(parts[0].extra) is None:
+        if len(parts) == 1 and isinstance(parts[0], ir.TextPart) and NAME not in (parts[0].extra or {}):
             out[0][1]["content"] = parts[0].text
     return out
 
@@ -288,7 +287,7 @@ def _render_tool_output(part: ir.ToolResultPart, entry: JSON) -> JSON:
         item["name"] = part.name
     content = part.content
     if (not entry.get("list") and len(content) == 1 and isinstance(content[0], ir.TextPart)
-            and ours(content[0].extra) is None):
+            and NAME not in (content[0].extra or {})):
         item["output"] = content[0].text
     elif not content and not entry.get("list"):
         item["output"] = ""
@@ -542,11 +541,11 @@ def _input_string(request: ir.Request, items: list[JSON]) -> str | None:
     if len(request.messages) != 1 or len(items) != 1:
         return None
     message = request.messages[0]
-    info = ours(message.extra)
+    info = own(message.extra, NAME)
     if not info or not info.get("input_string") or message.role != "user" or len(message.parts) != 1:
         return None
     part = message.parts[0]
-    if not isinstance(part, ir.TextPart) or ours(part.extra) is not None:
+    if not isinstance(part, ir.TextPart) or NAME in (part.extra or {}):
         return None
     if items[0].get("role") != "user":
         return None
