@@ -125,8 +125,37 @@ async def _stream(request: web.Request, frames: list[bytes]) -> web.StreamRespon
     return response
 
 
+# Faults for the soak benchmark (bench/soak.py), chosen by the model name so the
+# plain benchmark never pays for them.
+FAULT_MODELS = ("fault-429", "fault-500", "fault-cut", "fault-slow")
+
+
+async def _fault(request: web.Request, model: object, stream: bool, frames: list[bytes]) -> web.StreamResponse:
+    if model == "fault-429":
+        return web.json_response({"error": {"message": "Rate limit reached", "type": "requests",
+                                             "code": "rate_limit_exceeded"}}, status=429, headers={"retry-after": "1"})
+    if model == "fault-500":
+        return web.json_response({"error": {"message": "The server had an error", "type": "server_error"}},
+                                 status=500)
+    if model == "fault-cut" and stream:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for frame in frames[:5]:
+            await response.write(frame)
+        if request.transport is not None:
+            request.transport.abort()
+        return response
+    await asyncio.sleep(0.5)  # fault-slow: a slow first byte
+    if stream:
+        return await _stream(request, frames)
+    return web.Response(body=CHAT_JSON, content_type="application/json")
+
+
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     payload = await _payload(request)
+    model = payload.get("model")
+    if isinstance(model, str) and model.startswith("fault-"):
+        return await _fault(request, model, payload.get("stream") is True, CHAT_STREAM)
     if payload.get("stream") is True:
         options = payload.get("stream_options")
         with_usage = isinstance(options, dict) and options.get("include_usage") is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -17,6 +18,24 @@ from typing import Any
 import yaml
 
 CLIENT_KEY = "client-key"
+SECRET_NAME = re.compile(r"token|secret|key|cookie|password|psid|authorization", re.IGNORECASE)
+# (router log, secret) for every secret a router run wrote to its log; tests/conftest.py fails the session on any
+SECRET_LEAKS: list[tuple[str, str]] = []
+
+
+def config_secrets(data: object) -> set[str]:
+    """Values under secret-named keys (``api-key``, ``secret-key``, ``api-keys``...), at any depth."""
+    found: set[str] = set()
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        named = isinstance(key, str) and bool(SECRET_NAME.search(key))
+        if isinstance(value, str) and named:
+            found.add(value)
+        elif named and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            found.update(value)
+        elif isinstance(value, dict | list):
+            found |= config_secrets(value)
+    return {s for s in found if len(s) >= 8}
 
 
 def free_port() -> int:
@@ -26,9 +45,11 @@ def free_port() -> int:
 
 
 class RouterProcess:
-    def __init__(self, config: dict[str, Any], *, server: str = "granian") -> None:
+    def __init__(self, config: dict[str, Any], *, server: str = "granian", new_session: bool = False) -> None:
+        self.new_session = new_session  # a process group of its own, for tests that signal the group
         self.port = free_port()
         config = {"port": self.port, "host": "127.0.0.1", **config}
+        self.config = config
         self._dir = tempfile.TemporaryDirectory(prefix="crossroads-test-")
         self.config_path = Path(self._dir.name) / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
@@ -46,6 +67,7 @@ class RouterProcess:
             [sys.executable, "-m", "crossroads", "serve", "--config", str(self.config_path),
              "--server", self.server],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=self.new_session,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -60,10 +82,26 @@ class RouterProcess:
         self.stop()
         raise RuntimeError(f"router did not become ready:\n{self.log()}")
 
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self._proc is not None
+        return self._proc
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def scan_log_for_secrets(self) -> None:
+        """Every run's log is checked against the secrets its config holds (and the test's config file)."""
+        secrets = config_secrets(self.config) | config_secrets(_read_yaml(self.config_path))
+        log = self.log()
+        for secret in secrets:
+            if secret in log:
+                line = next(row for row in log.splitlines() if secret in row)
+                SECRET_LEAKS.append((line[:300], secret))
+
     def stop(self) -> None:
+        if self._proc is not None:
+            self.scan_log_for_secrets()
         if self._proc is not None and self._proc.poll() is None:
             self._proc.send_signal(signal.SIGINT)
             try:
@@ -79,3 +117,10 @@ class RouterProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+def _read_yaml(path: Path) -> object:
+    try:
+        return yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return None

@@ -43,6 +43,7 @@ def router(fakes: dict[str, Any]) -> Iterator[RouterProcess]:
     config = {
         "api-keys": [CLIENT_KEY],
         "some-future-key": {"x": 1},
+        "image-fetch": {"allowed-networks": ["127.0.0.0/8"]},  # the test's image server is on loopback
         "claude-api-key": [{"api-key": FAKE_KEY, "base-url": fakes["anthropic"].base_url,
                             "models": [{"name": "claude-sonnet-4-5", "alias": "sonnet"},
                                        {"name": "claude-haiku-4-5"}]}],
@@ -67,7 +68,9 @@ AUTH = {"authorization": f"Bearer {CLIENT_KEY}"}
 
 
 def test_health_and_unknown_keys_reported(router: RouterProcess) -> None:
-    response = http.request("GET", f"{router.base_url}/healthz")
+    anonymous = http.request("GET", f"{router.base_url}/healthz")
+    assert anonymous.status == 200 and anonymous.json() == {"status": "ok"}  # nothing for strangers
+    response = http.request("GET", f"{router.base_url}/healthz", headers=AUTH)
     assert response.status == 200 and response.json()["accounts"] == 3
     assert "some-future-key" in router.log()
 
@@ -259,7 +262,7 @@ def test_remote_image_urls_are_inlined_for_gemini(router: RouterProcess, fakes: 
 
 
 def test_oversized_remote_image_is_refused_clearly(fakes: dict[str, Any], image_server: str) -> None:
-    config = {"image-fetch": {"max-bytes": 1000},
+    config = {"image-fetch": {"max-bytes": 1000, "allowed-networks": ["127.0.0.1"]},
               "gemini-api-key": [{"api-key": FAKE_KEY, "base-url": fakes["gemini"].base_url,
                                   "models": ["gemini-2.5-flash"]}]}
     with RouterProcess(config) as small:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from crossroads import __version__
+from crossroads import __version__, serving
 from crossroads import config as config_module
 from crossroads.config import RESTART_ONLY
-from crossroads.server import CONFIG_ENV
+from crossroads.server import CONFIG_ENV, LISTEN_ENV
 from crossroads.snapshot import Snapshot, preview
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -56,12 +57,54 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: from config, else 8317).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     server: Annotated[str, typer.Option(help="granian (default) or uvicorn.")] = "granian",
+    reuse_port: Annotated[bool, typer.Option("--reuse-port", help="Share a port another server already "
+                                                                  "listens on (SO_REUSEPORT).")] = False,
+    foreground: Annotated[bool, typer.Option("--foreground", hidden=True,
+                                             help="Run the server in this process, unsupervised.")] = False,
 ) -> None:
     """Run the router."""
     snapshot = _load(config)
-    cfg, accounts = snapshot.config, snapshot.accounts
+    cfg = snapshot.config
     bind = host or cfg.bind_host
     listen_port = port or cfg.port
+    if server not in ("granian", "uvicorn"):
+        _fail(f"--server must be granian or uvicorn, got {server!r}")
+    if importlib.util.find_spec(server) is None:
+        _fail(f"--server {server}: {server} is not installed (pip install {server}), or use --server granian")
+    if not foreground:
+        if not reuse_port:
+            try:
+                serving.check_port_free(bind, listen_port)
+            except (serving.PortInUse, OSError) as exc:
+                _fail(str(exc))
+        args = ["serve", "--foreground", "--server", server, "--workers", str(workers), "--host", bind,
+                "--port", str(listen_port), *(["--config", str(config)] if config is not None else [])]
+        raise typer.Exit(serving.supervise(serving.child_command(args), cfg.shutdown_grace))
+    _print_banner(snapshot, bind, listen_port)
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
+    else:
+        os.environ.pop(CONFIG_ENV, None)
+    os.environ[LISTEN_ENV] = bind
+    logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    grace = max(1, int(cfg.shutdown_grace))
+    if server == "uvicorn":
+        import uvicorn
+
+        uvicorn.run("crossroads.server:create_app", factory=True, host=bind, port=listen_port,
+                    workers=workers, access_log=False, log_level="warning", timeout_graceful_shutdown=grace)
+        return
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
+            interface=Interfaces.ASGI, loop=Loops.uvloop, workers=workers, log_access=False,
+            websockets=True, workers_kill_timeout=grace).serve()
+
+
+def _print_banner(snapshot: Snapshot, bind: str, listen_port: int) -> None:
+    cfg, accounts = snapshot.config, snapshot.accounts
     console.print(f"crossroads {__version__} listening on http://{bind}:{listen_port}")
     if cfg.is_open:
         note = " (loopback only; add api-keys to listen on other interfaces)" if bind == "127.0.0.1" else ""
@@ -74,24 +117,11 @@ def serve(
         console.print(EMPTY_POOL_HELP)
     else:
         console.print(f"{len(accounts)} upstream account(s)")
-    if config is not None:
-        os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
-    else:
-        os.environ.pop(CONFIG_ENV, None)
-    logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if server == "uvicorn":
-        import uvicorn
 
-        uvicorn.run("crossroads.server:create_app", factory=True, host=bind, port=listen_port,
-                    workers=workers, access_log=False, log_level="warning")
-        return
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
 
-    Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
-            interface=Interfaces.ASGI, loop=Loops.uvloop, workers=workers, log_access=False,
-            websockets=True).serve()
+def _fail(message: str) -> NoReturn:
+    console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
 
 
 @app.command()

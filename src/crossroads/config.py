@@ -9,6 +9,7 @@ loads unchanged and the user is told what is not (yet) used.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from crossroads.access.lockout import LockoutPolicy
 from crossroads.access.policy import KeyPolicy, parse_key
 from crossroads.state import StateConfig
 from crossroads.state import parse_config as parse_state_config
@@ -41,7 +43,8 @@ _KNOWN = {
     "host", "port", "auth-dir", "api-keys", "debug", "proxy-url", "request-retry",
     "max-retry-credentials", "max-retry-interval", "routing",
     "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
-    "transient-error-cooldown-seconds", "remote-management",
+    "transient-error-cooldown-seconds", "remote-management", "request-body", "auth-lockout",
+    "shutdown-grace-seconds",
     "store",  # credential/config store selection (crossroads.credentials.select)
     "state",  # state shared between replicas (crossroads.state)
 }
@@ -60,6 +63,17 @@ class Timeouts:
     connect: float = 10.0
     first_byte: float = 120.0  # time to response headers
     idle: float = 300.0  # max silence between stream chunks
+
+
+@dataclass(slots=True, frozen=True)
+class ImageFetchPolicy:
+    """Fetching remote images for upstreams that take only inline data."""
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_images: int = 16  # per request
+    timeout: float = 15.0  # per image, connection to last byte
+    allowed_hosts: tuple[str, ...] = ()  # wildcards; empty: any public host
+    allowed_networks: tuple[str, ...] = ()  # CIDRs exempt from the refusal of private addresses
 
 
 @dataclass(slots=True)
@@ -82,7 +96,11 @@ class Config:
     management_secret: str | None = None
     transient_cooldown: float = 10.0
     timeouts: Timeouts = field(default_factory=Timeouts)
-    image_fetch_max_bytes: int = 20 * 1024 * 1024
+    image_fetch: ImageFetchPolicy = field(default_factory=ImageFetchPolicy)
+    max_body_bytes: int = 64 * 1024 * 1024
+    body_read_timeout: float = 30.0
+    lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
+    shutdown_grace: float = 30.0
     state: StateConfig = field(default_factory=StateConfig)
     raw: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
@@ -120,12 +138,27 @@ def load(path: str | os.PathLike[str] | None) -> Config:
         return Config()
     p = Path(path).expanduser()
     try:
-        text = p.read_text(encoding="utf-8")
+        text = decode(p.read_bytes(), str(p))
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config: {exc.strerror}") from None
     return parse(text, source=str(p))
+
+
+def decode(data: bytes, source: str) -> str:
+    """A config file's text; invalid UTF-8 is a ConfigError naming its line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(f"{source}: line {line} is not valid UTF-8 (byte {exc.start})") from None
+
+
+def is_blank(text: str) -> bool:
+    """Nothing but whitespace and comments: what an editor leaves for a moment
+    when it truncates a file before writing it again."""
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
 
 
 def parse(text: str, source: str = "<config>") -> Config:
@@ -203,9 +236,19 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     if not isinstance(t, dict):
         raise ConfigError(f"{source}: 'timeouts' must be a mapping")
     cfg.timeouts = parse_timeouts(t, Timeouts(), "timeouts", source)
-    img = data.get("image-fetch") or {}
-    if isinstance(img, dict) and "max-bytes" in img:
-        cfg.image_fetch_max_bytes = int(_number(img["max-bytes"], "image-fetch.max-bytes", source))
+    cfg.image_fetch = _image_fetch(_section(data, "image-fetch", source), source)
+    body = _section(data, "request-body", source)
+    if "max-bytes" in body:
+        cfg.max_body_bytes = int(_number(body["max-bytes"], "request-body.max-bytes", source))
+    if "read-timeout" in body:
+        cfg.body_read_timeout = _number(body["read-timeout"], "request-body.read-timeout", source)
+    lockout = _section(data, "auth-lockout", source)
+    cfg.lockout = LockoutPolicy(
+        attempts=int(_number(lockout.get("attempts", 10), "auth-lockout.attempts", source)),
+        window=_seconds(lockout.get("window", 60), "auth-lockout.window", source),
+        duration=_seconds(lockout.get("duration", 300), "auth-lockout.duration", source))
+    if "shutdown-grace-seconds" in data:
+        cfg.shutdown_grace = _number(data["shutdown-grace-seconds"], "shutdown-grace-seconds", source)
 
     try:
         cfg.state = parse_state_config(data.get("state"))
@@ -213,6 +256,40 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
         raise ConfigError(f"{source}: {exc}") from None
 
     return cfg
+
+
+def _section(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: '{key}' must be a mapping")
+    return value
+
+
+def _image_fetch(img: dict[str, Any], source: str) -> ImageFetchPolicy:
+    base = ImageFetchPolicy()
+    hosts = _strings(img.get("allowed-hosts"), "image-fetch.allowed-hosts", source)
+    networks = _strings(img.get("allowed-networks"), "image-fetch.allowed-networks", source)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise ConfigError(f"{source}: 'image-fetch.allowed-networks' has {network!r}, "
+                              "which is not an address or CIDR network") from None
+    return ImageFetchPolicy(
+        max_bytes=int(_number(img.get("max-bytes", base.max_bytes), "image-fetch.max-bytes", source)),
+        max_images=int(_number(img.get("max-images", base.max_images), "image-fetch.max-images", source)),
+        timeout=_number(img.get("timeout", base.timeout), "image-fetch.timeout", source),
+        allowed_hosts=tuple(h.lower() for h in hosts), allowed_networks=tuple(networks))
+
+
+def _strings(value: Any, key: str, source: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: '{key}' must be a list of strings")
+    return value
 
 
 def parse_timeouts(data: dict[str, Any], base: Timeouts, where: str, source: str) -> Timeouts:

@@ -65,26 +65,86 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_request(scope: Scope, receive: Receive) -> Request:
+class BodyTimeout(Exception):
+    """The client did not finish sending its body in time."""
+
+
+class ClientGone(Exception):
+    """The client disconnected before its request was answered."""
+
+
+def head_request(scope: Scope) -> Request:
+    """The request without its body: enough to route it and check its key."""
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    client = scope.get("client")
+    return Request(scope["method"], scope["path"], scope.get("query_string", b""), headers,
+                   client_host=client[0] if client else None)
+
+
+async def read_body(request: Request, receive: Receive, limit: int = MAX_BODY) -> None:
+    """Read the body into ``request``; a declared or actual size over ``limit``
+    stops the read at once (the caller bounds the time it may take)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge()
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            raise ClientGone()
         chunk = message.get("body", b"")
         if chunk:
             size += len(chunk)
-            if size > MAX_BODY:
+            if size > limit:
                 raise BodyTooLarge()
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-    client = scope.get("client")
-    return Request(scope["method"], scope["path"], scope.get("query_string", b""), headers, body,
-                   client_host=client[0] if client else None)
+    request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def read_request(scope: Scope, receive: Receive) -> Request:
+    request = head_request(scope)
+    await read_body(request, receive)
+    return request
+
+
+class DisconnectWatch:
+    """Notices the client leaving while its request is answered — before the
+    first upstream byte as much as mid-stream — and cancels the task answering
+    it, so an abandoned request stops its upstream call at once.
+
+    One watcher per request; it owns ``receive`` from the moment the body has
+    been read."""
+
+    __slots__ = ("_target", "_watcher", "gone")
+
+    def __init__(self, receive: Receive) -> None:
+        self.gone = False
+        self._target = asyncio.current_task()
+        self._watcher = asyncio.ensure_future(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.gone = True
+                if self._target is not None:
+                    self._target.cancel()
+                return
+
+    def absorb(self) -> bool:
+        """After a CancelledError: True when it was this watch's doing (the
+        cancellation is then taken back, so the server can finish quietly)."""
+        if self.gone and self._target is not None:
+            self._target.uncancel()
+            return True
+        return False
+
+    def stop(self) -> None:
+        self._target = None
+        self._watcher.cancel()
 
 
 async def send_reply(send: Send, reply: Reply, head_only: bool = False) -> None:
@@ -94,42 +154,25 @@ async def send_reply(send: Send, reply: Reply, head_only: bool = False) -> None:
     await send({"type": "http.response.body", "body": b"" if head_only else reply.body})
 
 
-async def send_stream(send: Send, receive: Receive, reply: StreamReply) -> None:
-    """Stream chunks to the client; if the client goes away, stop quietly and
-    close the chunk iterator (which releases the upstream connection)."""
+async def send_stream(send: Send, reply: StreamReply) -> None:
+    """Stream chunks to the client. The caller's DisconnectWatch cancels this
+    when the client goes away; either way the chunk iterator is closed, which
+    releases the upstream connection."""
     headers = [(b"content-type", reply.content_type), (b"cache-control", b"no-cache"),
                (b"x-accel-buffering", b"no")]
     headers.extend(reply.headers)
     chunks = reply.chunks
-
-    async def pump() -> None:
+    try:
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         async for chunk in chunks:
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-    async def watch_disconnect() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-
-    pump_task = asyncio.ensure_future(pump())
-    watch_task = asyncio.ensure_future(watch_disconnect())
-    try:
-        done, _ = await asyncio.wait({pump_task, watch_task}, return_when=asyncio.FIRST_COMPLETED)
-        if pump_task in done:
-            exc = pump_task.exception()
-            if exc is not None and not _is_disconnect(exc):
-                raise exc
-        else:
-            log.debug("client disconnected; cancelling upstream stream")
-            pump_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pump_task
+    except Exception as exc:
+        if not _is_disconnect(exc):
+            raise
+        log.debug("client disconnected mid-stream")
     finally:
-        watch_task.cancel()
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(Exception):

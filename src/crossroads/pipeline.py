@@ -30,7 +30,7 @@ from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.dialects.kit import durations
 from crossroads.http import Reply, StreamReply
-from crossroads.providers.base import Account, Provider
+from crossroads.providers.base import Account, Outcome, Provider
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.routing import suffix
 from crossroads.routing.registry import Candidate, Pool
@@ -68,6 +68,9 @@ class _Progress:
     last_error: ir.Error | None = None
     soonest: float | None = None  # monotonic time the first cooling account recovers
     served_pools: int = 0
+    attempts: list[str] = dataclasses.field(default_factory=list)  # "account: outcome", for the final error
+    # an account that answered 500: not cooled until another account shows the request was fine
+    suspect: tuple[Candidate, ir.Error, Outcome] | None = None
 
 
 @dataclass(slots=True)
@@ -124,6 +127,12 @@ class Pipeline:
 
     async def _serve_pool(self, inbound: Inbound, model: str, pool: Pool, session: str | None,
                           progress: _Progress) -> Reply | StreamReply | None:
+        """Rounds over the pool's available accounts. Between rounds only a
+        rate limit that lifts within ``max-retry-interval`` is waited for; an
+        account cooling after an outage, a refused connection or a failed
+        stream is never waited on, but when it is all the pool has and this
+        request has tried nothing yet, the one that recovers first is tried
+        once anyway rather than refusing the request outright."""
         config = progress.snapshot.config
         for round_number in range(max(0, config.request_retry) + 1):
             tried = 0
@@ -131,21 +140,15 @@ class Pipeline:
                 if config.max_retry_credentials and tried >= config.max_retry_credentials:
                     break
                 tried += 1
-                try:
-                    result = await self._attempt(inbound, model, cand, progress)
-                except ir.Error as error:
-                    outcome = cand.account.provider.classify(error)
-                    if not outcome.retry:
-                        raise
-                    seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error, outcome)
-                    log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
-                                cand.route.upstream, error, seconds)
-                    progress.last_error = error
-                    continue
-                self.health.record_success(cand.account.id, cand.route.upstream)
-                if session is not None:
-                    self.affinity.remember(model, session, cand.account.id)
-                return result
+                result = await self._try(inbound, model, cand, session, progress)
+                if result is not None:
+                    return result
+            if not tried and not progress.attempts:
+                probe = self.selector.soonest_transient(pool)
+                if probe is not None:
+                    result = await self._try(inbound, model, probe, session, progress)
+                    if result is not None:
+                        return result
             soonest = self.selector.soonest_recovery(pool)
             if soonest is None:
                 return None
@@ -154,22 +157,59 @@ class Pipeline:
             wait = soonest - time.monotonic()
             if round_number >= config.request_retry or wait > config.max_retry_interval:
                 return None
-            log.info("all accounts for %s cooling; waiting %.1fs for the first to recover", model, wait)
+            log.info("all accounts for %s rate-limited; waiting %.1fs for the first to recover", model, wait)
             await asyncio.sleep(max(0.0, wait))
         return None
+
+    async def _try(self, inbound: Inbound, model: str, cand: Candidate, session: str | None,
+                   progress: _Progress) -> Reply | StreamReply | None:
+        """One account: its answer, or None after recording why it failed."""
+        try:
+            result = await self._attempt(inbound, model, cand, progress)
+        except ir.Error as error:
+            outcome = cand.account.provider.classify(error)
+            if not outcome.retry:
+                raise
+            progress.attempts.append(f"{cand.account.label}: {error.status} {error.message[:120]}")
+            progress.last_error = error
+            if error.status != 500:
+                self._cool(cand, error, outcome)
+            elif progress.suspect is None:
+                progress.suspect = (cand, error, outcome)  # its account's fault or the request's: the next says
+            elif progress.suspect[0].account.id == cand.account.id:
+                self._cool(cand, error, outcome)  # the same account twice: it is the account
+                progress.suspect = None
+            else:
+                raise _request_fault(error, progress) from None
+            return None
+        if progress.suspect is not None:  # another account managed: the 500 was its account's fault
+            self._cool(*progress.suspect)
+            progress.suspect = None
+        self.health.record_success(cand.account.id, cand.route.upstream)
+        if session is not None:
+            self.affinity.remember(model, session, cand.account.id)
+        return result
+
+    def _cool(self, cand: Candidate, error: ir.Error, outcome: Outcome) -> None:
+        seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error, outcome)
+        log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
+                    cand.route.upstream, error, seconds)
 
     def _final_error(self, model: str, progress: _Progress) -> ir.Error:
         error = progress.last_error
         if progress.soonest is not None and (error is None or error.status == 429):
             wait = max(0.0, progress.soonest - time.monotonic())
             until = time.strftime("%H:%M:%S UTC", time.gmtime(time.time() + wait))
-            cause = f" (last error: {error.message})" if error is not None else ""
+            cause = f" (tried {'; '.join(progress.attempts)})" if progress.attempts else ""
             return ir.Error(429, "rate_limit",
                             f"all accounts for {model} are cooling down until {until}{cause}",
                             retry_after=max(1.0, wait), code="all_accounts_cooling")
         if error is None:
             return ir.Error(503, "overloaded", f"no account is available for {model}")
-        return _client_facing(error, model)
+        final = _client_facing(error, model)
+        if len(progress.attempts) > 1:
+            final.message = f"{final.message} (tried {'; '.join(progress.attempts)})"
+        return final
 
     # ------------------------------------------------------------------ one attempt
 
@@ -184,16 +224,17 @@ class Pipeline:
         passthrough = upstream.name == inbound.dialect.name
         upstream_stream = provider.upstream_stream(inbound.stream)
         if passthrough and progress.suffix_reasoning is None:
-            body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider)
+            with client_data:
+                body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider)
         else:
             if progress.ir_request is None:
-                progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
-                                                                    stream=inbound.stream)
+                progress.ir_request = _parse_client(inbound)
             # a reasoning suffix on the same dialect: the body is re-rendered in its own dialect (a
             # lossless round trip), the reply still passes through
-            body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
-                                               progress.suffix_reasoning, provider, progress.snapshot.catalogue,
-                                               inline_images=not passthrough)
+            with client_data:
+                body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
+                                                   progress.suffix_reasoning, provider, progress.snapshot.catalogue,
+                                                   inline_images=not passthrough)
             drop_usage_chunks = passthrough and upstream_stream and not progress.ir_request.include_usage
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
         served = _Served(account, model, cand.route.upstream)
@@ -228,8 +269,7 @@ class Pipeline:
         protocol) yields IR events; failover, health, accounting and the
         client's encoding stay the pipeline's."""
         if progress.ir_request is None:
-            progress.ir_request = inbound.dialect.parse_request(inbound.body, model=inbound.model,
-                                                                stream=inbound.stream)
+            progress.ir_request = _parse_client(inbound)
         request = _fitted(progress.ir_request, cand, True, progress.suffix_reasoning, progress.snapshot.catalogue)
         events = provider.exchange(cand.account, request, inbound.headers, self.transport).__aiter__()
         served = _Served(cand.account, model, cand.route.upstream)
@@ -361,7 +401,11 @@ class Pipeline:
             data = b""
         finally:
             response.release()
-        error = upstream.parse_error(response.status, data)
+        readable = _is_error_document(data)
+        error = upstream.parse_error(response.status, data if readable else b"")
+        if not readable:  # raw text (an HTML page, a proxy's echo of our headers) is never relayed
+            error.message = f"the upstream answered HTTP {response.status}"
+        error.message = self.runtime.redaction.redactor(error.message)
         retry_after = response.headers.get("retry-after")
         if retry_after and error.retry_after is None:
             error.retry_after = durations.retry_after_header(retry_after)
@@ -425,9 +469,16 @@ class Pipeline:
         seen_end = any(m in first for m in markers)
         edge = first[-MARKER_EDGE:]
         complete = False
+        redact = self.runtime.redaction.redactor.bytes  # an error event may echo what the upstream was sent
+
+        def passed(data: bytes) -> bytes:
+            if b"error" in data:
+                data = redact(data)
+            return framer.feed(data) if framer else data
+
         try:
             out = meter.feed(first)
-            yield framer.feed(out) if framer else out
+            yield passed(out)
             async for chunk in chunks:
                 if not seen_end:
                     window = edge + chunk
@@ -435,7 +486,7 @@ class Pipeline:
                     edge = window[-MARKER_EDGE:]
                 out = meter.feed(chunk)
                 if out:
-                    yield framer.feed(out) if framer else out
+                    yield passed(out)
             out = meter.flush()
             complete = not markers or seen_end
             if not complete:
@@ -443,12 +494,11 @@ class Pipeline:
                                f"upstream {served.account.label} ended the stream before completion")
                 self._stream_failed(served, cut)
                 out += self._stream_error(upstream, inbound, cut)
-            yield framer.feed(out) + framer.close() if framer else out
+            yield passed(out) + (framer.close() if framer else b"")
         except (aiohttp.ClientError, TimeoutError) as exc:
             broken = _stream_failure(exc, served.account)
             self._stream_failed(served, broken)
-            out = self._stream_error(upstream, inbound, broken)
-            yield framer.feed(out) + framer.close() if framer else out
+            yield passed(self._stream_error(upstream, inbound, broken)) + (framer.close() if framer else b"")
         finally:
             response.close()
             self._account(inbound, served, meter.usage)
@@ -531,6 +581,7 @@ class _ClientEncoder:
                 if event.usage is not None:
                     self.spent = event.usage if self.spent is None else self.spent.merged(event.usage)
             elif isinstance(event, ir.ErrorEvent):  # the upstream failed (or was cut) mid-answer
+                event.error.message = self.pipeline.runtime.redaction.redactor(event.error.message)
                 self.pipeline._stream_failed(self.served, event.error)
             out.append(self.encoder.encode(event))
         return b"".join(out)
@@ -562,6 +613,58 @@ def _fitted(request: ir.Request, cand: Candidate, upstream_stream: bool, suffix_
                                reasoning=thinking)
 
 
+_CLIENT_DATA_FAULTS = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError,
+                       orjson.JSONEncodeError)
+
+
+def _parse_client(inbound: Inbound) -> ir.Request:
+    """The client's request in the IR; a value the dialect cannot read is the
+    client's 400, whatever exception it raised."""
+    with client_data:
+        return inbound.dialect.parse_request(inbound.body, model=inbound.model, stream=inbound.stream)
+
+
+class _ClientData:
+    """``with client_data:`` around work on the client's own data: its faults
+    (nesting beyond what JSON encoders take, integers beyond 64 bits,
+    unhashable schema values, types that do not fit) become a 400 naming the
+    problem, never a 500. (A class, not a generator: it sits on the hot path.)"""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None or isinstance(exc, ir.Error) or not isinstance(exc, _CLIENT_DATA_FAULTS):
+            return
+        if isinstance(exc, RecursionError | orjson.JSONEncodeError):
+            message = ("the request is nested too deeply or holds a value that cannot be forwarded (JSON "
+                       "nesting is limited to 250 levels and integers to 64 bits)")
+        else:
+            message = f"the request could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+        log.info("request refused as malformed: %s: %s", type(exc).__name__, str(exc)[:200])
+        raise ir.bad_request(message) from None
+
+
+client_data = _ClientData()
+
+
+def _is_error_document(data: bytes) -> bool:
+    """A JSON error in one of the shapes the dialects know (``{"error": ...}``,
+    Gemini's list of them, or a bare ``message``/``detail``)."""
+    try:
+        payload = orjson.loads(data) if data else None
+    except orjson.JSONDecodeError:
+        return False
+    if isinstance(payload, list) and payload:
+        payload = payload[0]
+    if not isinstance(payload, dict):
+        return False
+    return isinstance(payload.get("error"), dict | str) or isinstance(payload.get("message"), str) \
+        or isinstance(payload.get("detail"), str)
+
+
 def _leading_error(upstream: Dialect, first: bytes) -> ir.Error | None:
     """An error event at the very start of a 200 stream (e.g. Anthropic's
     ``overloaded_error``): nothing has reached the client, so fail over."""
@@ -577,6 +680,14 @@ def _stream_failure(exc: BaseException, account: Account) -> ir.Error:
     if isinstance(exc, TimeoutError):
         return ir.Error(504, "timeout", f"upstream {account.label} stream stalled")
     return ir.Error(502, "server_error", f"upstream {account.label} stream broke: {type(exc).__name__}")
+
+
+def _request_fault(error: ir.Error, progress: _Progress) -> ir.Error:
+    """Two accounts failed on the same request with a bare 500: the request
+    is the likely cause, so no account is cooled and no more are tried."""
+    return ir.Error(502, "server_error", "two upstream accounts failed on this request with HTTP 500, so the "
+                                         "request itself is the likely cause; it was not tried further "
+                                         f"(tried {'; '.join(progress.attempts)})", code="upstream_rejected_request")
 
 
 def _client_facing(error: ir.Error, model: str) -> ir.Error:

@@ -20,7 +20,7 @@ import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import yaml
@@ -36,6 +36,8 @@ log = logging.getLogger("crossroads.reload")
 
 CONFIG_POLL_SECONDS = 0.25
 SETTLE_SECONDS = 0.05  # gather a burst of changes into one apply
+STABLE_SECONDS = 0.3  # a config file is read again after this long and used only when both reads agree
+STABLE_READS = 20  # a file still changing after this many reads is used as it stands (and vetted)
 
 
 async def start(runtime: Runtime, config_path: str | None) -> list[asyncio.Task[None]]:
@@ -98,12 +100,33 @@ class Reloader:
             self.config_text_hash = _digest(text)
 
     def _parse(self, text: str, source: str) -> config_module.Config | None:
+        """The config in ``text`` if the running server may adopt it; otherwise
+        None, with the reason (and its line) in the log."""
         try:
+            if config_module.is_blank(text):
+                raise config_module.ConfigError(
+                    f"{source}: the file is empty (an editor in the middle of saving?); an empty config "
+                    "is never applied")
+            _check_encoding(text, source)
             cfg = config_module.parse(text, source=source)
-            self.runtime.build(cfg)  # validates it; nothing live changes
+            candidate = self.runtime.build(cfg)  # validates it; nothing live changes
+            try:
+                self.runtime.vet(candidate)
+            except config_module.ConfigError as exc:
+                if not candidate.unknown_keys:
+                    raise
+                raise config_module.ConfigError(f"{exc} (it has unknown keys: {', '.join(candidate.unknown_keys)}"
+                                                " - a typo?)") from None
         except config_module.ConfigError as exc:
             log.error("config reload rejected, the running config stays: %s", with_line(str(exc), text))
             return None
+        except Exception as exc:  # any other fault in a config is still the config's, not the store's
+            log.error("config reload rejected, the running config stays: %s", with_line(
+                f"{source}: {exc} ({type(exc).__name__})", text))
+            return None
+        if candidate.unknown_keys:
+            log.warning("config from %s: unknown keys kept but ignored: %s", source,
+                        ", ".join(candidate.unknown_keys))
         return cfg
 
     def _apply(self, cfg: config_module.Config) -> bool:
@@ -134,7 +157,20 @@ class Reloader:
             if self.records.pop(change.id, None) is not None:
                 self._dirty.set()
         elif change.kind == "config":
-            await self._reload_config(await self.store.read_config(), self._config_source())
+            await self._reload_config(await self._settled(self.store.read_config), self._config_source())
+
+    async def _settled(self, read: Callable[[], Awaitable[str | None]], text: str | None = None) -> str | None:
+        """The config text once two reads ``STABLE_SECONDS`` apart agree, so an
+        editor's truncate-then-write is one change, not two."""
+        if text is None:
+            text = await read()
+        for _ in range(STABLE_READS):
+            await asyncio.sleep(STABLE_SECONDS)
+            again = await read()
+            if again == text:
+                return text
+            text = again
+        return text
 
     def _config_source(self) -> str:
         if _is_local(self.store) and self.config_path is not None:
@@ -161,8 +197,10 @@ class Reloader:
         """With a database/git/S3 store, an edit of the local config.yaml is
         applied here and written to the store for the other replicas."""
         assert self.config_path is not None
-        async for text in _poll_file(self.config_path):
-            if await self._reload_config(text, str(self.config_path)):
+        path = self.config_path
+        async for first in _poll_file(path):
+            text = await self._settled(lambda: asyncio.to_thread(_read_text, path), first)
+            if text is not None and await self._reload_config(text, str(path)):
                 try:
                     await self.store.write_config(text)
                 except Exception as exc:
@@ -196,18 +234,39 @@ async def _poll_file(path: Path) -> AsyncIterator[str]:
         if now == seen or now is None:
             continue
         seen = now
-        try:
-            yield path.read_text(encoding="utf-8")
-        except OSError as exc:
-            log.error("cannot read %s: %s", path, exc)
+        text = _read_text(path)
+        if text is not None:
+            yield text
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text, bad bytes kept as surrogates for ``_check_encoding`` to report."""
+    try:
+        return path.read_bytes().decode("utf-8", errors="surrogateescape")
+    except OSError as exc:
+        log.error("cannot read %s: %s", path, exc)
+        return None
+
+
+def _check_encoding(text: str, source: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        line = text.count("\n", 0, exc.start) + 1
+        raise config_module.ConfigError(f"{source}: line {line} is not valid UTF-8") from None
 
 
 def _digest(text: str | None) -> str:
-    return hashlib.sha256(text.encode()).hexdigest() if text is not None else ""
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest() if text is not None else ""
+
+
+_KEY_PATH = re.compile(r"(?<![\w-])([A-Za-z][\w-]*)((?:\[\d+\]|\.[A-Za-z][\w-]*)*)")
+_STEP = re.compile(r"\[(\d+)\]|\.([A-Za-z][\w-]*)")
 
 
 def with_line(message: str, text: str) -> str:
-    """Add the line of the key a schema error names (YAML syntax errors carry it already)."""
+    """Add the line of the entry a schema error names (``claude-api-key[1].priority``
+    or a top-level ``'port'``); YAML syntax errors carry their line already."""
     if re.search(r"\bline \d+", message):
         return message
     try:
@@ -216,8 +275,33 @@ def with_line(message: str, text: str) -> str:
         return message
     if not isinstance(root, yaml.MappingNode):
         return message
-    for key_node, _value in root.value:
-        key = str(key_node.value)
-        if f"'{key}'" in message or re.search(rf"(?<![\w-]){re.escape(key)}[.\[:]", message):
-            return f"{message} (line {key_node.start_mark.line + 1})"
-    return message
+    found: tuple[int, int] | None = None  # (depth, line)
+    for match in _KEY_PATH.finditer(message):
+        located = _locate(root, match.group(1), match.group(2))
+        if located is not None and (found is None or located[0] > found[0]):
+            found = located
+    return message if found is None else f"{message} (line {found[1]})"
+
+
+def _locate(root: yaml.MappingNode, key: str, steps: str) -> tuple[int, int] | None:
+    node = _child(root, key)
+    if node is None:
+        return None
+    depth, line = 1, node.start_mark.line + 1
+    for step in _STEP.finditer(steps):
+        index, name = step.groups()
+        if index is not None and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            node = node.value[int(index)]
+        elif name is not None and isinstance(node, yaml.MappingNode) and (child := _child(node, name)) is not None:
+            node = child
+        else:
+            break
+        depth, line = depth + 1, node.start_mark.line + 1
+    return depth, line
+
+
+def _child(node: yaml.MappingNode, key: str) -> yaml.Node | None:
+    for key_node, value in node.value:
+        if str(key_node.value) == key:
+            return value if isinstance(value, yaml.SequenceNode | yaml.MappingNode) else key_node
+    return None

@@ -18,18 +18,21 @@ Guarantees:
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterable, Sequence
 
 from crossroads import snapshot as snapshots
 from crossroads import usage
+from crossroads.access.lockout import Lockout
 from crossroads.access.policy import Limiter
 from crossroads.auth.pending import Logins
 from crossroads.auth.refresher import Refresher
-from crossroads.config import Config
+from crossroads.config import Config, ConfigError
 from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
 from crossroads.providers import Provider, all_providers
+from crossroads.redaction import Redaction
 from crossroads.routing.health import Health
 from crossroads.routing.selection import Selector, make_strategy
 from crossroads.routing.sticky import Affinity
@@ -54,10 +57,14 @@ class Runtime:
         self.limiter = Limiter(config.key_policies, self.state)
         self.selector = Selector(self.health, make_strategy(config.routing_strategy, self._replica_number),
                                  self.affinity, config.routing_strategy)
-        self.images = ImageFetcher(self.transport, config.image_fetch_max_bytes)
+        self.images = ImageFetcher(config.image_fetch)
         self.request_windows = RequestWindows()
+        self.client_lockout = Lockout(config.lockout)  # wrong client keys, per address
+        self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
+        self.redaction = Redaction(self.snapshot.secrets)  # installed on the log handlers by the server
+        self.listen_host = config.bind_host  # where the server listens (the command line may say otherwise)
 
     def _replica_number(self) -> int:
         return self.state.replica_number
@@ -70,9 +77,29 @@ class Runtime:
         """A snapshot of ``config`` (raises ConfigError); nothing live changes."""
         return snapshots.build(config, records, self.providers, self.refresher)
 
+    def vet(self, candidate: Snapshot) -> None:
+        """Refuse (ConfigError) a config that would open the door: one without
+        client keys or without the management secret that the running one has,
+        while the server listens beyond loopback (a truncated or mistyped file
+        must not turn a protected router into an open one)."""
+        config, previous = candidate.config, self.snapshot.config
+        if _is_loopback(self.listen_host):
+            return
+        lost = []
+        if previous.api_keys and not config.api_keys:
+            lost.append("every client key (api-keys)")
+        if previous.management_secret and not config.management_secret:
+            lost.append("the management secret (remote-management.secret-key)")
+        if lost:
+            raise ConfigError(
+                f"{config.source}: refused: it removes {' and '.join(lost)} while the server listens on "
+                f"{self.listen_host}, which would open it to anyone; the running config stays. To run "
+                "without them, restart the server bound to 127.0.0.1")
+
     def adopt(self, candidate: Snapshot) -> None:
-        """Make ``candidate`` current: the long-lived parts take its settings,
-        then new requests see it."""
+        """Make ``candidate`` current (after ``vet``): the long-lived parts take
+        its settings, then new requests see it."""
+        self.vet(candidate)
         config, previous = candidate.config, self.snapshot.config
         for key in previous.restart_changes(config):
             log.warning("config: '%s' changed (%r -> %r); it takes effect after a restart, the running "
@@ -83,12 +110,23 @@ class Runtime:
         self.affinity.ttl = config.session_affinity_ttl
         self.limiter.configure(config.key_policies)
         self.selector.use_strategy(config.routing_strategy, self._replica_number)
-        self.images.max_bytes = config.image_fetch_max_bytes
+        self.images.configure(config.image_fetch)
+        self.client_lockout.policy = self.management_lockout.policy = config.lockout
+        self.redaction.update(candidate.secrets)
         self.snapshot = candidate
 
     def apply(self, config: Config, records: Iterable[Record] = ()) -> None:
         """Build and adopt in one step (raises ConfigError, leaving all as it was)."""
         self.adopt(self.build(config, records))
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _current(config: Config, key: str) -> object:

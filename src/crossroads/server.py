@@ -17,15 +17,19 @@ from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
 from crossroads.http import (
+    BodyTimeout,
     BodyTooLarge,
+    ClientGone,
+    DisconnectWatch,
     Receive,
     Reply,
     Request,
     Scope,
     Send,
     StreamReply,
+    head_request,
     json_reply,
-    read_request,
+    read_body,
     send_reply,
     send_stream,
 )
@@ -38,6 +42,7 @@ from crossroads.snapshot import Snapshot
 log = logging.getLogger("crossroads")
 
 CONFIG_ENV = "CROSSROADS_CONFIG"
+LISTEN_ENV = "CROSSROADS_LISTEN_HOST"  # the address ``serve`` bound, when the command line chose it
 
 
 class App:
@@ -99,6 +104,9 @@ class App:
             await self._lifespan(receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route, check the key from the headers alone, then read the body
+        (bounded in size and time) and answer. A client that leaves at any
+        point cancels the work done for it, upstream call included."""
         method = scope["method"]
         head_only = method == "HEAD"
         path = scope["path"]
@@ -106,34 +114,85 @@ class App:
             path = path.rstrip("/")
         route = self.route_for("GET" if head_only else method, path)
         error_dialect = route.error_dialect if route else dialects.for_path(path)
+        request = head_request(scope)
+        request.path = path
+        watch: DisconnectWatch | None = None
         try:
-            request = await read_request(scope, receive)
-            request.path = path
-            if route is None:
-                raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
-            keys = self.runtime.snapshot.keys
-            request.client_key = keys.presented(request)
-            if route.protected and not keys.allows(request):
-                raise ir.Error(401, "authentication",
-                               "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
-                               "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
-            if path == "/v1/models":  # shared by every OpenAI-style client and Claude Code
-                error_dialect = dialects.identified_by(request.headers) or error_dialect
-            reply = await route.handler(self, request)
-        except ir.Error as error:
-            reply = self._error_reply(error_dialect, error)
-        except BodyTooLarge:
-            reply = self._error_reply(error_dialect, ir.Error(413, "request_too_large", "request body too large"))
-        except Exception:
-            log.exception("unhandled error on %s %s", method, path)
-            reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
-                                                              "internal error in crossroads; see server log"))
-        if isinstance(reply, StreamReply):
-            await send_stream(send, receive, reply)
-        else:
-            await send_reply(send, reply, head_only)
+            try:
+                if route is None:
+                    raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
+                if path == "/v1/models":  # shared by every OpenAI-style client and Claude Code
+                    error_dialect = dialects.identified_by(request.headers) or error_dialect
+                if route.protected:
+                    self.check_client_key(request)
+                await self._read_body(request, receive)
+                watch = DisconnectWatch(receive)
+                reply = await route.handler(self, request)
+                if not route.protected and isinstance(reply, Reply):  # management answers: nothing secret shown
+                    reply.body = self.runtime.redaction.redactor.bytes(reply.body)
+            except ir.Error as error:
+                reply = self._error_reply(error_dialect, error)
+            except BodyTooLarge:
+                reply = self._error_reply(error_dialect, ir.Error(
+                    413, "request_too_large",
+                    f"request body too large (the limit is {self.config.max_body_bytes} bytes)"))
+            except BodyTimeout:
+                reply = self._error_reply(error_dialect, ir.Error(
+                    408, "invalid_request", "the request body was not received in time"))
+            except ClientGone:
+                return
+            except Exception:
+                log.exception("unhandled error on %s %s", method, path)
+                reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
+                                                                  "internal error in crossroads; see server log"))
+            if isinstance(reply, StreamReply):  # the watch, still on, cancels the stream when the client leaves
+                await send_stream(send, reply)
+            else:
+                if watch is not None:
+                    watch.stop()
+                    watch = None
+                await send_reply(send, reply, head_only)
+        except asyncio.CancelledError:
+            if watch is None or not watch.absorb():
+                raise
+            log.debug("client left %s %s before it was answered; its work was cancelled", method, path)
+        finally:
+            if watch is not None:
+                watch.stop()
+
+    def check_client_key(self, request: Request) -> None:
+        """Raise ir.Error (401, or 429 while the address is locked out) unless the request's key is good."""
+        keys = self.runtime.snapshot.keys
+        request.client_key = keys.presented(request)
+        if keys.open:
+            return
+        lockout = self.runtime.client_lockout
+        locked = lockout.locked_for(request.client_host)
+        if locked:
+            raise ir.Error(429, "rate_limit", "too many wrong client keys from this address; try again later",
+                           retry_after=locked, code="too_many_failed_keys")
+        if request.client_key is None or not keys.accepts(request.client_key):
+            if request.client_key is not None:  # a wrong key is a guess; a missing one is not
+                lockout.failed(request.client_host)
+            raise ir.Error(401, "authentication",
+                           "missing or invalid client key: send it as 'Authorization: Bearer KEY', "
+                           "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
+        lockout.succeeded(request.client_host)
+
+    async def _read_body(self, request: Request, receive: Receive) -> None:
+        config = self.config
+        deadline = _Deadline(config.body_read_timeout)
+        try:
+            await read_body(request, receive, config.max_body_bytes)
+        except asyncio.CancelledError:
+            if not deadline.absorb():
+                raise
+            raise BodyTimeout() from None
+        finally:
+            deadline.cancel()
 
     def _error_reply(self, dialect_name: str, error: ir.Error) -> Reply:
+        error.message = self.runtime.redaction.redactor(error.message)
         status, payload = dialects.get(dialect_name).render_error(error)
         headers = []
         if error.retry_after is not None:
@@ -145,6 +204,7 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    self.runtime.redaction.install()
                     await self.runtime.state.start()
                     self._background = await reload.start(self.runtime, self.config_path)
                 except Exception as exc:
@@ -156,16 +216,47 @@ class App:
                 for task in self._background:
                     task.cancel()
                 self.runtime.logins.close()
+                await self.runtime.images.close()
                 await self.runtime.transport.close()
                 await self.runtime.state.close()
+                self.runtime.redaction.uninstall()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+class _Deadline:
+    """Cancels the current task after ``seconds`` unless cancelled first
+    (cheaper than ``asyncio.timeout`` on the hot path)."""
+
+    __slots__ = ("_fired", "_task", "_timer")
+
+    def __init__(self, seconds: float) -> None:
+        self._fired = False
+        self._task = asyncio.current_task()
+        self._timer = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._fired = True
+        if self._task is not None:
+            self._task.cancel()
+
+    def absorb(self) -> bool:
+        """After a CancelledError: True (and the cancellation taken back) when it was the deadline's."""
+        if self._fired and self._task is not None:
+            self._task.uncancel()
+            return True
+        return False
+
+    def cancel(self) -> None:
+        self._timer.cancel()
 
 
 def create_app() -> App:
     """Factory used by the ASGI server; reads the config named by $CROSSROADS_CONFIG."""
     path = os.environ.get(CONFIG_ENV) or None
-    return App(config_module.load(path), config_path=path)
+    app = App(config_module.load(path), config_path=path)
+    app.runtime.listen_host = os.environ.get(LISTEN_ENV) or app.runtime.listen_host
+    return app
 
 
 __all__ = ["App", "Reply", "Request", "create_app"]

@@ -10,6 +10,7 @@ the snapshot it started with.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ class Snapshot:
     catalogue: Catalogue
     unknown_keys: list[str] = field(default_factory=list)
     unused_keys: list[str] = field(default_factory=list)
+    secrets: frozenset[str] = frozenset()  # everything that must never be shown (see crossroads.redaction)
 
     @property
     def accounts(self) -> list[Account]:
@@ -53,11 +55,45 @@ def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
         catalogue = Catalogue.from_config(cfg.raw)
     except ValueError as exc:
         raise ConfigError(f"{cfg.source}: {exc}") from None
+    records = list(records)
     accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth))
     consumed = SNAPSHOT_KEYS | {p.config_key for p in providers}
     unknown, unused = cfg.key_report(set(consumed))
     return Snapshot(cfg, Registry(accounts, cfg.force_model_prefix), KeyCheck(cfg.api_keys), oauth, catalogue,
-                    unknown, unused)
+                    unknown, unused, _secrets(cfg, accounts, records))
+
+
+_SECRET_FIELD = re.compile(r"token|secret|key|cookie|password|psid|authorization", re.IGNORECASE)
+
+
+def _secrets(cfg: Config, accounts: list[Account], records: list[Record]) -> frozenset[str]:
+    found = {*cfg.api_keys, *(a.secret for a in accounts)}
+    if cfg.management_secret:
+        found.add(cfg.management_secret)
+    for record in records:
+        found.update(_secret_values(record.data))
+    found.update(_secret_values(cfg.raw))  # sections read by providers and side services too
+    return frozenset(s for s in found if s)
+
+
+def _secret_values(data: object, depth: int = 0) -> set[str]:
+    """Strings (or lists of strings) under keys that name a secret, at any
+    depth; a section whose name merely ends in "key" (``claude-api-key``)
+    lends no secrecy to the entries inside it."""
+    found: set[str] = set()
+    if depth > 8:
+        return found
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        secret_name = isinstance(key, str) and bool(_SECRET_FIELD.search(key))
+        if isinstance(value, str):
+            if secret_name:
+                found.add(value)
+        elif secret_name and isinstance(value, list) and all(isinstance(v, str) for v in value):
+            found.update(value)
+        elif isinstance(value, dict | list):
+            found |= _secret_values(value, depth + 1)
+    return found
 
 
 def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
@@ -73,6 +109,9 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
             accounts.extend(provider.accounts(entries, ctx))
         except ValueError as exc:
             raise ConfigError(f"{cfg.source}: {exc}") from None
+        except (TypeError, KeyError, AttributeError) as exc:  # a value of the wrong type deep in an entry
+            where = _failing_entry(provider, entries, ctx)
+            raise ConfigError(f"{cfg.source}: {where}: a value has the wrong type ({exc})") from None
         for auth_type in provider.auth_types:
             by_type[auth_type] = provider
     for record in records:
@@ -89,6 +128,16 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
             apply_channel_rules(account, record.type, cfg)
             accounts.append(account)
     return _unique_ids(accounts)
+
+
+def _failing_entry(provider: Provider, entries: list[dict[str, object]], ctx: AccountContext) -> str:
+    """Which entry of ``provider``'s list a type error came from (tried one by one, on the error path only)."""
+    for index, entry in enumerate(entries):
+        try:
+            provider.accounts([entry], ctx)
+        except Exception:
+            return f"{provider.config_key}[{index}]"
+    return provider.config_key
 
 
 def _unique_ids(accounts: list[Account]) -> list[Account]:

@@ -480,6 +480,7 @@ class RecordedRequest:
 Handler = Callable[[web.Request], Any]
 JSON_BODY = web.RequestKey("json_body", object)
 RAW_BODY = web.RequestKey("raw_body", bytes)
+DROPPED = web.RequestKey("dropped_by_fake", bool)
 
 
 class FakeServer:
@@ -498,6 +499,7 @@ class FakeServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
+        self.abandoned = 0  # requests whose caller hung up before the answer was ready
 
     # --- subclasses
     def add_routes(self, app: web.Application) -> None:
@@ -604,8 +606,19 @@ class FakeServer:
             self._requests.append(recorded)
         request[JSON_BODY] = body
         request[RAW_BODY] = raw
-        response: web.StreamResponse = await handler(request)
-        return response
+        # like the real services, stop generating for a caller that hung up
+        task = asyncio.ensure_future(handler(request))
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.05)
+            if done:
+                return task.result()
+            if (request.transport is None or request.transport.is_closing()) and not request.get(DROPPED):
+                with self._lock:
+                    self.abandoned += 1
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                return web.Response(status=499)
 
     def bearer_or_header_key(self, request: web.Request, header: str) -> str | None:
         key = request.headers.get(header)
@@ -672,6 +685,7 @@ async def stream_frames(
 
 
 def _drop_connection(request: web.Request) -> None:
+    request[DROPPED] = True
     transport = request.transport
     if transport is not None:
         transport.abort()

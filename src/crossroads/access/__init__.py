@@ -25,9 +25,12 @@ class KeyCheck:
             value = headers.get(name)
             if value:
                 return value.strip()
-        if request.query_string:
-            return request.query.get("key") or request.query.get("auth_token")
+        if request.query_string:  # the Gemini API's ?key= (query strings end up in proxy logs: prefer headers)
+            return request.query.get("key")
         return None
+
+    def accepts(self, key: str) -> bool:
+        return key in self._keys
 
     def allows(self, request: Request) -> bool:
         if not self._keys:

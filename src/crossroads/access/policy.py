@@ -96,6 +96,10 @@ class Limiter:
         if policy is not None and key is not None:
             _refuse(policy, await self._state.reserve(key, _limits(policy)))
 
+    def check_model(self, key: str | None, model: str) -> None:
+        """Raise (403) when the key's model allowlist excludes ``model``; counts nothing."""
+        self._policy(key, model)
+
     def settle(self, key: str | None, usage: ir.Usage | None) -> None:
         """Count the tokens a finished request used."""
         if key is None or usage is None or key not in self.policies:

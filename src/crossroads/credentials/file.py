@@ -155,7 +155,8 @@ class FileStore:
         if self.config_path is None:
             return None
         try:
-            return await asyncio.to_thread(self.config_path.read_text, encoding="utf-8")
+            data = await asyncio.to_thread(self.config_path.read_bytes)
+            return data.decode("utf-8", errors="surrogateescape")  # the reloader reports bad bytes by line
         except FileNotFoundError:
             return None
 

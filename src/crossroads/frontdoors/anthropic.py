@@ -6,7 +6,15 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from crossroads import dialects
-from crossroads.frontdoors.base import Route, estimate_tokens, json_body, model_field, stream_flag
+from crossroads.frontdoors import shapes
+from crossroads.frontdoors.base import (
+    Route,
+    check_countable,
+    estimate_tokens,
+    json_body,
+    model_field,
+    stream_flag,
+)
 from crossroads.http import Reply, Request, StreamReply, json_reply
 from crossroads.pipeline import Inbound
 
@@ -16,6 +24,7 @@ if TYPE_CHECKING:
 
 async def messages(app: App, request: Request) -> Reply | StreamReply:
     body = json_body(request)
+    shapes.ANTHROPIC_MESSAGES.check(body)
     inbound = Inbound(dialects.get("anthropic"), body, request.body, model_field(body),
                       stream_flag(body), request.headers,
                           client_key=request.client_key)
@@ -24,7 +33,9 @@ async def messages(app: App, request: Request) -> Reply | StreamReply:
 
 async def count_tokens(app: App, request: Request) -> Reply:
     body = json_body(request)
+    shapes.ANTHROPIC_COUNT.check(body)
     model = model_field(body)
+    check_countable(app, request, model)
     parsed = dialects.get("anthropic").parse_request(body, model=model, stream=False)
     return json_reply(200, {"input_tokens": estimate_tokens(parsed)})
 

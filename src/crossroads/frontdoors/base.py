@@ -10,6 +10,7 @@ import orjson
 
 from crossroads import ir
 from crossroads.http import Reply, Request, StreamReply
+from crossroads.routing import suffix
 
 if TYPE_CHECKING:
     from crossroads.server import App
@@ -51,6 +52,16 @@ def stream_flag(body: dict[str, Any]) -> bool:
     if not isinstance(stream, bool):
         raise ir.bad_request("'stream' must be a boolean", param="stream")
     return stream
+
+
+def check_countable(app: App, request: Request, model: str) -> None:
+    """A count-tokens request names a model this router serves and this key may use."""
+    registry = app.registry
+    if suffix.resolve(model, registry.__contains__).model not in registry:
+        raise ir.Error(404, "not_found", f"model {model!r} is not served by any configured account "
+                                         "(GET /v1/models lists the models available)", param="model",
+                       code="model_not_found")
+    app.runtime.limiter.check_model(request.client_key, model)
 
 
 def estimate_tokens(request: ir.Request) -> int:

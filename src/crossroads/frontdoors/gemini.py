@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from crossroads import dialects, ir
-from crossroads.frontdoors.base import Route, estimate_tokens, json_body
+from crossroads.frontdoors import shapes
+from crossroads.frontdoors.base import Route, check_countable, estimate_tokens, json_body
 from crossroads.http import Reply, Request, StreamReply, json_reply
 from crossroads.pipeline import Inbound
 
@@ -38,11 +39,14 @@ async def model_action(app: App, request: Request) -> Reply | StreamReply:
     body = json_body(request)
     dialect = dialects.get("gemini")
     if action == "countTokens":
+        shapes.GEMINI_COUNT.check(body)
+        check_countable(app, request, name)
         inner = body.get("generateContentRequest") or body
         parsed = dialect.parse_request(inner, model=name, stream=False)
         return json_reply(200, {"totalTokens": estimate_tokens(parsed)})
     if action not in ("generateContent", "streamGenerateContent"):
         raise ir.Error(404, "not_found", f"unknown method {action!r}; expected one of {', '.join(_METHODS)}")
+    shapes.GEMINI_GENERATE.check(body)
     stream = action == "streamGenerateContent"
     if stream and request.query.get("alt") != "sse":
         dialect = dialects.get("gemini:json-array")

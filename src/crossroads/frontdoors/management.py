@@ -35,10 +35,17 @@ def _authorize(app: App, request: Request) -> None:
     settings = app.config.raw.get("remote-management") or {}
     if not settings.get("allow-remote") and request.client_host not in ("127.0.0.1", "::1", None):
         raise ir.Error(403, "permission", "management is only allowed from localhost")
+    lockout = app.runtime.management_lockout
+    locked = lockout.locked_for(request.client_host)
+    if locked:
+        raise ir.Error(429, "rate_limit", "too many wrong management keys from this address; try again later",
+                       retry_after=locked)
     auth = request.headers.get("authorization", "")
     presented = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-management-key", "")
     if not presented or not hmac.compare_digest(presented.encode(), secret.encode()):
+        lockout.failed(request.client_host)
         raise ir.Error(401, "authentication", "missing or wrong management key")
+    lockout.succeeded(request.client_host)
 
 
 async def usage_report(app: App, request: Request) -> Reply:

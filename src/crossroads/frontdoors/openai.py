@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from crossroads import dialects, ir
-from crossroads.frontdoors import anthropic
+from crossroads.frontdoors import anthropic, shapes
 from crossroads.frontdoors.base import Handler, Route, json_body, model_field, stream_flag
 from crossroads.http import Reply, Request, StreamReply, json_reply
 from crossroads.pipeline import Inbound
@@ -14,9 +14,10 @@ if TYPE_CHECKING:
     from crossroads.server import App
 
 
-def _door(dialect_name: str) -> Handler:
+def _door(dialect_name: str, shape: shapes.Shape) -> Handler:
     async def handle(app: App, request: Request) -> Reply | StreamReply:
         body = json_body(request)
+        shape.check(body)
         inbound = Inbound(dialects.get(dialect_name), body, request.body, model_field(body),
                           stream_flag(body), request.headers,
                           client_key=request.client_key)
@@ -47,11 +48,12 @@ async def get_model(app: App, request: Request) -> Reply:
 
 
 ROUTES = [
-    Route("POST", "/v1/chat/completions", _door("openai-chat"), "openai-chat"),
-    Route("POST", "/chat/completions", _door("openai-chat"), "openai-chat"),
-    Route("POST", "/v1/completions", _door("openai-completions"), "openai-chat"),
-    Route("POST", "/v1/responses", _door("openai-responses"), "openai-responses"),
-    Route("POST", "/backend-api/codex/responses", _door("openai-responses"), "openai-responses"),
+    Route("POST", "/v1/chat/completions", _door("openai-chat", shapes.OPENAI_CHAT), "openai-chat"),
+    Route("POST", "/chat/completions", _door("openai-chat", shapes.OPENAI_CHAT), "openai-chat"),
+    Route("POST", "/v1/completions", _door("openai-completions", shapes.OPENAI_COMPLETIONS), "openai-chat"),
+    Route("POST", "/v1/responses", _door("openai-responses", shapes.OPENAI_RESPONSES), "openai-responses"),
+    Route("POST", "/backend-api/codex/responses", _door("openai-responses", shapes.OPENAI_RESPONSES),
+          "openai-responses"),
     Route("GET", "/v1/models", list_models, "openai-chat"),
     Route("GET", "/v1/models/", get_model, "openai-chat", prefix=True),
 ]

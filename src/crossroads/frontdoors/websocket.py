@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from crossroads import dialects, ir
+from crossroads.frontdoors import shapes
 from crossroads.http import Receive, Request, Scope, Send, StreamReply
-from crossroads.pipeline import Inbound
+from crossroads.pipeline import Inbound, client_data
 
 if TYPE_CHECKING:
     from crossroads.server import App
@@ -166,15 +167,19 @@ async def serve(app: App, scope: Scope, receive: Receive, send: Send) -> None:
         return
     path = scope.get("path", "").rstrip("/") or "/"
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-    request = Request("GET", path, scope.get("query_string", b""), headers)
+    client = scope.get("client")
+    request = Request("GET", path, scope.get("query_string", b""), headers,
+                      client_host=client[0] if client else None)
     if path not in PATHS:
         await send({"type": "websocket.close", "code": 1008, "reason": f"no WebSocket endpoint at {path}"})
         return
-    if not app.keys.allows(request):
+    try:
+        app.check_client_key(request)
+    except ir.Error as refused:
         # closing before accepting makes the server answer the upgrade with 403
-        await send({"type": "websocket.close", "code": 1008, "reason": "missing or invalid client key"})
+        await send({"type": "websocket.close", "code": 1008, "reason": refused.message[:120]})
         return
-    client_key = app.keys.presented(request)
+    client_key = request.client_key
     await send({"type": "websocket.accept"})
     conversation = Conversation()
     with contextlib.suppress(ClientGone):
@@ -188,6 +193,11 @@ async def serve(app: App, scope: Scope, receive: Receive, send: Send) -> None:
             text = message.get("text")
             if text is None:
                 await _send_error(send, ir.bad_request("binary frames are not supported; send JSON text frames"))
+                continue
+            limit = app.config.max_body_bytes
+            if len(text) > limit:
+                await _send_error(send, ir.Error(413, "request_too_large",
+                                                 f"frame too large (the limit is {limit} bytes)"))
                 continue
             await _handle_frame(app, send, headers, client_key, conversation, text)
 
@@ -215,11 +225,13 @@ async def _handle_frame(app: App, send: Send, headers: dict[str, str], client_ke
     body = conversation.expand({k: v for k, v in frame.items() if k not in WS_ONLY_FIELDS})
     body["stream"] = True
     try:
+        shapes.OPENAI_RESPONSES.check(body)
         model = body.get("model")
         if not isinstance(model, str) or not model:
             raise ir.bad_request("'model' is required and must be a non-empty string", param="model")
-        inbound = Inbound(dialects.get(DIALECT), body, orjson.dumps(body), model, True, headers,
-                          client_key=client_key)
+        with client_data:
+            raw = orjson.dumps(body)
+        inbound = Inbound(dialects.get(DIALECT), body, raw, model, True, headers, client_key=client_key)
         reply = await app.pipeline.handle(inbound)
     except ir.Error as error:
         await _send_error(send, error)

@@ -20,6 +20,7 @@ from crossroads.auth.table import OAuthTable
 from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
 from crossroads.providers import ratelimit_headers
+from crossroads.redaction import mask
 from crossroads.transport import Transport
 
 
@@ -64,12 +65,6 @@ class Account:
 
     def is_excluded(self, upstream_model: str) -> bool:
         return any(fnmatch.fnmatchcase(upstream_model, pat) for pat in self.excluded)
-
-
-def mask(secret: str) -> str:
-    if len(secret) <= 8:
-        return "*" * len(secret)
-    return f"{secret[:4]}…{secret[-4:]}"
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ use its local view, so a pick never waits on the network."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from crossroads import ir
@@ -36,14 +37,35 @@ class Health:
         self.transient_cooldown = transient_cooldown
 
     def cooling_until(self, account_id: str, model: str) -> float | None:
+        return self._until_if(account_id, model, None)
+
+    def recovering_until(self, account_id: str, model: str) -> float | None:
+        """When a rate-limited account may be used again: only a 429 is worth
+        waiting for (a refused connection, an outage or a refused credential
+        will not be over within a retry interval)."""
+        return self._until_if(account_id, model, lambda status: status == 429)
+
+    def transient_until(self, account_id: str, model: str) -> float | None:
+        """When an account cooling only for transient failures (408, 5xx,
+        connection errors, broken streams) recovers; None for other causes."""
+        return self._until_if(account_id, model, lambda status: status == 408 or status >= 500)
+
+    def _until_if(self, account_id: str, model: str, cause: Callable[[int], bool] | None) -> float | None:
+        """When the account's cooldowns for ``model`` end, if each was for a
+        status ``cause`` accepts (None: any cause)."""
         if not self._cooldowns:
             return None
         now = time.monotonic()
         until: float | None = None
         for key in ((account_id, model), (account_id, ALL_MODELS)):
             cd = self._cooldowns.get(key)
-            if cd is not None and cd.until > now and (until is None or cd.until > until):
-                until = cd.until
+            if cd is None or cd.until <= now:
+                continue
+            if cause is not None:
+                status = cd.reason.split(" ", 1)[0]
+                if not status.isdigit() or not cause(int(status)):
+                    return None
+            until = cd.until if until is None else max(until, cd.until)
         return until
 
     def available(self, account_id: str, model: str) -> bool:

@@ -166,11 +166,22 @@ class Selector:
                 yield cand
             yield from deferred
 
+    def soonest_transient(self, pool: Pool) -> Candidate | None:
+        """The account cooling after a transient failure (an outage, a refused
+        connection, a broken stream) that recovers first, if any."""
+        best: tuple[float, Candidate] | None = None
+        for cand in pool.candidates:
+            until = self.health.transient_until(cand.account.id, cand.route.upstream)
+            if until is not None and (best is None or until < best[0]):
+                best = (until, cand)
+        return None if best is None else best[1]
+
     def soonest_recovery(self, pool: Pool) -> float | None:
-        """When the first cooling account of the pool becomes usable again."""
+        """When the first rate-limited account of the pool becomes usable
+        again (accounts cooling for other causes are not waited for)."""
         soonest: float | None = None
         for cand in pool.candidates:
-            until = self.health.cooling_until(cand.account.id, cand.route.upstream)
+            until = self.health.recovering_until(cand.account.id, cand.route.upstream)
             if until is not None and (soonest is None or until < soonest):
                 soonest = until
         return soonest

@@ -45,6 +45,8 @@ def parse_error(status: int, body: bytes) -> ir.Error:
 
 def error_body(error: ir.Error) -> tuple[int, dict[str, Any]]:
     status, google_status = ERROR_STATUS.get(error.kind, (500, "INTERNAL"))
+    if google_status == "INTERNAL" and error.status in (502, 503):
+        status, google_status = 503, "UNAVAILABLE"  # an upstream out of reach: the SDK retries UNAVAILABLE
     body: dict[str, Any] = {"code": status, "message": error.message, "status": google_status}
     if error.retry_after is not None:
         delay = f"{error.retry_after:.3f}".rstrip("0").rstrip(".")

@@ -1,0 +1,102 @@
+"""Running the server process: refuse a port already in use, and stop
+cleanly on SIGTERM or SIGINT, however they are sent.
+
+``crossroads serve`` is a small supervisor. It checks the port, then starts
+the ASGI server (granian or uvicorn) as a child in a session of its own, so
+a signal sent to the supervisor's process group — Ctrl-C in a terminal,
+``timeout``, systemd's control-group kill, ``kill -- -PGID`` — reaches only
+the supervisor, which hands one SIGTERM to the server's main process. (The
+server hung in some trials when its main process and its workers received
+the same signal at once.) The server then stops accepting, lets in-flight
+requests and streams finish for up to the grace period, flushes its state
+and exits; the supervisor exits with its status. A second signal ends the
+server at once. The child is also told to stop if the supervisor dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+_PR_SET_PDEATHSIG = 1
+
+
+class PortInUse(Exception):
+    pass
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Raise PortInUse when something already listens on (host, port)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are no obstacle
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(f"address {host}:{port} is already in use (another crossroads?); stop it, "
+                                "choose another --port, or pass --reuse-port to share the port on purpose") from None
+            raise
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def supervise(command: Sequence[str], grace: float, env: dict[str, str] | None = None) -> int:
+    """Run ``command`` as the server; returns its exit status."""
+    child = subprocess.Popen(list(command), env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    stopping: list[float] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        if not stopping:
+            stopping.append(time.monotonic())
+            _send(child, signal.SIGTERM)
+        else:  # a second signal: no more waiting
+            _kill_group(child)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    try:
+        while True:
+            try:
+                status = child.wait(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                if stopping and time.monotonic() - stopping[0] > grace + 5:
+                    _kill_group(child)  # the server did not finish within its grace period
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stopping and status in (-signal.SIGTERM, 128 + signal.SIGTERM):
+        return 0  # stopped as asked
+    return status if status >= 0 else 128 - status
+
+
+def _send(child: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        child.send_signal(sig)
+
+
+def _kill_group(child: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(child.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        _send(child, signal.SIGKILL)
+
+
+def child_command(args: Sequence[str]) -> list[str]:
+    """This same program, run as the supervised server."""
+    return [sys.executable, "-m", "crossroads", *args]
