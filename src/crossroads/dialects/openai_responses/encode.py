@@ -258,15 +258,25 @@ class ResponsesStreamEncoder(EncoderBase):
                                "response": self._envelope("failed", error=failed, output=self._finished_output())}))
 
 
+def _tools_once(request: ir.Request) -> orjson.Fragment:
+    """The request's tools, serialised once for the three events that repeat
+    them; left out when they cannot be written (a client's schema nested
+    beyond what JSON encoders take must not break the stream)."""
+    tools = [t for t in map(render_tool, request.tools) if t is not None]
+    try:
+        return orjson.Fragment(orjson.dumps(tools))
+    except orjson.JSONEncodeError:
+        return orjson.Fragment(b"[]")
+
+
 def _request_echo(request: ir.Request | None) -> JSON:
     """The request settings a Response object repeats (the SDK requires some of them)."""
     if request is None:
         return {"parallel_tool_calls": True, "tool_choice": "auto", "tools": []}
-    tools = [t for t in map(render_tool, request.tools) if t is not None]
     echo: JSON = {
         "parallel_tool_calls": request.parallel_tool_calls if request.parallel_tool_calls is not None else True,
         "tool_choice": render_tool_choice(request.tool_choice) if request.tool_choice is not None else "auto",
-        "tools": tools,
+        "tools": _tools_once(request),
     }
     if request.temperature is not None:
         echo["temperature"] = request.temperature
