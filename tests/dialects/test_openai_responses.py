@@ -1263,3 +1263,15 @@ def test_delta_frames_are_the_events_the_sdk_expects() -> None:
             added = next(p for p in payloads if p["type"] == "response.output_item.added"
                          and p["output_index"] == payload["output_index"])
             assert payload["item_id"] == added["item"]["id"]
+
+
+def test_a_schema_too_deep_to_write_does_not_break_the_stream() -> None:
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(300):
+        deep = {"type": "object", "properties": {"a": deep}}
+    request = ir.Request(model="m", tools=[ir.Tool("f", parameters=deep)])
+    encoder = DIALECT.stream_encoder(model="m", request=request)
+    stream = b"".join(encoder.encode(e) for e in [ir.Start("r", "m"), ir.Finish("end_turn")]) + encoder.close()
+    payloads = [orjson.loads(block.split(b"data: ", 1)[1]) for block in stream.split(b"\n\n") if block]
+    assert [p["type"] for p in payloads] == ["response.created", "response.in_progress", "response.completed"]
+    assert all(p["response"]["tools"] == [] for p in payloads)
