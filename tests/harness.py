@@ -45,16 +45,19 @@ def free_port() -> int:
 
 
 class RouterProcess:
-    def __init__(self, config: dict[str, Any], *, server: str = "granian", new_session: bool = False) -> None:
+    def __init__(self, config: dict[str, Any], *, server: str = "granian", workers: int = 1,
+                 new_session: bool = False) -> None:
         self.new_session = new_session  # a process group of its own, for tests that signal the group
         self.port = free_port()
-        config = {"port": self.port, "host": "127.0.0.1", **config}
-        self.config = config
         self._dir = tempfile.TemporaryDirectory(prefix="crossroads-test-")
+        # the router's own files (usage database, logs) stay in the test's directory
+        config = {"port": self.port, "host": "127.0.0.1", "auth-dir": self._dir.name, **config}
+        self.config = config
         self.config_path = Path(self._dir.name) / "config.yaml"
         self.config_path.write_text(yaml.safe_dump(config))
         self.log_path = Path(self._dir.name) / "router.log"
         self.server = server
+        self.workers = workers
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,7 +68,7 @@ class RouterProcess:
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "crossroads", "serve", "--config", str(self.config_path),
-             "--server", self.server],
+             "--server", self.server, "--workers", str(self.workers)],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=self.new_session,
         )

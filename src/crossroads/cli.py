@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -14,7 +16,9 @@ from rich.table import Table
 
 from crossroads import __version__, serving
 from crossroads import config as config_module
+from crossroads.access.management_secret import hash_in_file, write_local_token
 from crossroads.config import RESTART_ONLY
+from crossroads.observe.metrics import MULTIPROC_ENV
 from crossroads.server import CONFIG_ENV, LISTEN_ENV
 from crossroads.snapshot import Snapshot, preview
 
@@ -88,7 +92,25 @@ def serve(
     os.environ[LISTEN_ENV] = bind
     logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    grace = max(1, int(cfg.shutdown_grace))
+    if config is not None:
+        hash_in_file(config.expanduser())  # as CLIProxyAPI: a plain management secret is stored hashed
+    if cfg.management_secret:
+        write_local_token(cfg.auth_dir)  # for local tools, which cannot send a hashed secret
+    metrics_dir = None
+    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
+        # one scrape must see every worker: each writes its samples to this server's own directory
+        metrics_dir = tempfile.mkdtemp(prefix="crossroads-metrics-")
+        os.environ[MULTIPROC_ENV] = metrics_dir
+        console.print(f"{workers} workers; metrics shared through {metrics_dir}")
+    try:
+        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)))
+    finally:
+        if metrics_dir is not None:
+            os.environ.pop(MULTIPROC_ENV, None)
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run(server: str, bind: str, listen_port: int, workers: int, grace: int) -> None:
     if server == "uvicorn":
         import uvicorn
 
@@ -155,11 +177,12 @@ app.add_typer(auth_app, name="auth")
 
 def _register_plugins() -> None:
     """Command groups that live in their own modules."""
-    from crossroads.commands import connect, login, store
+    from crossroads.commands import connect, login, store, usage
 
     login.register(app, auth_app)
     store.register(app, auth_app)
     connect.register(app)
+    usage.register(app)
 
 
 _register_plugins()

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from crossroads import opsconfig
 from crossroads.access.lockout import LockoutPolicy
 from crossroads.access.policy import KeyPolicy, parse_key
 from crossroads.state import StateConfig
@@ -26,8 +27,7 @@ DEFAULT_PORT = 8317
 
 # Keys CLIProxyAPI knows that Crossroads accepts without acting on them yet.
 _RECOGNISED_NOT_USED = {
-    "ws-auth", "pprof", "commercial-mode", "logging-to-file",
-    "logs-max-total-size-mb", "error-logs-max-files", "request-log", "usage-statistics-enabled",
+    "ws-auth", "pprof", "commercial-mode", "usage-statistics-enabled",
     "redis-usage-queue-retention-seconds", "passthrough-headers", "disable-cooling",
     "save-cooldown-status", "auth-auto-refresh-workers",
     "quota-exceeded", "nonstream-keepalive-interval", "streaming",
@@ -47,11 +47,12 @@ _KNOWN = {
     "shutdown-grace-seconds",
     "store",  # credential/config store selection (crossroads.credentials.select)
     "state",  # state shared between replicas (crossroads.state)
+    *opsconfig.KEYS,  # request log, log files, metrics, usage database
 }
 
 # Read once when the server starts: a running server reports a change of
 # these and keeps its current values until it is restarted.
-RESTART_ONLY = ("host", "port", "auth-dir", "store", "state")
+RESTART_ONLY = ("host", "port", "auth-dir", "store", "state", "usage", "logs-dir", "logging-to-file")
 
 
 class ConfigError(Exception):
@@ -102,6 +103,7 @@ class Config:
     lockout: LockoutPolicy = field(default_factory=LockoutPolicy)
     shutdown_grace: float = 30.0
     state: StateConfig = field(default_factory=StateConfig)
+    ops: opsconfig.OpsSettings = field(default_factory=opsconfig.OpsSettings)
     raw: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
 
@@ -252,6 +254,10 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
 
     try:
         cfg.state = parse_state_config(data.get("state"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    try:
+        cfg.ops = opsconfig.parse(data, cfg.auth_dir, cfg.debug)
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
 

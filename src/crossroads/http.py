@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -11,6 +10,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
+
+from crossroads.record import RequestRecord
 
 log = logging.getLogger("crossroads.http")
 
@@ -32,6 +33,7 @@ class Request:
     path_params: dict[str, str] = field(default_factory=dict)
     client_key: str | None = None  # the client key presented (set after the access check)
     client_host: str | None = None
+    record: RequestRecord = field(default_factory=RequestRecord.detached)  # what it did (the server's)
     _query: dict[str, str] | None = None
 
     @property
@@ -63,10 +65,6 @@ def json_reply(status: int, payload: Any, headers: list[tuple[bytes, bytes]] | N
 
 class BodyTooLarge(Exception):
     pass
-
-
-class BodyTimeout(Exception):
-    """The client did not finish sending its body in time."""
 
 
 class ClientGone(Exception):
@@ -110,43 +108,6 @@ async def read_request(scope: Scope, receive: Receive) -> Request:
     return request
 
 
-class DisconnectWatch:
-    """Notices the client leaving while its request is answered — before the
-    first upstream byte as much as mid-stream — and cancels the task answering
-    it, so an abandoned request stops its upstream call at once.
-
-    One watcher per request; it owns ``receive`` from the moment the body has
-    been read."""
-
-    __slots__ = ("_target", "_watcher", "gone")
-
-    def __init__(self, receive: Receive) -> None:
-        self.gone = False
-        self._target = asyncio.current_task()
-        self._watcher = asyncio.ensure_future(self._watch(receive))
-
-    async def _watch(self, receive: Receive) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                self.gone = True
-                if self._target is not None:
-                    self._target.cancel()
-                return
-
-    def absorb(self) -> bool:
-        """After a CancelledError: True when it was this watch's doing (the
-        cancellation is then taken back, so the server can finish quietly)."""
-        if self.gone and self._target is not None:
-            self._target.uncancel()
-            return True
-        return False
-
-    def stop(self) -> None:
-        self._target = None
-        self._watcher.cancel()
-
-
 async def send_reply(send: Send, reply: Reply, head_only: bool = False) -> None:
     headers = [(b"content-type", reply.content_type), (b"content-length", str(len(reply.body)).encode())]
     headers.extend(reply.headers)
@@ -155,7 +116,7 @@ async def send_reply(send: Send, reply: Reply, head_only: bool = False) -> None:
 
 
 async def send_stream(send: Send, reply: StreamReply) -> None:
-    """Stream chunks to the client. The caller's DisconnectWatch cancels this
+    """Stream chunks to the client. The caller's in-flight watcher cancels this
     when the client goes away; either way the chunk iterator is closed, which
     releases the upstream connection."""
     headers = [(b"content-type", reply.content_type), (b"cache-control", b"no-cache"),

@@ -32,6 +32,7 @@ from crossroads.dialects.kit import durations
 from crossroads.http import Reply, StreamReply
 from crossroads.providers.base import Account, Outcome, Provider
 from crossroads.providers.subscription_catalogue import Catalogue
+from crossroads.record import RequestRecord
 from crossroads.routing import suffix
 from crossroads.routing.registry import Candidate, Pool
 from crossroads.routing.sticky import session_key
@@ -56,6 +57,7 @@ class Inbound:
     stream: bool
     headers: Mapping[str, str]
     client_key: str | None = None
+    record: RequestRecord = dataclasses.field(default_factory=RequestRecord.detached)  # what the request did
 
 
 @dataclass(slots=True)
@@ -78,6 +80,7 @@ class _Served:
     account: Account
     model: str  # client-facing name of the model that answered
     upstream_model: str  # the name the account knows it by (health is kept per upstream model)
+    record: RequestRecord
 
 
 class Pipeline:
@@ -98,8 +101,11 @@ class Pipeline:
 
     async def handle(self, inbound: Inbound) -> Reply | StreamReply:
         snapshot = self.runtime.snapshot
+        if inbound.model not in snapshot.registry and await self.runtime.services.discover(inbound.model):
+            snapshot = self.runtime.snapshot  # a side service listed the model just now
         progress = _Progress(snapshot)
         registry, config = snapshot.registry, snapshot.config
+        inbound.record.asked(inbound.dialect.name, inbound.model, inbound.stream)
         named = suffix.resolve(inbound.model, registry.__contains__)
         if named.reasoning is not None:  # model(high), model-thinking-8192, ...
             inbound.model = named.model
@@ -167,6 +173,7 @@ class Pipeline:
         try:
             result = await self._attempt(inbound, model, cand, progress)
         except ir.Error as error:
+            inbound.record.failed_attempt(cand.account, error)
             outcome = cand.account.provider.classify(error)
             if not outcome.retry:
                 raise
@@ -186,6 +193,7 @@ class Pipeline:
             self._cool(*progress.suspect)
             progress.suspect = None
         self.health.record_success(cand.account.id, cand.route.upstream)
+        inbound.record.served(cand.account, model)
         if session is not None:
             self.affinity.remember(model, session, cand.account.id)
         return result
@@ -237,7 +245,7 @@ class Pipeline:
                                                    inline_images=not passthrough)
             drop_usage_chunks = passthrough and upstream_stream and not progress.ir_request.include_usage
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
-        served = _Served(account, model, cand.route.upstream)
+        served = _Served(account, model, cand.route.upstream, inbound.record)
         if inbound.stream:
             if passthrough:
                 return await self._pass_stream(response, inbound, served, drop_usage_chunks, upstream)
@@ -272,7 +280,7 @@ class Pipeline:
             progress.ir_request = _parse_client(inbound)
         request = _fitted(progress.ir_request, cand, True, progress.suffix_reasoning, progress.snapshot.catalogue)
         events = provider.exchange(cand.account, request, inbound.headers, self.transport).__aiter__()
-        served = _Served(cand.account, model, cand.route.upstream)
+        served = _Served(cand.account, model, cand.route.upstream, inbound.record)
         first: list[ir.Event] = []
         try:
             async for event in events:  # the first event that means something decides failover
@@ -281,6 +289,7 @@ class Pipeline:
                 first.append(event)
                 if not isinstance(event, ir.Start):
                     break
+            inbound.record.first_upstream_byte()
         except BaseException as exc:
             await _close(events)  # the provider's connection is released before failing over
             if isinstance(exc, aiohttp.ClientError | TimeoutError):
@@ -311,8 +320,10 @@ class Pipeline:
             yield encoder.encode(first)
             async for event in events:
                 yield encoder.encode([event])
+            inbound.record.completed()
             yield encoder.close()
         except (aiohttp.ClientError, TimeoutError) as exc:
+            inbound.record.completed()
             yield encoder.fail(_stream_failure(exc, served.account))
         finally:
             await _close(events)
@@ -331,11 +342,12 @@ class Pipeline:
         for attempt in range(2):
             call = await provider.call(account, cand.route.upstream, upstream_stream, inbound.headers,
                                        upstream.name)
-            headers = {**(_STREAM_HEADERS if upstream_stream else _JSON_HEADERS), **call.headers,
-                       **account.headers}
+            headers = {**(_STREAM_HEADERS if upstream_stream else _JSON_HEADERS),
+                       "x-request-id": inbound.record.request_id, **call.headers, **account.headers}
             urls = (call.url, *call.fallback_urls)
             for number, url in enumerate(urls):
                 last_url = number == len(urls) - 1
+                inbound.record.upstream(url, headers, body)
                 try:
                     response = await self.transport.post(url, body, headers, account.proxy_url,
                                                          account.timeouts)
@@ -415,6 +427,7 @@ class Pipeline:
 
     def _account(self, inbound: Inbound, served: _Served, spent: ir.Usage | None) -> None:
         self.ledger.record(inbound.client_key, served.account.id, served.model, spent)
+        inbound.record.spent(spent)
         self.limiter.settle(inbound.client_key, spent)
 
     # ------------------------------------------------------------------ streams
@@ -449,6 +462,7 @@ class Pipeline:
         except (aiohttp.ClientError, TimeoutError) as exc:
             response.close()
             raise _stream_failure(exc, account) from None
+        inbound.record.first_upstream_byte()
         if b"error" in first[:512]:
             error = _leading_error(upstream, first)
             if error is not None:
@@ -487,6 +501,7 @@ class Pipeline:
                 out = meter.feed(chunk)
                 if out:
                     yield passed(out)
+            inbound.record.completed()
             out = meter.flush()
             complete = not markers or seen_end
             if not complete:
@@ -496,6 +511,7 @@ class Pipeline:
                 out += self._stream_error(upstream, inbound, cut)
             yield passed(out) + (framer.close() if framer else b"")
         except (aiohttp.ClientError, TimeoutError) as exc:
+            inbound.record.completed()
             broken = _stream_failure(exc, served.account)
             self._stream_failed(served, broken)
             yield passed(self._stream_error(upstream, inbound, broken)) + (framer.close() if framer else b"")
@@ -517,6 +533,7 @@ class Pipeline:
         except (aiohttp.ClientError, TimeoutError) as exc:
             response.close()
             raise _stream_failure(exc, served.account) from None
+        inbound.record.first_upstream_byte()
         for event in first:
             if isinstance(event, ir.ErrorEvent):
                 response.close()
@@ -539,8 +556,10 @@ class Pipeline:
                     events.extend(decoder.feed(event_name, data))
                 if events:
                     yield encoder.encode(events)
+            inbound.record.completed()
             yield encoder.encode(decoder.close()) + encoder.close()
         except (aiohttp.ClientError, TimeoutError) as exc:
+            inbound.record.completed()
             yield encoder.fail(_stream_failure(exc, served.account))
         finally:
             response.close()
@@ -549,7 +568,10 @@ class Pipeline:
     def _stream_failed(self, served: _Served, error: ir.Error) -> None:
         """A stream that broke after reaching the client still counts against
         its account: nothing can fail over now, but the next request should
-        not be sent to an account that just failed."""
+        not be sent to an account that just failed. The error event the
+        client gets names the request (the status line went out long ago)."""
+        served.record.broke(error)
+        error.message = f"{error.message} (request id {served.record.request_id})"
         outcome = served.account.provider.classify(error)
         seconds = self.health.record_failure(served.account.id, served.upstream_model, error, outcome)
         if not seconds:

@@ -4,7 +4,8 @@ Guarantees:
 - everything long-lived is built once, here: the upstream transport, the
   shared state, account health, session affinity, the usage ledger, client-key
   windows, selection cursors, the token refresher, logins in progress and the
-  credential store; nothing of it lives in module globals;
+  credential store, and the observer (request log, metrics, usage database);
+  nothing of it lives in module globals;
 - what a config decides lives on the current :class:`~crossroads.snapshot.Snapshot`;
   ``adopt`` swaps it in one assignment, after the candidate was built and
   validated without touching anything live (so a rejected config changes
@@ -12,6 +13,9 @@ Guarantees:
 - a reload or a credential write never resets client-key limits, cursors,
   health or affinity: they are keyed by client key, pool and credential
   identity, not by the snapshot that happened to be current;
+- side services (their health, model lists, request queues and child
+  processes) live on ``services``; a change of a service's health or model
+  list rebuilds the snapshot from the same config and credentials;
 - settings that only apply at start (listen address, port, store, state
   backend) are reported when a reload changes them, never silently ignored.
 """
@@ -25,18 +29,22 @@ from collections.abc import Iterable, Sequence
 from crossroads import snapshot as snapshots
 from crossroads import usage
 from crossroads.access.lockout import Lockout
+from crossroads.access.management_secret import SecretCheck
 from crossroads.access.policy import Limiter
 from crossroads.auth.pending import Logins
 from crossroads.auth.refresher import Refresher
 from crossroads.config import Config, ConfigError
 from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
+from crossroads.inflight import InFlight
+from crossroads.observe import Observer
 from crossroads.providers import Provider, all_providers
 from crossroads.redaction import Redaction
 from crossroads.routing.health import Health
 from crossroads.routing.selection import Selector, make_strategy
 from crossroads.routing.sticky import Affinity
 from crossroads.routing.windows import RequestWindows
+from crossroads.services.book import SideServices, service_handles
 from crossroads.snapshot import Snapshot
 from crossroads.state import open_state
 from crossroads.transport import Transport
@@ -48,8 +56,11 @@ class Runtime:
     def __init__(self, config: Config, providers: Sequence[Provider] | None = None) -> None:
         self.providers: Sequence[Provider] = providers if providers is not None else all_providers()
         self.refresher = Refresher(oauth=lambda: self.snapshot.oauth)
-        self.snapshot: Snapshot = self.build(config)
         self.transport = Transport(config.timeouts, config.proxy_url)
+        self.services = SideServices(self.transport, on_change=self.rebuild)  # started by the server's lifespan
+        self._records: list[Record] = []  # the credentials applied last (a rebuild keeps them)
+        self.snapshot: Snapshot = self.build(config)
+        self.services.sync(service_handles(self.snapshot.accounts))
         self.state = open_state(config.state)  # started/closed by the server's lifespan
         self.health = Health(config.transient_cooldown, self.state)
         self.affinity = Affinity(config.session_affinity_ttl, self.state)
@@ -61,13 +72,23 @@ class Runtime:
         self.request_windows = RequestWindows()
         self.client_lockout = Lockout(config.lockout)  # wrong client keys, per address
         self.management_lockout = Lockout(config.lockout)  # wrong management secrets, per address
+        self.management_check = SecretCheck(config.auth_dir)  # plain or bcrypt-hashed management secret
         self.logins = Logins()
         self.store: Store | None = None  # opened by the server at start
         self.redaction = Redaction(self.snapshot.secrets)  # installed on the log handlers by the server
+        self.inflight = InFlight()  # requests being answered: body deadlines, clients that leave
         self.listen_host = config.bind_host  # where the server listens (the command line may say otherwise)
+        self.observer = Observer(lambda: self.snapshot.config, lambda: self.redaction.redactor,
+                                 self._gauges)  # started by the server
+        self.refresher.on_result = self.observer.metrics.refreshed
 
     def _replica_number(self) -> int:
         return self.state.replica_number
+
+    def _gauges(self) -> tuple[list[str], tuple[int, int] | None]:
+        labels = {account.id: account.label for account in self.snapshot.accounts}
+        cooling = [labels.get(account, account) for account, _model in self.health.snapshot()]
+        return cooling, self.transport.connections()
 
     @property
     def config(self) -> Config:
@@ -75,7 +96,7 @@ class Runtime:
 
     def build(self, config: Config, records: Iterable[Record] = ()) -> Snapshot:
         """A snapshot of ``config`` (raises ConfigError); nothing live changes."""
-        return snapshots.build(config, records, self.providers, self.refresher)
+        return snapshots.build(config, records, self.providers, self.refresher, self.services)
 
     def vet(self, candidate: Snapshot) -> None:
         """Refuse (ConfigError) a config that would open the door: one without
@@ -114,10 +135,22 @@ class Runtime:
         self.client_lockout.policy = self.management_lockout.policy = config.lockout
         self.redaction.update(candidate.secrets)
         self.snapshot = candidate
+        self.services.sync(service_handles(candidate.accounts))
+        self.observer.configure()
 
     def apply(self, config: Config, records: Iterable[Record] = ()) -> None:
         """Build and adopt in one step (raises ConfigError, leaving all as it was)."""
+        records = list(records)
         self.adopt(self.build(config, records))
+        self._records = records
+
+    def rebuild(self) -> None:
+        """The same config and credentials again (a side service's health or
+        model list changed, so its routes did)."""
+        try:
+            self.apply(self.config, self._records)
+        except ConfigError as exc:  # cannot happen for a config that was applied; never fail a health check
+            log.error("rebuilding routes failed: %s", exc)
 
 
 def _is_loopback(host: str) -> bool:

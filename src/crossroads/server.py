@@ -11,16 +11,14 @@ from collections.abc import Iterable, Sequence
 from importlib import import_module
 
 from crossroads import config as config_module
-from crossroads import dialects, ir, reload
+from crossroads import dialects, ir, reload, requestid
 from crossroads.access import KeyCheck
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
 from crossroads.http import (
-    BodyTimeout,
     BodyTooLarge,
     ClientGone,
-    DisconnectWatch,
     Receive,
     Reply,
     Request,
@@ -35,6 +33,7 @@ from crossroads.http import (
 )
 from crossroads.pipeline import Pipeline
 from crossroads.providers import Provider
+from crossroads.record import RequestRecord
 from crossroads.routing.registry import Registry
 from crossroads.runtime import Runtime
 from crossroads.snapshot import Snapshot
@@ -116,7 +115,11 @@ class App:
         error_dialect = route.error_dialect if route else dialects.for_path(path)
         request = head_request(scope)
         request.path = path
-        watch: DisconnectWatch | None = None
+        observer = self.runtime.observer
+        record = request.record = observer.begin(method, path, request.headers.get(requestid.HEADER))
+        config = self.config
+        inflight = self.runtime.inflight
+        exchange = inflight.begin(receive, config.body_read_timeout)
         try:
             try:
                 if route is None:
@@ -125,40 +128,49 @@ class App:
                     error_dialect = dialects.identified_by(request.headers) or error_dialect
                 if route.protected:
                     self.check_client_key(request)
-                await self._read_body(request, receive)
-                watch = DisconnectWatch(receive)
+                await read_body(request, receive, config.max_body_bytes)
+                inflight.body_read(exchange)
+                observer.received(record, request.headers, request.body)
                 reply = await route.handler(self, request)
                 if not route.protected and isinstance(reply, Reply):  # management answers: nothing secret shown
                     reply.body = self.runtime.redaction.redactor.bytes(reply.body)
             except ir.Error as error:
-                reply = self._error_reply(error_dialect, error)
+                reply = self._error_reply(error_dialect, error, record)
             except BodyTooLarge:
                 reply = self._error_reply(error_dialect, ir.Error(
-                    413, "request_too_large",
-                    f"request body too large (the limit is {self.config.max_body_bytes} bytes)"))
-            except BodyTimeout:
-                reply = self._error_reply(error_dialect, ir.Error(
-                    408, "invalid_request", "the request body was not received in time"))
+                    413, "request_too_large", f"request body too large (the limit is {config.max_body_bytes} bytes)"),
+                    record)
             except ClientGone:
+                record.client_left()
                 return
             except Exception:
                 log.exception("unhandled error on %s %s", method, path)
                 reply = self._error_reply(error_dialect, ir.Error(500, "server_error",
-                                                                  "internal error in crossroads; see server log"))
-            if isinstance(reply, StreamReply):  # the watch, still on, cancels the stream when the client leaves
-                await send_stream(send, reply)
+                                                                  "internal error in crossroads; see server log"),
+                                          record)
+            record.status = reply.status
+            reply.headers.append((b"x-request-id", record.request_id.encode()))
+            if isinstance(reply, StreamReply):  # the watcher, still on, cancels the stream when the client leaves
+                await send_stream(send, observer.capture(reply, record))
             else:
-                if watch is not None:
-                    watch.stop()
-                    watch = None
+                inflight.end(exchange)
+                observer.replied(record, reply.body)
                 await send_reply(send, reply, head_only)
         except asyncio.CancelledError:
-            if watch is None or not watch.absorb():
+            if exchange is None or not exchange.absorb():
                 raise
-            log.debug("client left %s %s before it was answered; its work was cancelled", method, path)
+            if exchange.timed_out:
+                reply = self._error_reply(error_dialect, ir.Error(
+                    408, "invalid_request", "the request body was not received in time"), record)
+                record.status = reply.status
+                reply.headers.append((b"x-request-id", record.request_id.encode()))
+                await send_reply(send, reply)
+            else:
+                record.client_left()
+                log.debug("client left %s %s before it was answered; its work was cancelled", method, path)
         finally:
-            if watch is not None:
-                watch.stop()
+            inflight.end(exchange)
+            observer.finish(record, request.client_key)
 
     def check_client_key(self, request: Request) -> None:
         """Raise ir.Error (401, or 429 while the address is locked out) unless the request's key is good."""
@@ -179,21 +191,11 @@ class App:
                            "'x-api-key', 'x-goog-api-key' or '?key='", code="invalid_api_key")
         lockout.succeeded(request.client_host)
 
-    async def _read_body(self, request: Request, receive: Receive) -> None:
-        config = self.config
-        deadline = _Deadline(config.body_read_timeout)
-        try:
-            await read_body(request, receive, config.max_body_bytes)
-        except asyncio.CancelledError:
-            if not deadline.absorb():
-                raise
-            raise BodyTimeout() from None
-        finally:
-            deadline.cancel()
-
-    def _error_reply(self, dialect_name: str, error: ir.Error) -> Reply:
+    def _error_reply(self, dialect_name: str, error: ir.Error, record: RequestRecord) -> Reply:
         error.message = self.runtime.redaction.redactor(error.message)
+        record.error = error
         status, payload = dialects.get(dialect_name).render_error(error)
+        payload = requestid.stamp(payload, record.request_id)
         headers = []
         if error.retry_after is not None:
             headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
@@ -204,9 +206,13 @@ class App:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
+                    await self.runtime.observer.start()  # first: its log file gets the redaction filter too
                     self.runtime.redaction.install()
                     await self.runtime.state.start()
                     self._background = await reload.start(self.runtime, self.config_path)
+                    self._background.append(asyncio.create_task(self.runtime.inflight.run(),
+                                                                name="crossroads-inflight"))
+                    await self.runtime.services.start()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
@@ -215,40 +221,17 @@ class App:
             elif message["type"] == "lifespan.shutdown":
                 for task in self._background:
                     task.cancel()
+                await self.runtime.services.stop()
                 self.runtime.logins.close()
                 await self.runtime.images.close()
                 await self.runtime.transport.close()
                 await self.runtime.state.close()
+                await self.runtime.observer.close()
                 self.runtime.redaction.uninstall()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
 
-class _Deadline:
-    """Cancels the current task after ``seconds`` unless cancelled first
-    (cheaper than ``asyncio.timeout`` on the hot path)."""
-
-    __slots__ = ("_fired", "_task", "_timer")
-
-    def __init__(self, seconds: float) -> None:
-        self._fired = False
-        self._task = asyncio.current_task()
-        self._timer = asyncio.get_running_loop().call_later(seconds, self._expire)
-
-    def _expire(self) -> None:
-        self._fired = True
-        if self._task is not None:
-            self._task.cancel()
-
-    def absorb(self) -> bool:
-        """After a CancelledError: True (and the cancellation taken back) when it was the deadline's."""
-        if self._fired and self._task is not None:
-            self._task.uncancel()
-            return True
-        return False
-
-    def cancel(self) -> None:
-        self._timer.cancel()
 
 
 def create_app() -> App:

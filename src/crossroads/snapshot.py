@@ -23,6 +23,7 @@ from crossroads.providers import Account, Provider
 from crossroads.providers.base import AccountContext, ModelRoute
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.routing.registry import Registry
+from crossroads.services.book import SideServices
 
 log = logging.getLogger("crossroads")
 
@@ -47,7 +48,7 @@ class Snapshot:
 
 
 def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
-          refresher: Refresher) -> Snapshot:
+          refresher: Refresher, services: SideServices | None = None) -> Snapshot:
     """A snapshot of ``cfg`` with the stored credentials ``records``; raises
     ConfigError naming the file and the entry at fault."""
     try:
@@ -56,7 +57,7 @@ def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
     except ValueError as exc:
         raise ConfigError(f"{cfg.source}: {exc}") from None
     records = list(records)
-    accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth))
+    accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth, services))
     consumed = SNAPSHOT_KEYS | {p.config_key for p in providers}
     unknown, unused = cfg.key_report(set(consumed))
     return Snapshot(cfg, Registry(accounts, cfg.force_model_prefix), KeyCheck(cfg.api_keys), oauth, catalogue,
@@ -103,6 +104,8 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
     by_type: dict[str, Provider] = {}
     for provider in providers:
         entries = cfg.raw.get(provider.config_key) or []
+        if isinstance(entries, dict) and provider.config_mapping:  # ``ai-studio-proxy: {endpoint: ...}``
+            entries = [entries]
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ConfigError(f"{cfg.source}: '{provider.config_key}' must be a list of mappings")
         try:

@@ -41,6 +41,21 @@ class Transport:
             skip_auto_headers=("User-Agent",),
         )
 
+    def connections(self) -> tuple[int, int] | None:
+        """(in use, idle) upstream connections where the connectors tell
+        (aiohttp keeps these counts private; None when it changes them)."""
+        in_use = idle = 0
+        for session in (self._session, *self._socks_sessions.values()):
+            if session is None or session.closed:
+                continue
+            connector = session.connector
+            acquired, pooled = getattr(connector, "_acquired", None), getattr(connector, "_conns", None)
+            if not isinstance(acquired, set) or not isinstance(pooled, dict):
+                return None
+            in_use += len(acquired)
+            idle += sum(len(entries) for entries in pooled.values())
+        return in_use, idle
+
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -63,6 +78,11 @@ class Transport:
                    proxy_url: str | None = None, timeouts: Timeouts | None = None) -> aiohttp.ClientResponse:
         """POST and wait for the response headers (at most ``first_byte``
         seconds); body reads then time out after ``idle`` seconds of silence."""
+        return await self.request("POST", url, body, headers, proxy_url, timeouts)
+
+    async def request(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
+                      proxy_url: str | None = None, timeouts: Timeouts | None = None) -> aiohttp.ClientResponse:
+        """Any method, with ``post``'s proxy and timeout rules."""
         proxy = proxy_url or self.proxy_url
         if proxy in ("direct", "none"):
             proxy = None
@@ -76,8 +96,9 @@ class Transport:
         try:
             async with asyncio.timeout(limits.first_byte):
                 if per_request is None:
-                    return await session.post(url, data=body, headers=headers, proxy=proxy)
-                return await session.post(url, data=body, headers=headers, proxy=proxy, timeout=per_request)
+                    return await session.request(method, url, data=body, headers=headers, proxy=proxy)
+                return await session.request(method, url, data=body, headers=headers, proxy=proxy,
+                                             timeout=per_request)
         except (TimeoutError, aiohttp.ClientError):
             raise
         except Exception as exc:  # SOCKS errors (python_socks) are not aiohttp's

@@ -274,7 +274,7 @@ def test_cli_login_names_come_from_the_specs(tmp_path: Path) -> None:
     from crossroads.commands.login import LOGIN_NAMES
 
     assert LOGIN_NAMES == ("claude", "anthropic", "codex", "codex-device", "gemini", "gemini-cli", "antigravity",
-                           "qwen", "kimi", "xai", "iflow", "vertex")
+                           "qwen", "kimi", "xai", "iflow", "vertex", "ctonew", "gemini-web")
     result = CliRunner().invoke(app, ["login", "nope", "--auth-dir", str(tmp_path)])
     assert result.exit_code == 2 and "unknown provider 'nope'" in result.output
     imported = CliRunner().invoke(app, ["login", "anthropic", "--token", "sk-ant-oat01-" + "y" * 20,

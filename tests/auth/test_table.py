@@ -51,10 +51,11 @@ def test_bad_overrides_are_refused_clearly(section: object, message: str) -> Non
 def test_lookups() -> None:
     table = oauth_table()
     assert set(table.kinds()) == {"claude", "codex", "gemini", "antigravity", "qwen", "kimi", "xai", "iflow",
-                                  "vertex"}
+                                  "vertex", "ctonew", "gemini-web"}
     names = {"claude": "claude", "anthropic": "claude", "codex": "codex", "codex-device": "codex",
              "gemini": "gemini", "gemini-cli": "gemini", "antigravity": "antigravity", "qwen": "qwen",
-             "kimi": "kimi", "xai": "xai", "iflow": "iflow", "vertex": "vertex"}
+             "kimi": "kimi", "xai": "xai", "iflow": "iflow", "vertex": "vertex", "ctonew": "ctonew",
+             "gemini-web": "gemini-web"}
     assert {name: spec.type for name, spec in table.login_names.items()} == names
     assert table.by_login_name("nope") is None
     codex = table.spec("codex")

@@ -141,7 +141,8 @@ def test_errors_are_error_frames_and_the_socket_stays_open(router: RouterProcess
                                                            fakes: dict[str, FakeServer]) -> None:
     fakes["responses"].push(Scenario(text="still here"))
     failed, ok = run(exchange(ws_url(router), [create("no-such-model", "hi"), create(CODEX_MODEL, "hi")]))
-    assert failed == [{"type": "error", "status": 404, "error": failed[0]["error"]}]
+    assert failed == [{"type": "error", "status": 404, "error": failed[0]["error"],
+                       "request_id": failed[0]["request_id"]}]
     assert "no-such-model" in failed[0]["error"]["message"]
     assert text_of(ok) == "still here"
 
@@ -184,3 +185,18 @@ def test_codex_uses_the_websocket(router: RouterProcess, fakes: dict[str, FakeSe
     assert [i["type"] for i in last["input"]][-2:] == ["function_call", "function_call_output"]
     assert any(i.get("role") == "user" and i["content"][0].get("text") == "go" for i in last["input"])
     assert "successfully connected to Responses WebSocket" in proc.stderr, proc.stderr[-3000:]
+
+
+def test_each_socket_request_gets_its_own_log_line(router: RouterProcess, fakes: dict[str, FakeServer]) -> None:
+    fakes["responses"].push(Scenario(text="first"), Scenario(text="second"))
+    replies = run(exchange(ws_url(router), [create(CODEX_MODEL, "one"), create(CODEX_MODEL, "two"),
+                                            create("no-such-model", "three")]))
+    error = replies[-1][-1]
+    assert error["type"] == "error" and error["status"] == 404 and len(error["request_id"]) == 32
+    lines = [line for line in router.log().splitlines()
+             if "crossroads.requests" in line and "WEBSOCKET /v1/responses" in line]
+    assert len(lines) >= 3
+    assert "status=200" in lines[-3] and "in=openai-responses" in lines[-3] and "status=200" in lines[-2]
+    assert "status=404" in lines[-1] and "model=no-such-model" in lines[-1]
+    assert len({line.split(": ", 1)[1].split(" ", 1)[0] for line in lines[-3:]}) == 3  # three request ids
+    assert error["request_id"] in lines[-1]

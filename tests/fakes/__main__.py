@@ -14,6 +14,9 @@ FAKES: dict[str, tuple[str, str]] = {
     "openai-chat": ("openai_chat", "FakeOpenAIChat"),
     "openai-responses": ("openai_responses", "FakeOpenAIResponses"),
     "gemini": ("gemini", "FakeGemini"),
+    "aistudio": ("side_services", "FakeAIStudio"),
+    "webai": ("side_services", "FakeWebAI"),
+    "ctonew": ("side_services", "FakeCtonew"),
 }
 
 

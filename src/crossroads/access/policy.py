@@ -5,6 +5,7 @@ A key in ``api-keys`` may be a plain string (no limits) or a mapping::
 
     api-keys:
       - key: team-a
+        name: Team A                             # how logs and usage name the key (else masked)
         models: ["claude-*", "gpt-5*"]
         rpm: 60
         tpm: 200000
@@ -33,6 +34,7 @@ class KeyPolicy:
     tpm: int | None = None
     budget_tokens: int | None = None
     budget_period: str = "day"
+    name: str | None = None  # shown in logs and usage instead of the masked key
 
     @property
     def limited(self) -> bool:
@@ -53,9 +55,12 @@ def parse_key(entry: Any, where: str) -> KeyPolicy:
     period = str(budget.get("period", "day"))
     if period not in PERIODS and period != "month" and not period.isdigit():
         raise ValueError(f"{where}: budget period must be minute, hour, day, week, month or seconds")
+    name = entry.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"{where}: 'name' must be a string")
     return KeyPolicy(entry["key"], tuple(models), _int(entry.get("rpm"), where, "rpm"),
                      _int(entry.get("tpm"), where, "tpm"), _int(budget.get("tokens"), where, "budget.tokens"),
-                     period)
+                     period, name or None)
 
 
 def _int(value: Any, where: str, name: str) -> int | None:

@@ -244,6 +244,7 @@ class Credential:
         self.status, self.failures, self.retry_at, self.last_error = "ok", 0, 0.0, ""
         self.refreshed_at = time.monotonic()
         log.info("refreshed credential %s (%s)", self.id, self.type)
+        self.owner.on_result("ok")
         return self.access_token
 
     async def _mint(self) -> str:
@@ -257,6 +258,7 @@ class Credential:
         self._memory_expiry = self.owner.clock() + (grant.expires_in or 3600.0)
         self.status, self.failures, self.retry_at = "ok", 0, 0.0
         self.refreshed_at = time.monotonic()
+        self.owner.on_result("ok")
         return grant.access_token
 
     async def _call_grant(self, data: dict[str, Any]) -> tokens.TokenGrant:
@@ -288,6 +290,7 @@ class Credential:
 
     async def _failed(self, exc: oauth.OAuthError, stored: Record | None) -> None:
         self.last_error = str(exc)
+        self.owner.on_result("needs_login" if exc.needs_login else "failed")
         if exc.needs_login:
             self.status = "needs_login"
             log.error("%s (%s)", needs_login_message(self.id, self.type), exc.code)
@@ -309,6 +312,10 @@ async def _no_checkpoint(name: str) -> None:
     return None
 
 
+def _ignore(result: str) -> None:
+    return None
+
+
 class Refresher:
     """Holds every known credential (one refresher per server runtime).
 
@@ -323,6 +330,7 @@ class Refresher:
         self.clock = clock
         self.checkpoint = checkpoint
         self.credentials: dict[str, Credential] = {}
+        self.on_result: Callable[[str], None] = _ignore  # each refresh's result: ok, failed, needs_login
         self._discovered: dict[str, str] = {}  # discovery URL -> token endpoint
 
     def bind(self, store: Store) -> None:

@@ -18,6 +18,7 @@ import orjson
 import typer
 
 from crossroads import config as config_module
+from crossroads.access.management_secret import is_hashed, local_token
 from crossroads.auth import device, flows, tokens
 from crossroads.auth.callback import CallbackServer, parse_redirect
 from crossroads.auth.oauth import LoginError
@@ -34,7 +35,8 @@ KNOWN_TYPES = tuple(spec.type for spec in SPECS)
 LOGIN_NAMES = tuple(name for spec in SPECS for name in spec.all_login_names)
 # CLI flag of each login option a provider's spec may read (for one-line errors)
 OPTION_FLAGS = {"setup_token": "--setup-token", "project_ids": "--project-id", "service_account": "--service-account",
-                "location": "--location", "cookie": "--cookie"}
+                "location": "--location", "cookie": "--cookie", "browser": "--browser",
+                "cookie_file": "--cookie-file"}
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to config.yaml.")]
 AuthDirOption = Annotated[Path | None, typer.Option("--auth-dir", help="Override the config's auth-dir.")]
 
@@ -137,6 +139,10 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
                                                      "account (default us-central1).")] = None,
         cookie: Annotated[str | None, typer.Option("--cookie", help="A logged-in browser's cookie, "
                                                    "exchanged for an API key.")] = None,
+        browser: Annotated[str | None, typer.Option("--browser", help="Import the cookies from this browser's "
+                                                    "profile (firefox, chrome, chromium, edge, brave...).")] = None,
+        cookie_file: Annotated[Path | None, typer.Option("--cookie-file", help="With --browser: the profile's "
+                                                         "cookie database, when not the default one.")] = None,
         config: ConfigOption = None,
         auth_dir: AuthDirOption = None,
     ) -> None:
@@ -155,6 +161,10 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
             options["location"] = location
         if cookie:
             options["cookie"] = cookie
+        if browser:
+            options["browser"] = browser
+        if cookie_file is not None:
+            options["cookie_file"] = str(cookie_file)
         try:
             cfg = load_config(config, auth_dir)
             table = OAuthTable.build(SPECS, cfg.raw)
@@ -218,8 +228,9 @@ def running_cooldowns(config: Path | None) -> dict[str, list[str]] | None:
         return None
     if not cfg.management_secret:
         return None
+    key = local_token(cfg.auth_dir) if is_hashed(cfg.management_secret) else cfg.management_secret
     request = urllib.request.Request(f"http://127.0.0.1:{cfg.port}/v0/management/cooldowns",
-                                     headers={"X-Management-Key": cfg.management_secret})
+                                     headers={"X-Management-Key": key or ""})
     try:
         with urllib.request.urlopen(request, timeout=2) as response:
             rows = orjson.loads(response.read())["cooldowns"]

@@ -9,4 +9,8 @@ FRONTDOOR_MODULES = (
     "crossroads.frontdoors.gemini",
     "crossroads.frontdoors.health",
     "crossroads.frontdoors.management",
+    "crossroads.frontdoors.metrics",
+    "crossroads.frontdoors.management_config",
+    "crossroads.frontdoors.management_accounts",
+    "crossroads.frontdoors.management_lists",
 )

@@ -27,7 +27,7 @@ async def messages(app: App, request: Request) -> Reply | StreamReply:
     shapes.ANTHROPIC_MESSAGES.check(body)
     inbound = Inbound(dialects.get("anthropic"), body, request.body, model_field(body),
                       stream_flag(body), request.headers,
-                          client_key=request.client_key)
+                          client_key=request.client_key, record=request.record)
     return await app.pipeline.handle(inbound)
 
 

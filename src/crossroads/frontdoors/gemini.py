@@ -50,7 +50,8 @@ async def model_action(app: App, request: Request) -> Reply | StreamReply:
     stream = action == "streamGenerateContent"
     if stream and request.query.get("alt") != "sse":
         dialect = dialects.get("gemini:json-array")
-    inbound = Inbound(dialect, body, request.body, name, stream, request.headers, client_key=request.client_key)
+    inbound = Inbound(dialect, body, request.body, name, stream, request.headers, client_key=request.client_key,
+                      record=request.record)
     return await app.pipeline.handle(inbound)
 
 

@@ -8,9 +8,8 @@ clients unless ``remote-management.allow-remote`` is true.
 
 from __future__ import annotations
 
-import hmac
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from crossroads import ir
 from crossroads.auth import flows
@@ -22,6 +21,15 @@ from crossroads.auth.table import OAuthTable
 from crossroads.credentials.base import Store
 from crossroads.frontdoors.base import Route, json_body
 from crossroads.http import Reply, Request, json_reply
+from crossroads.observe.usage_sql import Query
+from crossroads.observe.usage_store import (
+    DETAILS_LIMIT,
+    UsageStore,
+    cliproxy_usage,
+    make_query,
+    tables,
+    to_csv,
+)
 from crossroads.providers import oauth_specs
 
 if TYPE_CHECKING:
@@ -42,15 +50,72 @@ def _authorize(app: App, request: Request) -> None:
                        retry_after=locked)
     auth = request.headers.get("authorization", "")
     presented = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-management-key", "")
-    if not presented or not hmac.compare_digest(presented.encode(), secret.encode()):
+    check = app.runtime.management_check
+    if not presented or not (check.matches(presented, secret) or check.matches_local(presented, request.client_host)):
         lockout.failed(request.client_host)
         raise ir.Error(401, "authentication", "missing or wrong management key")
     lockout.succeeded(request.client_host)
 
 
+def _usage_query(request: Request) -> Query:
+    q = request.query
+    try:
+        return make_query(q.get("since"), q.get("until"), q.get("group"), key=q.get("key"),
+                          account=q.get("account"), model=q.get("model"))
+    except ValueError as exc:
+        raise ir.bad_request(str(exc)) from None
+
+
+def _usage_store(app: App) -> UsageStore:
+    store = app.runtime.observer.usage
+    if not store.available:
+        raise ir.Error(503, "overloaded", f"the usage database at {store.db.where} could not be opened; "
+                                          "see the server log")
+    return store
+
+
+def _csv(text: str) -> Reply:
+    return Reply(200, text.encode(), content_type=b"text/csv; charset=utf-8")
+
+
 async def usage_report(app: App, request: Request) -> Reply:
+    """The usage database (every worker writes to it): totals by key,
+    account and model, CLIProxyAPI's ``usage`` statistics, or with
+    ``group=`` rows per group (``format=csv`` for CSV); ``since``/``until``
+    bound the window."""
     _authorize(app, request)
-    return json_reply(200, await app.runtime.ledger.report())
+    query = _usage_query(request)
+    store = _usage_store(app)
+    await store.flush()  # this worker's latest requests count too
+    if query.groups:
+        rows = await store.db.grouped(query)
+        if request.query.get("format") == "csv":
+            return _csv(to_csv(rows))
+        return json_reply(200, {"group": list(query.groups), "since": query.since, "until": query.until,
+                                "rows": rows})
+    details = request.query.get("details", "")
+    report: dict[str, Any]
+    if app.runtime.state.shared and app.config.ops.usage.database != "postgres":
+        report = await app.runtime.ledger.report()  # Redis: every replica's totals
+    else:
+        shared = app.config.ops.usage.database == "postgres"
+        report = {**await tables(store.db, query), "scope": "shared" if shared else "replica"}
+    report.update(await cliproxy_usage(store.db, query, int(details) if details.isdigit() else DETAILS_LIMIT))
+    return json_reply(200, report)
+
+
+async def usage_export(app: App, request: Request) -> Reply:
+    """Every request of the window: ``format=csv`` rows, or CLIProxyAPI's
+    export shape (``{version, exported_at, usage}``) with every detail."""
+    _authorize(app, request)
+    query = _usage_query(request)
+    store = _usage_store(app)
+    await store.flush()
+    if request.query.get("format") == "csv":
+        return _csv(to_csv([row.as_dict() for row in await store.db.rows(query)]))
+    usage = await cliproxy_usage(store.db, query, details=None)
+    return json_reply(200, {"version": 1, "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                            "usage": usage["usage"]})
 
 
 async def cooldowns(app: App, request: Request) -> Reply:
@@ -63,6 +128,12 @@ async def cooldowns(app: App, request: Request) -> Reply:
     return json_reply(200, {"cooldowns": rows})
 
 
+async def side_services(app: App, request: Request) -> Reply:
+    """Each side service's state, with the service's own words when it is down."""
+    _authorize(app, request)
+    return json_reply(200, {"services": app.runtime.services.report()})
+
+
 async def reset_quota(app: App, request: Request) -> Reply:
     _authorize(app, request)
     app.runtime.health.clear()
@@ -71,8 +142,10 @@ async def reset_quota(app: App, request: Request) -> Reply:
 
 ROUTES = [
     Route("GET", "/v0/management/usage", usage_report, "openai-chat", protected=False),
+    Route("GET", "/v0/management/usage/export", usage_export, "openai-chat", protected=False),
     Route("GET", "/v0/management/cooldowns", cooldowns, "openai-chat", protected=False),
     Route("POST", "/v0/management/reset-quota", reset_quota, "openai-chat", protected=False),
+    Route("GET", "/v0/management/side-services", side_services, "openai-chat", protected=False),
 ]
 
 
@@ -138,6 +211,26 @@ async def finish_login(app: App, request: Request) -> Reply:
     return json_reply(200, {"status": "ok", "accounts": saved})
 
 
+async def import_login(app: App, request: Request) -> Reply:
+    """A login without a dialogue (a pasted cookie, a key file's contents):
+    ``POST /v0/management/{name}-import`` with the login's options, e.g.
+    ``{"cookie": "..."}``; the account is stored at once."""
+    _authorize(app, request)
+    name = request.path.rsplit("/", 1)[1].removesuffix("-import")
+    spec = _oauth(app).by_login_name(name)
+    if spec is None or not spec.imports:
+        raise ir.Error(404, "not_found", f"no login named {name!r} takes an import")
+    options = json_body(request)
+    chosen = next((i for i in spec.imports if i.option in options), None)
+    if chosen is None:
+        raise ir.bad_request(f"{name} needs one of: {', '.join(i.option for i in spec.imports)}")
+    try:
+        results = await chosen.run(_oauth(app).entry(spec.type), options)
+    except LoginError as exc:
+        raise ir.bad_request(str(exc)) from None
+    return json_reply(200, {"status": "ok", "accounts": await save_results(_store(app), results)})
+
+
 async def _start_device_login(app: App, spec: OAuthSpec, request: Request) -> Reply:
     """Device flows: show the user code and the page to enter it on; the
     router polls the provider in the background and stores the account."""
@@ -167,7 +260,9 @@ def login_routes(specs: list[OAuthSpec]) -> list[Route]:
     """One start route per login name (browser and device names alike)."""
     return [Route("GET", f"/v0/management/{name}-auth-url", start_login, "openai-chat", protected=False)
             for spec in specs if spec.browser is not None or spec.device is not None
-            for name in spec.all_login_names]
+            for name in spec.all_login_names] + [
+        Route("POST", f"/v0/management/{name}-import", import_login, "openai-chat", protected=False)
+        for spec in specs if spec.imports for name in spec.login_names]
 
 
 ROUTES += [

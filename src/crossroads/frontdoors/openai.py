@@ -20,7 +20,7 @@ def _door(dialect_name: str, shape: shapes.Shape) -> Handler:
         shape.check(body)
         inbound = Inbound(dialects.get(dialect_name), body, request.body, model_field(body),
                           stream_flag(body), request.headers,
-                          client_key=request.client_key)
+                          client_key=request.client_key, record=request.record)
         return await app.pipeline.handle(inbound)
 
     return handle

@@ -42,8 +42,22 @@ class Shape:
         if self.items is None:
             return
         entries = body.get(self.items)
-        if not isinstance(entries, list):
+        if type(entries) is not list:
             return
+        fields = self.item_fields
+        for entry in entries:  # the hot loop: a long conversation has hundreds of messages
+            if type(entry) is not dict:
+                self._fault(entries)
+            for name, types, required in fields:
+                value = entry.get(name)
+                if value is None:
+                    if required:
+                        self._fault(entries)
+                elif not isinstance(value, types):  # item field types never include int, so bool cannot slip in
+                    self._fault(entries)
+
+    def _fault(self, entries: list[Any]) -> None:
+        """Name the first bad entry precisely (the error path only)."""
         for index, entry in enumerate(entries):
             where = f"{self.items}[{index}]"
             if not isinstance(entry, dict):

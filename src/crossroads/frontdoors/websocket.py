@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from crossroads import dialects, ir
+from crossroads import dialects, ir, requestid
 from crossroads.frontdoors import shapes
 from crossroads.http import Receive, Request, Scope, Send, StreamReply
 from crossroads.pipeline import Inbound, client_data
+from crossroads.record import RequestRecord
 
 if TYPE_CHECKING:
     from crossroads.server import App
@@ -224,6 +225,16 @@ async def _handle_frame(app: App, send: Send, headers: dict[str, str], client_ke
         return
     body = conversation.expand({k: v for k, v in frame.items() if k not in WS_ONLY_FIELDS})
     body["stream"] = True
+    record = app.runtime.observer.begin("WEBSOCKET", "/v1/responses", None)
+    try:
+        await _respond(app, send, headers, client_key, conversation, body, record)
+    finally:
+        app.runtime.observer.finish(record, client_key)
+
+
+async def _respond(app: App, send: Send, headers: dict[str, str], client_key: str | None,
+                   conversation: Conversation, body: dict[str, Any], record: RequestRecord) -> None:
+    record.status = 200
     try:
         shapes.OPENAI_RESPONSES.check(body)
         model = body.get("model")
@@ -231,14 +242,18 @@ async def _handle_frame(app: App, send: Send, headers: dict[str, str], client_ke
             raise ir.bad_request("'model' is required and must be a non-empty string", param="model")
         with client_data:
             raw = orjson.dumps(body)
-        inbound = Inbound(dialects.get(DIALECT), body, raw, model, True, headers, client_key=client_key)
+        inbound = Inbound(dialects.get(DIALECT), body, raw, model, True, headers, client_key=client_key,
+                          record=record)
         reply = await app.pipeline.handle(inbound)
     except ir.Error as error:
-        await _send_error(send, error)
+        record.status, record.error = error.status, error
+        await _send_error(send, error, record.request_id)
         return
     except Exception:
         log.exception("unhandled error on a Responses WebSocket request")
-        await _send_error(send, ir.Error(500, "server_error", "internal error in crossroads; see server log"))
+        record.error = ir.Error(500, "server_error", "internal error in crossroads; see server log")
+        record.status = 500
+        await _send_error(send, record.error, record.request_id)
         return
     if not isinstance(reply, StreamReply):  # a whole reply: one completed event
         await _send_text(send, orjson.dumps({"type": "response.completed", "response": orjson.loads(reply.body)})
@@ -281,8 +296,10 @@ async def _prewarm(send: Send, frame: dict[str, Any], conversation: Conversation
     conversation.remember(response_id, _as_list(frame.get("input")), None)
 
 
-async def _send_error(send: Send, error: ir.Error) -> None:
+async def _send_error(send: Send, error: ir.Error, request_id: str | None = None) -> None:
     status, payload = dialects.get(DIALECT).render_error(error)
+    if request_id is not None:
+        payload = requestid.stamp(payload, request_id)
     event: dict[str, Any] = {"type": "error", "status": status, **payload}
     if error.retry_after is not None:
         event["headers"] = {"retry-after": str(max(1, round(error.retry_after)))}

@@ -23,6 +23,12 @@ _MODULES = (
     "crossroads.providers.iflow",
     "crossroads.providers.vertex",
     "crossroads.providers.vertex_api_key",
+    "crossroads.providers.ai_studio_proxy",
+    "crossroads.providers.webai_proxy",
+    "crossroads.providers.ctonew_proxy",
+    "crossroads.providers.side_services",
+    "crossroads.providers.ctonew",
+    "crossroads.providers.gemini_web",
 )
 
 

@@ -21,6 +21,7 @@ from crossroads.config import Timeouts
 from crossroads.credentials.base import Record
 from crossroads.providers import ratelimit_headers
 from crossroads.redaction import mask
+from crossroads.services.book import SideServices
 from crossroads.transport import Transport
 
 
@@ -30,6 +31,7 @@ class AccountContext:
 
     refresher: Refresher  # the server runtime's refresher
     oauth: OAuthTable  # the OAuth table of the config being built
+    services: SideServices | None = None  # the runtime's side services (None: a preview)
 
 
 @dataclass(slots=True)
@@ -38,6 +40,7 @@ class ModelRoute:
 
     upstream: str  # name sent upstream
     exposed: str  # name clients use (alias and/or prefix applied)
+    listed: bool = True  # False: routed (to a clear error or a fallback) but not in /v1/models
 
 
 @dataclass(slots=True, eq=False)
@@ -78,6 +81,7 @@ class UpstreamCall:
 
 class Provider(Protocol):
     config_key: ClassVar[str]  # the CLIProxyAPI config list (or auth-file type) this provider reads
+    config_mapping: ClassVar[bool]  # the key may also hold one mapping (one entry)
     dialect: ClassVar[str]  # crossroads.dialects name
     default_base_url: ClassVar[str]
     oauth: ClassVar[OAuthSpec | None]  # subscription providers: how to log in and refresh
@@ -160,6 +164,7 @@ class ProviderBase:
     rate_limit_families: ClassVar[tuple[str, ...]] = ()  # shared header families (ratelimit_headers)
     requests_per_credential: ClassVar[int | None] = None  # per minute, enforced before sending
     owns_exchange: ClassVar[bool] = False
+    config_mapping: ClassVar[bool] = False
     also_speaks: ClassVar[tuple[str, ...]] = ()
     dialect: ClassVar[str]
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads

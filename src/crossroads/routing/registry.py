@@ -56,7 +56,10 @@ class Registry:
         return self._pools.get(model)
 
     def models(self) -> list[tuple[str, Pool]]:
-        return sorted(self._pools.items())
+        """The pools to list (a pool whose every route is unlisted, e.g. a side
+        service that is down, is still routed but not offered)."""
+        return sorted(((model, pool) for model, pool in self._pools.items()
+                       if any(c.route.listed for c in pool.candidates)), key=lambda item: item[0])
 
     def __contains__(self, model: str) -> bool:
         return model in self._pools

@@ -1,0 +1,249 @@
+"""The router's view of itself: it opens a record when a request arrives
+and, when the request ends, writes the one log line, the metrics, the usage
+row and (when asked for) the request's file.
+
+Guarantees:
+- per request: one record, written once, when the reply (or the stream) has
+  ended, whether it ended well, in an error or because the client left;
+- nothing is computed per stream chunk (request-log capture aside, which is
+  opt-in and costs a list append per chunk);
+- secrets are masked wherever a record is written: client keys show as their
+  configured name or masked, accounts as their labels, headers by name, and
+  text through the runtime's redaction (every secret of the config in force);
+- usage rows are batched to the database by a background task; ``close``
+  writes the last batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from crossroads import requestid
+from crossroads.config import Config
+from crossroads.http import StreamReply
+from crossroads.observe import requestlog
+from crossroads.observe.logfiles import AUDIT_LOG, MAIN_LOG, RequestFiles, SharedFileHandler
+from crossroads.observe.metrics import Metrics
+from crossroads.observe.redact import Text
+from crossroads.observe.usage_sql import UsageRow
+from crossroads.observe.usage_store import UsageStore
+from crossroads.record import RequestRecord
+from crossroads.redaction import mask
+
+log = logging.getLogger("crossroads")
+audit_log = logging.getLogger("crossroads.audit")
+SAMPLE_EVERY = 5.0  # seconds between gauge samples
+# probes, scrapes and management calls: logged at debug level, not counted as traffic
+QUIET_PATHS = ("/healthz", "/metrics", "/v0/management/")
+
+
+class JsonFormatter(logging.Formatter):
+    """``log-format: json``: every line a JSON object; request lines carry their fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        values = {"time": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name}
+        fields = getattr(record, "request", None)
+        if isinstance(fields, dict):
+            values.update(fields)
+        else:
+            values["message"] = record.getMessage()
+            if record.exc_info:  # exc_text: the traceback as the redaction filter masked it
+                values["exception"] = record.exc_text or self.formatException(record.exc_info)
+        return requestlog.json_line(values)
+
+
+class Observer:
+    def __init__(self, config: Callable[[], Config], redactor: Callable[[], Text],
+                 gauges: Callable[[], tuple[Iterable[str], tuple[int, int] | None]]) -> None:
+        self._config = config
+        self.redactor = redactor  # the runtime's, for the config in force
+        self._gauges = gauges
+        settings = config().ops
+        self.metrics = Metrics()
+        self.usage = UsageStore(settings)
+        self.files = self._files()
+        self._handlers: list[logging.Handler] = []
+        self._pending_files: set[asyncio.Future[Any]] = set()
+        self._sampler: asyncio.Task[None] | None = None
+        self._level = logging.NOTSET
+
+    def _files(self) -> RequestFiles:
+        ops = self._config().ops
+        return RequestFiles(ops.logs_path(), ops.request_log_max_body, ops.error_logs_max_files,
+                            ops.logs_max_total_mb)
+
+    # ---------------------------------------------------------------- life
+
+    async def start(self) -> None:
+        self._level = logging.getLogger("crossroads").level  # given back at close
+        self._configure_logging(starting=True)
+        try:
+            await self.usage.start()
+        except Exception as exc:  # usage is not worth refusing to serve for
+            log.error("usage: cannot open the database at %s: %s; usage is not recorded",
+                      self.usage.db.where, exc)
+        self._sampler = asyncio.create_task(self._sample_forever())
+
+    async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+        if self._pending_files:
+            await asyncio.gather(*self._pending_files, return_exceptions=True)
+        await self.usage.close()
+        self.metrics.close()
+        root = logging.getLogger()
+        for handler in self._handlers:
+            root.removeHandler(handler)
+            handler.close()
+        self._handlers.clear()
+        logging.getLogger("crossroads").setLevel(self._level)
+
+    def configure(self) -> None:
+        """A reloaded config: levels, formats and request-log settings follow it."""
+        self.files = self._files()
+        self._configure_logging()
+
+    def _configure_logging(self, starting: bool = False) -> None:
+        ops = self._config().ops
+        logging.getLogger("crossroads").setLevel(ops.log_level.upper())
+        root = logging.getLogger()
+        if starting and ops.logging_to_file and not self._handlers:  # start-only, like the logs directory
+            handler: logging.Handler = SharedFileHandler(ops.logs_path() / MAIN_LOG,
+                                                         int(ops.logs_max_total_mb * 1024 * 1024))
+            for existing in list(root.handlers):  # as CLIProxyAPI: the file instead of the console
+                root.removeHandler(existing)
+            root.addHandler(handler)
+            self._handlers.append(handler)
+        if not root.handlers:
+            root.addHandler(logging.StreamHandler())
+        formatter = (JsonFormatter() if ops.log_format == "json"
+                     else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        for handler in root.handlers:
+            handler.setFormatter(formatter)
+
+    # ---------------------------------------------------------------- requests
+
+    def begin(self, method: str, path: str, client_request_id: str | None) -> RequestRecord:
+        return RequestRecord(requestid.from_client(client_request_id), method, path)
+
+    def received(self, record: RequestRecord, headers: dict[str, str], body: bytes) -> None:
+        if self._config().ops.request_log:  # kept by reference, read when the file is written
+            record.request_headers, record.request_body = headers, body
+
+    def replied(self, record: RequestRecord, body: bytes) -> None:
+        if self._config().ops.request_log:
+            record.response_body = body
+
+    def capture(self, reply: StreamReply, record: RequestRecord) -> StreamReply:
+        """With ``request-log`` on, the stream's chunks are kept for the file;
+        otherwise the reply passes untouched."""
+        if self._config().ops.request_log:
+            record.response_chunks = []
+            reply.chunks = _captured(reply.chunks, record.response_chunks)
+        return reply
+
+    def client_name(self, key: str | None) -> str:
+        if key is None:
+            return "-"
+        policy = self._config().key_policies.get(key)
+        return policy.name if policy is not None and policy.name else mask(key)
+
+    def finish(self, record: RequestRecord, client_key: str | None) -> None:
+        """The request has ended: log line, metrics, usage row, files (a fault
+        here is logged; it never reaches the client, who has its answer)."""
+        try:
+            self._finish(record, client_key)
+        except Exception:
+            log.exception("observer: recording request %s failed", record.request_id)
+
+    def _finish(self, record: RequestRecord, client_key: str | None) -> None:
+        if record.ended is None:
+            record.ended = time.monotonic()
+        ops = self._config().ops
+        client = self.client_name(client_key)
+        quiet = record.model is None and record.path.startswith(QUIET_PATHS)
+        level = logging.DEBUG if quiet else logging.INFO
+        logger = requestlog.log
+        if logger.isEnabledFor(level):
+            redactor = self.redactor()
+            values = requestlog.fields(record, client, redactor, ops.debug)
+            line = requestlog.json_line(values) if ops.log_format == "json" else requestlog.text_line(values)
+            logger.log(level, line, extra={"request": values, "redacted": True})
+        if ops.metrics_enabled and not quiet:
+            self.metrics.request(record)
+            if record.error is not None or len(record.attempts) > 1:
+                self.sample()  # an account may have begun to cool: other workers' scrapes see it now
+        if record.model is not None:  # a model request (not /healthz, /metrics, management)
+            self.usage.add(_usage_row(record, client))
+        if not quiet and (ops.request_log or (record.failed and record.model is not None
+                                              and ops.error_logs_max_files > 0)):
+            self._write_file(record, client, error_only=not ops.request_log)
+
+    def _write_file(self, record: RequestRecord, client: str, error_only: bool) -> None:
+        files, redactor = self.files, self.redactor()
+        future = asyncio.get_running_loop().run_in_executor(None, files.write, record, redactor, client,
+                                                            error_only)
+        self._pending_files.add(future)
+        future.add_done_callback(self._file_written)
+
+    def _file_written(self, future: asyncio.Future[Any]) -> None:
+        self._pending_files.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("request-log: cannot write a request file: %s", future.exception())
+
+    # ---------------------------------------------------------------- audit
+
+    def audit(self, actor: str | None, action: str) -> None:
+        """A management change: who (the caller's address), what, when, in the
+        log and in ``<logs-dir>/audit.log`` (one JSON object a line)."""
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "actor": actor or "local",
+                 "action": self.redactor()(action)}
+        audit_log.info("%s by %s", entry["action"], entry["actor"])
+        path = self._config().ops.logs_path() / AUDIT_LOG
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as file:
+                file.write(requestlog.json_line(entry) + "\n")
+        except OSError as exc:
+            log.error("audit: cannot write %s: %s", path, exc)
+
+    # ---------------------------------------------------------------- gauges
+
+    def sample(self) -> None:
+        cooling, connections = self._gauges()
+        self.metrics.sample(cooling, connections)
+
+    async def _sample_forever(self) -> None:
+        while True:
+            try:
+                self.sample()
+            except Exception:
+                log.exception("metrics: sampling gauges failed")
+            await asyncio.sleep(SAMPLE_EVERY)
+
+
+def _usage_row(record: RequestRecord, client: str) -> UsageRow:
+    usage = record.usage
+    ttft = record.ttft
+    return UsageRow(
+        record.started_at, record.request_id, client, record.account, record.provider, record.model,
+        record.served_model,
+        usage.input_tokens if usage else None, usage.output_tokens if usage else None,
+        usage.cache_read_tokens if usage else None, usage.reasoning_tokens if usage else None,
+        record.status, round(record.latency * 1000, 1), None if ttft is None else round(ttft * 1000, 1),
+        record.failed)
+
+
+async def _captured(chunks: AsyncIterator[bytes], kept: list[bytes]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            kept.append(chunk)
+            yield chunk
+    finally:
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
