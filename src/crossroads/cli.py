@@ -104,14 +104,14 @@ def serve(
         os.environ[MULTIPROC_ENV] = metrics_dir
         console.print(f"{workers} workers; metrics shared through {metrics_dir}")
     try:
-        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)))
+        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), open_files)
     finally:
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run(server: str, bind: str, listen_port: int, workers: int, grace: int) -> None:
+def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, open_files: int) -> None:
     if server == "uvicorn":
         import uvicorn
 
