@@ -84,6 +84,8 @@ class LogRedaction(logging.Filter):
         self._current = current
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "redacted", False):  # masked by whoever wrote it (the request log)
+            return True
         redact = self._current.redactor
         message = record.getMessage()
         cleaned = redact(message)

@@ -191,7 +191,7 @@ class Observer:
             redactor = self.redactor()
             values = requestlog.fields(record, client, redactor, ops.debug)
             line = requestlog.json_line(values) if ops.log_format == "json" else requestlog.text_line(values)
-            logger.log(level, line, extra={"request": values})
+            logger.log(level, line, extra={"request": values, "redacted": True})
         if ops.metrics_enabled and not quiet:
             self.metrics.request(record)
             if record.error is not None or len(record.attempts) > 1:
