@@ -73,3 +73,23 @@ def test_the_panel_can_be_turned_off(fake: FakeOpenAIChat) -> None:
         assert HTTP.request("GET", f"{router.base_url}/management.html").status == 404
         assert HTTP.request("GET", f"{router.base_url}/management/dashboard.js").status == 404
         assert management(router, "accounts").status == 200
+
+
+def test_masks_sent_back_in_config_yaml_keep_their_secrets(fake: FakeOpenAIChat) -> None:
+    with RouterProcess(config(fake)) as router:
+        shown = management(router, "config.yaml").data.decode()
+        assert KEY not in shown and "sk-u" in shown  # masked, as every answer
+        edited = shown.replace("alias: m1", "alias: m3")
+        applied = HTTP.request("PUT", f"{router.base_url}/v0/management/config.yaml", body=edited.encode(),
+                               headers={"x-management-key": MANAGEMENT})
+        assert applied.status == 200, applied.data
+        assert KEY in router.config_path.read_text()
+        status = HTTP.request("POST", f"{router.base_url}/v1/chat/completions",
+                              headers={"authorization": f"Bearer {CLIENT}"},
+                              json={"model": "m3", "messages": [{"role": "user", "content": "hi"}]}).status
+        assert status == 200  # the upstream still gets the real key
+        replaced = edited.replace(next(line.split(": ", 1)[1] for line in edited.splitlines()
+                                       if "api-key: " in line and "sk-u" in line), "sk-typed-in-new-key-000000")
+        HTTP.request("PUT", f"{router.base_url}/v0/management/config.yaml", body=replaced.encode(),
+                     headers={"x-management-key": MANAGEMENT})
+        assert "sk-typed-in-new-key-000000" in router.config_path.read_text()  # an edited value is taken as it is
