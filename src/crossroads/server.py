@@ -132,7 +132,7 @@ class App:
                 inflight.body_read(exchange)
                 observer.received(record, request.headers, request.body)
                 reply = await route.handler(self, request)
-                if not route.protected and isinstance(reply, Reply):  # management answers: nothing secret shown
+                if not route.protected and not route.shipped and isinstance(reply, Reply):  # nothing secret shown
                     reply.body = self.runtime.redaction.redactor.bytes(reply.body)
             except ir.Error as error:
                 reply = self._error_reply(error_dialect, error, record)

@@ -93,3 +93,14 @@ def test_masks_sent_back_in_config_yaml_keep_their_secrets(fake: FakeOpenAIChat)
         HTTP.request("PUT", f"{router.base_url}/v0/management/config.yaml", body=replaced.encode(),
                      headers={"x-management-key": MANAGEMENT})
         assert "sk-typed-in-new-key-000000" in router.config_path.read_text()  # an edited value is taken as it is
+
+
+def test_shipped_files_are_served_as_shipped_whatever_the_secrets(fake: FakeOpenAIChat) -> None:
+    from crossroads import dashboard
+
+    settings = {**config(fake), "api-keys": [CLIENT, "replaceChildren"]}  # a (poor) key that is a word of the script
+    with RouterProcess(settings) as router:
+        script = HTTP.request("GET", f"{router.base_url}/management/dashboard.js")
+        assert script.data == dashboard.asset("dashboard.js")  # not masked: masking would break it
+        answer = management(router, "api-keys").data.decode()
+        assert "replaceChildren" not in answer  # management answers still are

@@ -106,8 +106,8 @@ async def logins(app: App, request: Request) -> Reply:
 
 
 ROUTES = [
-    Route("GET", "/" + dashboard.PAGE, page, "openai-chat", protected=False),
-    Route("GET", ASSET_PREFIX, asset, "openai-chat", protected=False, prefix=True),
+    Route("GET", "/" + dashboard.PAGE, page, "openai-chat", protected=False, shipped=True),
+    Route("GET", ASSET_PREFIX, asset, "openai-chat", protected=False, prefix=True, shipped=True),
     Route("GET", "/v0/management/accounts", accounts, "openai-chat", protected=False),
     Route("GET", "/v0/management/requests", requests, "openai-chat", protected=False),
     Route("GET", "/v0/management/logins", logins, "openai-chat", protected=False),
