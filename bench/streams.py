@@ -3,7 +3,7 @@ through it at once, against the raw pass-through proxy in the same run.
 
     python bench/streams.py [--streams 1000] [--idle 10000] [--seconds 20]
 
-The bench upstream's ``hold`` model streams one chunk a second; the clients
+The bench upstream's ``hold`` model sends one chunk, idles, then ends; the clients
 open ``--streams`` streams through each proxy in turn, wait until every one
 has received its first chunk, read the RSS of the proxy's whole process tree
 (granian's main process and its worker, or the raw proxy's), then let the

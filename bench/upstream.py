@@ -128,15 +128,14 @@ async def _stream(request: web.Request, frames: list[bytes]) -> web.StreamRespon
 # Faults for the soak benchmark (bench/soak.py), chosen by the model name so the
 # plain benchmark never pays for them.
 FAULT_MODELS = ("fault-429", "fault-500", "fault-cut", "fault-slow")
-HOLD_MODEL = "hold"  # bench/streams.py: a stream that sends one chunk a second for ``max_tokens`` seconds
+HOLD_MODEL = "hold"  # bench/streams.py: a stream that sends one chunk, then idles ``max_tokens`` seconds
 
 
 async def _hold(request: web.Request, seconds: int) -> web.StreamResponse:
     response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
     await response.prepare(request)
-    for number in range(max(1, seconds)):
-        await response.write(CHAT_STREAM[min(number, len(CHAT_STREAM) - 3)])
-        await asyncio.sleep(1.0)
+    await response.write(CHAT_STREAM[0])
+    await asyncio.sleep(max(1, seconds))  # open and idle, as a model thinking before it answers
     for frame in CHAT_STREAM[-2:]:
         await response.write(frame)
     await response.write_eof()

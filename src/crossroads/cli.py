@@ -84,7 +84,7 @@ def serve(
         args = ["serve", "--foreground", "--server", server, "--workers", str(workers), "--host", bind,
                 "--port", str(listen_port), *(["--config", str(config)] if config is not None else [])]
         raise typer.Exit(serving.supervise(serving.child_command(args), cfg.shutdown_grace))
-    serving.raise_open_file_limit()
+    open_files = serving.raise_open_file_limit()
     _print_banner(snapshot, bind, listen_port)
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
@@ -104,14 +104,14 @@ def serve(
         os.environ[MULTIPROC_ENV] = metrics_dir
         console.print(f"{workers} workers; metrics shared through {metrics_dir}")
     try:
-        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)))
+        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), open_files)
     finally:
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run(server: str, bind: str, listen_port: int, workers: int, grace: int) -> None:
+def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, open_files: int) -> None:
     if server == "uvicorn":
         import uvicorn
 
@@ -123,7 +123,10 @@ def _run(server: str, bind: str, listen_port: int, workers: int, grace: int) -> 
 
     Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
             interface=Interfaces.ASGI, loop=Loops.uvloop, workers=workers, log_access=False,
-            websockets=True, workers_kill_timeout=grace).serve()
+            websockets=True, workers_kill_timeout=grace, backlog=2048,
+            # granian's default admits only backlog/workers requests at once; an open stream is one
+            # request for as long as it lasts, so admit what the open-file limit allows (two sockets each)
+            backpressure=max(2048, open_files // 2 // max(1, workers))).serve()
 
 
 def _print_banner(snapshot: Snapshot, bind: str, listen_port: int) -> None:

@@ -164,6 +164,12 @@ def assess(windows: Mapping[str, Window], model: str, pause_at: float | None, no
     return Assessment(blocked, low, binding.resets_at if binding is not None else None)
 
 
+def tightest(windows: Mapping[str, Window], now: float) -> Window | None:
+    """The most used window that still says something (None: none does)."""
+    live = [w for w in windows.values() if w.live(now)]
+    return max(live, key=lambda w: w.used) if live else None
+
+
 def describe(windows: Mapping[str, Window], now: float | None = None) -> list[dict[str, Any]]:
     """Windows for people: utilisation, a bar, the reset time and how old the number is."""
     now = time.time() if now is None else now

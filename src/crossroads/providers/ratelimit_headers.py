@@ -18,16 +18,14 @@ Every reader is tolerant: a missing or unreadable header yields no window.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from crossroads import quota
+from crossroads.dialects.kit import durations
 from crossroads.quota import Window
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _UNIFIED = "anthropic-ratelimit-unified-"
 
 _ANTHROPIC = tuple((kind, f"anthropic-ratelimit-{k}-limit", f"anthropic-ratelimit-{k}-remaining",
@@ -136,8 +134,8 @@ def duration(value: str | None) -> float:
     """Seconds from "6m0s", "1m30s", "2ms" or a bare number (60 when unreadable)."""
     if not value:
         return 60.0
-    total = sum(float(n) * _UNIT[u] for n, u in _DURATION.findall(value))
-    return total or (number(value) or 60.0)
+    seconds = durations.duration(value)
+    return seconds if seconds else 60.0
 
 
 def epoch(value: str | None) -> float | None:
