@@ -111,6 +111,10 @@ def test_an_account_at_95_percent_of_its_5_hour_window_gets_no_traffic(
         assert five_hour["source"] in ("usage-endpoint", "header") and five_hour["resets_in_seconds"] > 3000
         weekly = next(w for w in report["claude:nearly-out@example.com"]["windows"] if w["kind"] == "weekly")
         assert weekly["used_percent"] == 40.0
+        dashboard = {row["label"]: row for row in management(process, "accounts")["accounts"]}
+        nearly = dashboard["claude:nearly-out@example.com"]
+        assert nearly["quota"]["remaining_fraction"] == 0.05 and nearly["quota"]["resets_in"] > 3000
+        assert {w["window"] for w in nearly["windows"]} == {"five-hour", "weekly"}
         # the roomy account's headers, read on every answer, keep its picture current
         roomy.set_window("5h", 0.55, 4000)
         via_anthropic(process, MODEL, "one more")
