@@ -14,12 +14,22 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client import multiprocess as prometheus_multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from crossroads.record import RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """What the runtime reports for the gauges, sampled every few seconds and at each scrape."""
+
+    cooling: Iterable[str]  # one account label per cooling model
+    connections: tuple[int, int] | None  # upstream connections (in use, idle)
+    queues: dict[str, tuple[int, int]] = field(default_factory=dict)  # service -> (waiting, being served)
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -56,6 +66,9 @@ class Metrics:
                                ("account",), multiprocess_mode="livemax", registry=own)
         self.connections = Gauge("crossroads_upstream_connections", "Open upstream connections (in_use, "
                                  "idle).", ("state",), multiprocess_mode="livesum", registry=own)
+        self.queues = Gauge("crossroads_service_queue", "Side services that serve a limited number of "
+                            "requests at once: requests waiting and being served.", ("service", "state"),
+                            multiprocess_mode="livesum", registry=own)
         self._cooling: set[str] = set()
         if self.directory:
             self.registry = CollectorRegistry()
@@ -90,10 +103,14 @@ class Metrics:
     def refreshed(self, result: str) -> None:
         self.refreshes.labels(result).inc()
 
-    def sample(self, cooling_accounts: Iterable[str], connections: tuple[int, int] | None) -> None:
+    def sample(self, gauges: Gauges) -> None:
         """Gauges from this worker's view; accounts no longer cooling go to 0."""
+        connections = gauges.connections
+        for service, (waiting, active) in gauges.queues.items():
+            self.queues.labels(service, "waiting").set(waiting)
+            self.queues.labels(service, "active").set(active)
         counts: dict[str, int] = {}
-        for account in cooling_accounts:
+        for account in gauges.cooling:
             counts[account] = counts.get(account, 0) + 1
         for account in self._cooling - counts.keys():
             self.cooldowns.labels(account).set(0)

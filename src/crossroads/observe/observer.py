@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from crossroads import requestid
@@ -28,7 +28,7 @@ from crossroads.http import StreamReply
 from crossroads.observe import requestlog
 from crossroads.observe.alerts import Alerts
 from crossroads.observe.logfiles import AUDIT_LOG, MAIN_LOG, RequestFiles, SharedFileHandler
-from crossroads.observe.metrics import Metrics
+from crossroads.observe.metrics import Gauges, Metrics
 from crossroads.observe.redact import Text
 from crossroads.observe.tracing import Tracer, close_soon, open_tracer
 from crossroads.observe.usage_queue import UsageQueue, retention_of
@@ -61,7 +61,7 @@ class JsonFormatter(logging.Formatter):
 
 class Observer:
     def __init__(self, config: Callable[[], Config], redactor: Callable[[], Text],
-                 gauges: Callable[[], tuple[Iterable[str], tuple[int, int] | None]]) -> None:
+                 gauges: Callable[[], Gauges]) -> None:
         self._config = config
         self.redactor = redactor  # the runtime's, for the config in force
         self._gauges = gauges
@@ -239,8 +239,7 @@ class Observer:
     # ---------------------------------------------------------------- gauges
 
     def sample(self) -> None:
-        cooling, connections = self._gauges()
-        self.metrics.sample(cooling, connections)
+        self.metrics.sample(self._gauges())
 
     async def _sample_forever(self) -> None:
         while True:
