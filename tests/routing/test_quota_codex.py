@@ -99,12 +99,12 @@ def test_primary_window_nearly_spent_gets_no_traffic_and_secondary_exhaustion_li
 def test_usage_limit_reached_names_its_reset_and_the_account_waits_for_it(
         tmp_path: Path, identity: FakeIdentity, backends: tuple[FakeCodexBackend, FakeCodexBackend]) -> None:
     spent, other = backends
-    spent.set_window("secondary", 100, 10080, 3)  # weekly window spent; resets in 3 s
     login(tmp_path, identity, spent, "a-spent")
     login(tmp_path, identity, other, "b-other")
     # no usage-endpoint reads: the router learns of the window from the 429 itself
     with router(tmp_path, identity, spent, strategy="fill-first",
                 **{"quota-probe": False, "prefer-soonest-reset": False}) as process:
+        spent.set_window("secondary", 100, 10080, 10)  # weekly window spent; resets in 10 s
         for i in range(4):
             assert f"You said: turn {i}" in via_chat(process, MODEL, f"turn {i}")
         assert sent_to(spent) == 1, "one 429 is enough: its reset time holds the account back"

@@ -126,7 +126,7 @@ def test_an_account_at_95_percent_of_its_5_hour_window_gets_no_traffic(
 def test_a_weekly_exhausted_account_is_skipped_until_its_reset_then_used_again(
         tmp_path: Path, identity: FakeIdentity, upstreams: tuple[FakeClaudeOAuth, FakeClaudeOAuth]) -> None:
     spent, other = upstreams
-    spent.set_window("7d", 1.0, 4)
+    spent.set_window("7d", 1.0, 15)  # long enough for a loaded machine to start the router and check
     login(tmp_path, identity, spent, "spent")
     login(tmp_path, identity, other, "other")
     with router(tmp_path, identity, spent.base_url, **{"prefer-soonest-reset": False}) as process:
