@@ -44,6 +44,23 @@ SAMPLE_EVERY = 5.0  # seconds between gauge samples
 QUIET_PATHS = ("/healthz", "/metrics", "/v0/management/")
 
 
+class TextFormatter(logging.Formatter):
+    """``%(asctime)s %(levelname)s %(name)s: %(message)s``, with the time text
+    made once per second rather than once per line (a request line is written
+    for every request)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._stamp},{int(record.msecs):03d}"
+
+
 class JsonFormatter(logging.Formatter):
     """``log-format: json``: every line a JSON object; request lines carry their fields."""
 
@@ -137,8 +154,10 @@ class Observer:
             self._handlers.append(handler)
         if not root.handlers:
             root.addHandler(logging.StreamHandler())
-        formatter = (JsonFormatter() if ops.log_format == "json"
-                     else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # nothing of ours reads a record's caller, thread or process: the logging module need not look them up
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+        logging._srcfile = None  # the documented way to skip the caller lookup
+        formatter = JsonFormatter() if ops.log_format == "json" else TextFormatter()
         for handler in root.handlers:
             handler.setFormatter(formatter)
 
