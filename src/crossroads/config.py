@@ -44,7 +44,7 @@ _KNOWN = {
     "max-retry-credentials", "max-retry-interval", "routing",
     "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
     "transient-error-cooldown-seconds", "remote-management", "request-body", "auth-lockout",
-    "shutdown-grace-seconds", "prices",
+    "shutdown-grace-seconds", "prices", "stream-resume",
     "store",  # credential/config store selection (crossroads.credentials.select)
     "state",  # state shared between replicas (crossroads.state)
     *opsconfig.KEYS,  # request log, log files, metrics, usage database
@@ -90,6 +90,7 @@ class Config:
     max_retry_interval: float = 30.0
     routing_strategy: str = "round-robin"
     session_affinity: bool = True
+    stream_resume: bool = False  # a stream cut mid-answer continues on the next account (crossroads.resume)
     pause_at: tuple[tuple[str, float], ...] = ()  # routing.pause-at: (model pattern, fraction used)
     prefer_soonest_reset: bool = True  # routing.prefer-soonest-reset
     quota_probe: bool = True  # routing.quota-probe: read providers' usage endpoints
@@ -233,6 +234,7 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     cfg.force_model_prefix = bool(data.get("force-model-prefix", False))
+    cfg.stream_resume = bool(data.get("stream-resume", False))
     if "transient-error-cooldown-seconds" in data:
         cfg.transient_cooldown = float(_number(data["transient-error-cooldown-seconds"],
                                                "transient-error-cooldown-seconds", source))

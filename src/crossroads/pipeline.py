@@ -6,9 +6,10 @@ stream is translated event by event.
 
 Failover: retryable errors (quota, auth, overload, outages, timeouts) move on
 to the next account of the pool; streams fail over until their first event
-reaches the client. When every account is cooling down, the pipeline waits for
-the soonest one if that is within ``max-retry-interval``, else it answers 429
-with ``Retry-After``. A model whose whole pool is unavailable falls back to
+reaches the client (with ``stream-resume``, mid-answer too: see resume.py).
+When every account is cooling down, the pipeline waits for the soonest one
+if that is within ``max-retry-interval``, else it answers 429 with
+``Retry-After``. A model whose whole pool is unavailable falls back to
 the next model of its ``fallbacks`` chain.
 """
 
@@ -33,6 +34,7 @@ from crossroads.http import Reply, StreamReply
 from crossroads.providers.base import REQUEST_RATE_LIMIT, Account, Outcome, Provider
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.record import RequestRecord
+from crossroads.resume import Resume, decoded
 from crossroads.routing import suffix
 from crossroads.routing.registry import Candidate, Pool
 from crossroads.routing.sticky import session_key
@@ -73,6 +75,8 @@ class _Progress:
     attempts: list[str] = dataclasses.field(default_factory=list)  # "account: outcome", for the final error
     # an account that answered 500: not cooled until another account shows the request was fine
     suspect: tuple[Candidate, ir.Error, Outcome] | None = None
+    pool: Pool | None = None  # the pool being served, and the conversation's session (stream resume)
+    session: str | None = None
 
 
 @dataclass(slots=True)
@@ -140,6 +144,7 @@ class Pipeline:
         request has tried nothing yet, the one that recovers first is tried
         once anyway rather than refusing the request outright."""
         config = progress.snapshot.config
+        progress.pool, progress.session = pool, session
         pinned = self.limiter.pinned(inbound.client_key)
         allowed = pinned.may_use if pinned is not None else None
         for round_number in range(max(0, config.request_retry) + 1):
@@ -231,7 +236,9 @@ class Pipeline:
             return await self._exchange(inbound, model, cand, progress, provider)
         upstream = dialects.get(provider.speaks(inbound.dialect.name))
         # the same dialect: the reply passes through (re-framed when the client wants another framing)
-        passthrough = upstream.name == inbound.dialect.name
+        # (not with stream resume: the router must know the text so far)
+        passthrough = upstream.name == inbound.dialect.name and not (
+            inbound.stream and progress.snapshot.config.stream_resume)
         upstream_stream = provider.upstream_stream(inbound.stream)
         if passthrough and progress.suffix_reasoning is None:
             with client_data:
@@ -251,7 +258,7 @@ class Pipeline:
         if inbound.stream:
             if passthrough:
                 return await self._pass_stream(response, inbound, served, drop_usage_chunks, upstream)
-            return await self._translate_stream(response, inbound, upstream, progress.ir_request, served)
+            return await self._translate_stream(response, inbound, upstream, progress, served)
         if upstream_stream:
             parsed = await self._assemble(response, upstream, account)
             self._account(inbound, served, parsed.usage)
@@ -541,7 +548,7 @@ class Pipeline:
             self._account(inbound, served, meter.usage)
 
     async def _translate_stream(self, response: aiohttp.ClientResponse, inbound: Inbound, upstream: Dialect,
-                                ir_request: ir.Request | None, served: _Served) -> StreamReply:
+                                progress: _Progress, served: _Served) -> StreamReply:
         decoder = upstream.stream_decoder()
         batches = iter_sse_batches(response)
         first: list[ir.Event] = []
@@ -559,8 +566,13 @@ class Pipeline:
             if isinstance(event, ir.ErrorEvent):
                 response.close()
                 raise event.error
-        return StreamReply(self._translated_chunks(response, batches, decoder, first, inbound, ir_request, served),
-                           content_type=inbound.dialect.stream_content_type)
+        if progress.snapshot.config.stream_resume:
+            chunks = Resume(self, inbound, progress, served).chunks(
+                decoded(response, batches, decoder, first, served.account.label),
+                _ClientEncoder(self, inbound, progress.ir_request, served))
+        else:
+            chunks = self._translated_chunks(response, batches, decoder, first, inbound, progress.ir_request, served)
+        return StreamReply(chunks, content_type=inbound.dialect.stream_content_type)
 
     async def _translated_chunks(self, response: aiohttp.ClientResponse,
                                  batches: AsyncIterator[list[tuple[str | None, bytes]]], decoder: StreamDecoder,

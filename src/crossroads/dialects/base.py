@@ -41,6 +41,7 @@ class Dialect(Protocol):
     name: str
     stream_terminators: tuple[bytes, ...]
     needs_inline_images: bool
+    accepts_prefill: bool
     model_in_url: bool
     stream_content_type: bytes
     path_markers: tuple[str, ...]

@@ -42,6 +42,7 @@ from crossroads.dialects.kit.adapter import DialectBase
 class AnthropicDialect(DialectBase):
     name = NAME
     stream_terminators = (b"message_stop",)
+    accepts_prefill = True
     identifying_headers = ("anthropic-version",)
     path_markers = ("/messages",)
 

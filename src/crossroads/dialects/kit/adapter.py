@@ -45,6 +45,8 @@ class DialectBase:
     # what the end of a complete stream contains (a pass-through stream without it was cut)
     stream_terminators: ClassVar[tuple[bytes, ...]] = ()
     needs_inline_images: ClassVar[bool] = False
+    # a trailing assistant message is continued, not answered (stream resume prefills the partial answer)
+    accepts_prefill: ClassVar[bool] = False
     # the model is named in the URL, not the body (Gemini)
     model_in_url: ClassVar[bool] = False
     # how this dialect's streams reach the client
