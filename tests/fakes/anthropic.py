@@ -33,6 +33,7 @@ from .common import (
     ToolOffer,
     base64_bytes,
     body_size,
+    continued_answer,
     error_headers,
     fake_signature,
     json_body,
@@ -255,6 +256,10 @@ def check_semantics(body: JSON) -> None:
     if not messages:
         raise BodyInvalid("messages: at least one message is required", "messages")
     _check_thinking(body)
+    if messages[-1]["role"] == "assistant" and _text_of(messages[-1]["content"]) != \
+            _text_of(messages[-1]["content"]).rstrip():
+        raise BodyInvalid("messages: final assistant content cannot end with trailing whitespace",
+                          f"messages.{len(messages) - 1}")
     _check_tools(body.get("tools") or [])
     _check_tool_pairing(messages)
 
@@ -350,7 +355,14 @@ def conversation_view(body: JSON, body_size: int) -> ConversationView:
     view.cache_requested = b'"cache_control"' in orjson.dumps(body)
     if last_user is not None:
         _read_user_turn(last_user, view)
+    view.partial_answer = continued_answer([(m["role"], _text_of(m["content"])) for m in messages], prefill=True)
     return view
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(block.get("text", "") for block in content if block.get("type") == "text")
 
 
 def _json_schema(body: JSON) -> JSON | None:
@@ -403,7 +415,7 @@ def stream_events(message: JSON, reply: Reply) -> Iterator[bytes]:
         "message_start",
     )
     for index, block in enumerate(message["content"]):
-        yield from _block_events(index, block, ping_after_start=index == 0)
+        yield from _block_events(index, block, reply, ping_after_start=index == 0)
     if not message["content"]:
         yield sse_frame({"type": "ping"}, "ping")
     final_usage = {key: value for key, value in message["usage"].items() if key != "service_tier"}
@@ -418,7 +430,7 @@ def stream_events(message: JSON, reply: Reply) -> Iterator[bytes]:
     yield sse_frame({"type": "message_stop"}, "message_stop")
 
 
-def _block_events(index: int, block: JSON, *, ping_after_start: bool) -> Iterator[bytes]:
+def _block_events(index: int, block: JSON, reply: Reply, *, ping_after_start: bool) -> Iterator[bytes]:
     kind = block["type"]
     if kind == "thinking":
         yield _start(index, {"type": "thinking", "thinking": "", "signature": ""})
@@ -429,7 +441,7 @@ def _block_events(index: int, block: JSON, *, ping_after_start: bool) -> Iterato
     elif kind == "text":
         yield _start(index, {"type": "text", "text": "", "citations": None})
         yield from _ping(ping_after_start)
-        for piece in split_text(block["text"]):
+        for piece in reply.text_fragments(block["text"]):
             yield _delta(index, {"type": "text_delta", "text": piece})
     else:
         yield _start(index, {**block, "input": {}})

@@ -70,7 +70,7 @@ class Scenario:
 
     Content fields (text, thinking, tool_calls, json_value) replace the default reply when
     any of them is set; a scenario with only timing fields (delay, chunk_delay, cut_after)
-    keeps the default reply. `stop_reason` is a neutral name (end, max_tokens, tool_use,
+    keeps the default reply (`text_pieces` is a timing field too). `stop_reason` is a neutral name (end, max_tokens, tool_use,
     stop_sequence, content_filter) or a raw dialect value passed through unchanged.
     `usage` overrides keys of `Usage` (input_tokens, output_tokens, cached_tokens,
     cache_creation_tokens, reasoning_tokens).
@@ -86,6 +86,7 @@ class Scenario:
     chunk_delay: float = 0.0
     cut_after: int | None = None
     json_value: Any = None
+    text_pieces: int | None = None  # stream the text in this many raw fragments (cuts can fall mid-word)
 
     @classmethod
     def fail(
@@ -127,6 +128,7 @@ class ConversationView:
     stop_sequences: list[str] = field(default_factory=list)
     cache_requested: bool = False
     body_size: int = 0
+    partial_answer: str | None = None  # an answer the request asks to have continued (see continued_answer)
 
 
 @dataclass
@@ -149,6 +151,12 @@ class Reply:
     stop: str
     stop_sequence: str | None
     usage: Usage
+    text_pieces: int | None = None  # see Scenario.text_pieces
+
+    def text_fragments(self, text: str) -> Iterator[str]:
+        if self.text_pieces is None:
+            return split_text(text)
+        return iter(split_string(text, self.text_pieces) if text else [])
 
 
 class FakeIds:
@@ -176,6 +184,8 @@ def plan_reply(view: ConversationView, scenario: Scenario | None, kind: str) -> 
         text, thinking, tool_calls = _scripted_content(scenario)
     else:
         text, thinking, tool_calls = _default_content(view, kind)
+    if view.partial_answer and text.startswith(view.partial_answer):
+        text = text[len(view.partial_answer):]  # a model continues its own partial answer
     stop = STOP_TOOL_USE if tool_calls else STOP_END
     stop_sequence = None
     for sequence in view.stop_sequences:
@@ -192,7 +202,21 @@ def plan_reply(view: ConversationView, scenario: Scenario | None, kind: str) -> 
     usage = _usage_for(view, text, thinking, tool_calls)
     if scenario is not None and scenario.usage:
         usage = dataclasses.replace(usage, **scenario.usage)
-    return Reply(text, thinking, tool_calls, stop, stop_sequence, usage)
+    return Reply(text, thinking, tool_calls, stop, stop_sequence, usage,
+                 scenario.text_pieces if scenario is not None else None)
+
+
+def continued_answer(turns: Sequence[tuple[str, str]], *, prefill: bool) -> str | None:
+    """The partial answer a request asks the model to continue: a trailing
+    assistant turn (a prefill, where the API continues one), or an assistant
+    turn followed by a user turn asking to continue it. ``turns`` are
+    (role, text) with roles named user and assistant."""
+    if prefill and turns and turns[-1][0] == "assistant":
+        return turns[-1][1]
+    if len(turns) >= 2 and turns[-1][0] == "user" and turns[-2][0] == "assistant" \
+            and "continue" in turns[-1][1].lower():
+        return turns[-2][1]
+    return None
 
 
 def _scripted_content(scenario: Scenario) -> tuple[str, str | None, list[ToolCallSpec]]:

@@ -31,6 +31,7 @@ from .common import (
     ToolOffer,
     base64_bytes,
     body_size,
+    continued_answer,
     error_headers,
     fake_signature,
     json_body,
@@ -331,6 +332,10 @@ def conversation_view(body: JSON, body_size: int) -> ConversationView:
     last = body["contents"][-1]
     if last.get("role", "user") == "user":
         _read_user_turn(last, view)
+    view.partial_answer = continued_answer(
+        [("assistant" if content.get("role") == "model" else "user",
+          "".join(part.get("text", "") for part in content.get("parts") or [] if not part.get("thought")))
+         for content in body["contents"]], prefill=False)
     return view
 
 

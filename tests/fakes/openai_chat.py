@@ -29,6 +29,7 @@ from .common import (
     Reply,
     ToolOffer,
     body_size,
+    continued_answer,
     data_url_bytes,
     error_headers,
     json_body,
@@ -158,7 +159,7 @@ class FakeOpenAIChat(OpenAIFake):
         completion = self._completion(body, reply)
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            frames = stream_chunks(completion, include_usage)
+            frames = stream_chunks(completion, include_usage, reply)
             return await stream_frames(request, frames, scenario, headers=self._headers())
         return json_response(completion, headers=self._headers())
 
@@ -286,6 +287,9 @@ def conversation_view(body: JSON, body_size: int) -> ConversationView:
     last_user = next((m for m in reversed(messages) if m["role"] == "user"), None)
     if last_user is not None:
         view.last_user_text, view.image_mime_types = _user_text_and_images(last_user["content"])
+    view.partial_answer = continued_answer(
+        [(m["role"], m["content"] if isinstance(m.get("content"), str) else _text_of(m.get("content") or []))
+         for m in messages if m["role"] in ("user", "assistant")], prefill=False)
     return view
 
 
@@ -336,7 +340,7 @@ def _image_mime(url: str) -> str:
 # Stream rendering
 
 
-def stream_chunks(completion: JSON, include_usage: bool) -> Iterator[bytes]:
+def stream_chunks(completion: JSON, include_usage: bool, reply: Reply | None = None) -> Iterator[bytes]:
     choice = completion["choices"][0]
     message = choice["message"]
 
@@ -356,7 +360,7 @@ def stream_chunks(completion: JSON, include_usage: bool) -> Iterator[bytes]:
     yield chunk({"role": "assistant", "content": "", "refusal": None})
     for piece in split_text(message.get("reasoning_content") or ""):
         yield chunk({"reasoning_content": piece})
-    for piece in split_text(message["content"] or ""):
+    for piece in (reply.text_fragments if reply else split_text)(message["content"] or ""):
         yield chunk({"content": piece})
     for index, call in enumerate(message.get("tool_calls") or []):
         head = {"index": index, "id": call["id"], "type": "function",

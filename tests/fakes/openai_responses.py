@@ -25,6 +25,7 @@ from .common import (
     Reply,
     ToolOffer,
     body_size,
+    continued_answer,
     data_url_bytes,
     fake_signature,
     json_body,
@@ -239,6 +240,10 @@ def conversation_view(body: JSON, body_size: int) -> ConversationView:
     last_user = next((i for i in reversed(items) if i.get("role") == "user"), None)
     if last_user is not None:
         _read_user_message(last_user, view)
+    view.partial_answer = continued_answer(
+        [(item["role"], item["content"] if isinstance(item.get("content"), str) else
+          "".join(part.get("text", "") for part in item.get("content") or []))
+         for item in items if item.get("role") in ("user", "assistant")], prefill=False)
     return view
 
 
