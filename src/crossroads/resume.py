@@ -1,5 +1,6 @@
 """Stream resume (opt-in, ``stream-resume: true``): a stream whose account
-dies after text reached the client continues on the next account.
+dies after its first event reached the client continues on the next account
+of the pool (without it, only a stream that has sent nothing fails over).
 
 The continuation request is the client's request with the text sent so far
 as the assistant's partial answer: a trailing assistant message (a prefill)
@@ -84,13 +85,16 @@ class Transcript:
 
     @property
     def resumable(self) -> bool:
-        return bool(self.text) and self.refusal is None
+        return self.refusal is None
 
 
 def continuation(request: ir.Request, text: str, prefill: bool) -> tuple[ir.Request, str]:
     """The request that continues ``text``, and the head of the continuation
     the client already has. A prefill cannot end in whitespace (Anthropic
-    refuses it), so that whitespace is left for the model to write again."""
+    refuses it), so that whitespace is left for the model to write again.
+    With nothing written yet, the request is simply sent again."""
+    if not text:
+        return request, ""
     if prefill:
         head = text.rstrip()
         added = [ir.Message("assistant", [ir.TextPart(head)])]
@@ -104,14 +108,15 @@ def continuation(request: ir.Request, text: str, prefill: bool) -> tuple[ir.Requ
 class Seam:
     """A continuation's events as the client's stream goes on: no second
     Start, its first text joined to the client's open text part (minus what
-    the client already has), reasoning dropped, later parts numbered after
-    the parts the client has seen."""
+    the client already has), reasoning dropped once the client has seen any
+    part, later parts numbered after the parts the client has seen."""
 
-    __slots__ = ("index_map", "next_index", "open_text", "overlap")
+    __slots__ = ("index_map", "keep_thinking", "next_index", "open_text", "overlap")
 
     def __init__(self, transcript: Transcript, overlap: str) -> None:
         self.open_text = transcript.open_text
         self.next_index = transcript.next_index
+        self.keep_thinking = transcript.next_index == 0
         self.overlap = overlap
         self.index_map: dict[int, int | None] = {}  # continuation part -> client part (None: dropped)
 
@@ -122,7 +127,7 @@ class Seam:
                 if event.usage is not None:
                     out.append(ir.UsageEvent(event.usage))
             elif isinstance(event, ir.PartStart):
-                if isinstance(event.part, ir.ThinkingPart):
+                if isinstance(event.part, ir.ThinkingPart) and not self.keep_thinking:
                     self.index_map[event.index] = None
                 elif isinstance(event.part, ir.TextPart) and self.open_text is not None:
                     self.index_map[event.index] = self.open_text

@@ -78,6 +78,7 @@ def test_a_stream_cut_at_a_random_point_reads_as_one_answer(router: RouterProces
     rng = random.Random(f"{client}/{upstream}")
     fake = fakes[upstream]
     driver = DRIVERS[client](router.base_url, CLIENT_KEY)
+    mid_answer = 0
     for _ in range(ROUNDS):
         answer = " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 40)))
         pieces = rng.randint(3, 12)
@@ -99,11 +100,14 @@ def test_a_stream_cut_at_a_random_point_reads_as_one_answer(router: RouterProces
             prefill = "".join(block["text"] for block in continued[-1]["content"]) \
                 if isinstance(continued[-1]["content"], list) else continued[-1]["content"]
             assert prefill and answer.startswith(prefill) and prefill == prefill.rstrip(), where
+            mid_answer += 1
         elif len(continued) > len(sent[0].body["messages"]):  # an instruction after the partial answer
             assert upstream == "chat" and "continue" in str(continued[-1]["content"]).lower()
-            assert continued[-2]["role"] == "assistant"
+            assert continued[-2]["role"] == "assistant" and answer.startswith(continued[-2]["content"])
+            mid_answer += 1
         else:  # cut before any text reached the client: the same request again
             assert continued == sent[0].body["messages"], where
+    assert mid_answer, "no round cut the stream after text had reached the client"
 
 
 def test_a_tool_call_that_started_streaming_is_not_resumed(router: RouterProcess, fakes: dict[str, Any]) -> None:
