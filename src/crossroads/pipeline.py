@@ -34,7 +34,7 @@ from crossroads.http import Reply, StreamReply
 from crossroads.providers.base import REQUEST_RATE_LIMIT, Account, Outcome, Provider
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.record import RequestRecord
-from crossroads.resume import Resume, decoded
+from crossroads.resume import Resume, broken, decoded, first_events
 from crossroads.routing import suffix
 from crossroads.routing.registry import Candidate, Pool
 from crossroads.routing.sticky import session_key
@@ -550,14 +550,8 @@ class Pipeline:
     async def _translate_stream(self, response: aiohttp.ClientResponse, inbound: Inbound, upstream: Dialect,
                                 progress: _Progress, served: _Served) -> StreamReply:
         decoder = upstream.stream_decoder()
-        batches = iter_sse_batches(response)
-        first: list[ir.Event] = []
         try:
-            while not first:  # the first event that means something decides failover
-                for event_name, data in await batches.__anext__():
-                    first.extend(decoder.feed(event_name, data))
-        except StopAsyncIteration:
-            first.extend(decoder.close())
+            batches, first = await first_events(response, decoder)
         except (aiohttp.ClientError, TimeoutError) as exc:
             response.close()
             raise _stream_failure(exc, served.account) from None
@@ -732,9 +726,7 @@ def _leading_error(upstream: Dialect, first: bytes) -> ir.Error | None:
 
 
 def _stream_failure(exc: BaseException, account: Account) -> ir.Error:
-    if isinstance(exc, TimeoutError):
-        return ir.Error(504, "timeout", f"upstream {account.label} stream stalled")
-    return ir.Error(502, "server_error", f"upstream {account.label} stream broke: {type(exc).__name__}")
+    return broken(exc, account.label)
 
 
 def _request_fault(error: ir.Error, progress: _Progress) -> ir.Error:

@@ -249,18 +249,11 @@ class Resume:
                                                provider, progress.snapshot.catalogue)
         response = await pipeline._send(self.inbound, cand, upstream, body, stream, provider)
         decoder = upstream.stream_decoder()
-        batches = iter_sse_batches(response)
-        first: list[ir.Event] = []
         try:
-            while not first:
-                for name, data in await batches.__anext__():
-                    first.extend(decoder.feed(name, data))
-        except StopAsyncIteration:
-            first.extend(decoder.close())
+            batches, first = await first_events(response, decoder)
         except (aiohttp.ClientError, TimeoutError) as exc:
             response.close()
-            raise ir.Error(502, "server_error", f"upstream {cand.account.label} stream broke: "
-                                                f"{type(exc).__name__}") from None
+            raise broken(exc, cand.account.label) from None
         for event in first:
             if isinstance(event, ir.ErrorEvent):
                 response.close()
@@ -268,8 +261,30 @@ class Resume:
         return decoded(response, batches, decoder, first, cand.account.label)
 
 
-async def decoded(response: aiohttp.ClientResponse, batches: AsyncIterator[list[tuple[str | None, bytes]]],
-                  decoder: StreamDecoder, first: list[ir.Event], label: str) -> Events:
+Batches = AsyncIterator[list[tuple[str | None, bytes]]]
+
+
+async def first_events(response: aiohttp.ClientResponse, decoder: StreamDecoder) -> tuple[Batches, list[ir.Event]]:
+    """The stream's reads, and the events up to the first that means
+    something: it decides failover (a read error propagates)."""
+    batches = iter_sse_batches(response)
+    first: list[ir.Event] = []
+    try:
+        while not first:
+            for name, data in await batches.__anext__():
+                first.extend(decoder.feed(name, data))
+    except StopAsyncIteration:
+        first.extend(decoder.close())
+    return batches, first
+
+
+def broken(exc: BaseException, label: str) -> ir.Error:
+    if isinstance(exc, TimeoutError):
+        return ir.Error(504, "timeout", f"upstream {label} stream stalled")
+    return ir.Error(502, "server_error", f"upstream {label} stream broke: {type(exc).__name__}")
+
+
+async def decoded(response: aiohttp.ClientResponse, batches: Batches, decoder: StreamDecoder, first: list[ir.Event], label: str) -> Events:
     """An upstream stream as lists of IR events, one per read; a broken or
     stalled connection ends it with an error event."""
     try:
@@ -281,10 +296,8 @@ async def decoded(response: aiohttp.ClientResponse, batches: AsyncIterator[list[
             if events:
                 yield events
         yield decoder.close()
-    except TimeoutError:
-        yield [ir.ErrorEvent(ir.Error(504, "timeout", f"upstream {label} stream stalled"))]
-    except aiohttp.ClientError as exc:
-        yield [ir.ErrorEvent(ir.Error(502, "server_error", f"upstream {label} stream broke: {type(exc).__name__}"))]
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        yield [ir.ErrorEvent(broken(exc, label))]
     finally:
         response.close()
 
