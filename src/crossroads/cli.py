@@ -17,7 +17,7 @@ from rich.table import Table
 from crossroads import __version__, serving
 from crossroads import config as config_module
 from crossroads.access.management_secret import hash_in_file, write_local_token
-from crossroads.config import RESTART_ONLY
+from crossroads.config import RESTART_ONLY, TLS
 from crossroads.observe.metrics import MULTIPROC_ENV
 from crossroads.server import CONFIG_ENV, LISTEN_ENV
 from crossroads.snapshot import Snapshot, preview
@@ -103,31 +103,34 @@ def serve(
         os.environ[MULTIPROC_ENV] = metrics_dir
         console.print(f"{workers} workers; metrics shared through {metrics_dir}")
     try:
-        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)))
+        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), cfg.tls)
     finally:
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run(server: str, bind: str, listen_port: int, workers: int, grace: int) -> None:
+def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, tls: TLS | None) -> None:
     if server == "uvicorn":
         import uvicorn
 
         uvicorn.run("crossroads.server:create_app", factory=True, host=bind, port=listen_port,
-                    workers=workers, access_log=False, log_level="warning", timeout_graceful_shutdown=grace)
+                    workers=workers, access_log=False, log_level="warning", timeout_graceful_shutdown=grace,
+                    ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None)
         return
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
     Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
             interface=Interfaces.ASGI, loop=Loops.uvloop, workers=workers, log_access=False,
-            websockets=True, workers_kill_timeout=grace).serve()
+            websockets=True, workers_kill_timeout=grace,
+            ssl_cert=Path(tls.cert) if tls else None, ssl_key=Path(tls.key) if tls else None).serve()
 
 
 def _print_banner(snapshot: Snapshot, bind: str, listen_port: int) -> None:
     cfg, accounts = snapshot.config, snapshot.accounts
-    console.print(f"crossroads {__version__} listening on http://{bind}:{listen_port}")
+    scheme = "https" if cfg.tls else "http"
+    console.print(f"crossroads {__version__} listening on {scheme}://{bind}:{listen_port}")
     if cfg.is_open:
         note = " (loopback only; add api-keys to listen on other interfaces)" if bind == "127.0.0.1" else ""
         console.print(f"[yellow]no api-keys configured: access is open{note}[/yellow]")

@@ -24,15 +24,16 @@ from crossroads.state import StateConfig
 from crossroads.state import parse_config as parse_state_config
 
 DEFAULT_PORT = 8317
+LEGACY_TRANSIENT_COOLDOWN = 60.0  # transient-error-cooldown-seconds: 0
 
 # Keys CLIProxyAPI knows that Crossroads accepts without acting on them yet.
 _RECOGNISED_NOT_USED = {
     "ws-auth", "pprof", "commercial-mode", "usage-statistics-enabled",
-    "redis-usage-queue-retention-seconds", "passthrough-headers", "disable-cooling",
+    "redis-usage-queue-retention-seconds", "passthrough-headers",
     "save-cooldown-status", "auth-auto-refresh-workers",
     "quota-exceeded", "nonstream-keepalive-interval", "streaming",
-    "oauth-request-scoped-errors", "payload", "plugins", "tls",
-    "interactions-api-key", "xai-api-key",
+    "oauth-request-scoped-errors", "payload", "plugins",
+    "interactions-api-key",
     "antigravity-signature-cache-enabled", "antigravity-signature-bypass-strict", "antigravity",
     "disable-claude-cloak-mode", "claude-code", "claude-header-defaults", "codex",
     "codex-header-defaults", "xai", "disable-image-generation", "credential-concurrency",
@@ -44,7 +45,7 @@ _KNOWN = {
     "max-retry-credentials", "max-retry-interval", "routing",
     "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
     "transient-error-cooldown-seconds", "remote-management", "request-body", "auth-lockout",
-    "shutdown-grace-seconds",
+    "shutdown-grace-seconds", "disable-cooling", "tls",
     "store",  # credential/config store selection (crossroads.credentials.select)
     "state",  # state shared between replicas (crossroads.state)
     *opsconfig.KEYS,  # request log, log files, metrics, usage database
@@ -52,7 +53,7 @@ _KNOWN = {
 
 # Read once when the server starts: a running server reports a change of
 # these and keeps its current values until it is restarted.
-RESTART_ONLY = ("host", "port", "auth-dir", "store", "state", "usage", "logs-dir", "logging-to-file")
+RESTART_ONLY = ("host", "port", "tls", "auth-dir", "store", "state", "usage", "logs-dir", "logging-to-file")
 
 
 class ConfigError(Exception):
@@ -64,6 +65,12 @@ class Timeouts:
     connect: float = 10.0
     first_byte: float = 120.0  # time to response headers
     idle: float = 300.0  # max silence between stream chunks
+
+
+@dataclass(slots=True, frozen=True)
+class TLS:
+    cert: str
+    key: str
 
 
 @dataclass(slots=True, frozen=True)
@@ -95,7 +102,9 @@ class Config:
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     key_policies: dict[str, KeyPolicy] = field(default_factory=dict)
     management_secret: str | None = None
-    transient_cooldown: float = 10.0
+    transient_cooldown: float = 10.0  # 0: transient errors do not cool an account
+    disable_cooling: bool = False  # no cooldowns at all (an entry's own disable-cooling wins)
+    tls: TLS | None = None  # HTTPS on the listener
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch: ImageFetchPolicy = field(default_factory=ImageFetchPolicy)
     max_body_bytes: int = 64 * 1024 * 1024
@@ -221,8 +230,11 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
                                             source)
     cfg.force_model_prefix = bool(data.get("force-model-prefix", False))
     if "transient-error-cooldown-seconds" in data:
-        cfg.transient_cooldown = float(_number(data["transient-error-cooldown-seconds"],
-                                               "transient-error-cooldown-seconds", source))
+        seconds = _number(data["transient-error-cooldown-seconds"], "transient-error-cooldown-seconds", source)
+        # CLIProxyAPI's meaning: 0 keeps its legacy 60 s, a negative value disables transient cooldowns
+        cfg.transient_cooldown = LEGACY_TRANSIENT_COOLDOWN if seconds == 0 else max(0.0, seconds)
+    cfg.disable_cooling = _flag(data, "disable-cooling", source)
+    cfg.tls = _tls(_section(data, "tls", source), source)
     fallbacks = data.get("fallbacks") or {}
     if not isinstance(fallbacks, dict) or not all(
             isinstance(k, str) and isinstance(v, list) and all(isinstance(m, str) for m in v)
@@ -271,6 +283,29 @@ def _section(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{source}: '{key}' must be a mapping")
     return value
+
+
+def _flag(data: dict[str, Any], key: str, source: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _tls(tls: dict[str, Any], source: str) -> TLS | None:
+    """CLIProxyAPI's ``tls: {enable, cert, key}``: HTTPS with that certificate and key."""
+    if not _flag(tls, "enable", source):
+        return None
+    paths = []
+    for name in ("cert", "key"):
+        value = tls.get(name)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{source}: 'tls.enable' is true but 'tls.{name}' names no file")
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{source}: 'tls.{name}': {path} is not a readable file")
+        paths.append(str(path))
+    return TLS(*paths)
 
 
 def _image_fetch(img: dict[str, Any], source: str) -> ImageFetchPolicy:

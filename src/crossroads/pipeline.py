@@ -140,11 +140,14 @@ class Pipeline:
         request has tried nothing yet, the one that recovers first is tried
         once anyway rather than refusing the request outright."""
         config = progress.snapshot.config
-        for round_number in range(max(0, config.request_retry) + 1):
+        rounds = max(_retries(c.account.request_retry, config.request_retry) for c in pool.candidates)
+        for round_number in range(rounds + 1):
             tried = 0
             for cand in self.selector.candidates(pool, session):
                 if config.max_retry_credentials and tried >= config.max_retry_credentials:
                     break
+                if round_number and _retries(cand.account.request_retry, config.request_retry) < round_number:
+                    continue  # as CLIProxyAPI: round r admits accounts whose request-retry is at least r
                 tried += 1
                 result = await self._try(inbound, model, cand, session, progress)
                 if result is not None:
@@ -161,7 +164,7 @@ class Pipeline:
             if progress.soonest is None or soonest < progress.soonest:
                 progress.soonest = soonest
             wait = soonest - time.monotonic()
-            if round_number >= config.request_retry or wait > config.max_retry_interval:
+            if round_number >= rounds or wait > config.max_retry_interval:
                 return None
             log.info("all accounts for %s rate-limited; waiting %.1fs for the first to recover", model, wait)
             await asyncio.sleep(max(0.0, wait))
@@ -199,6 +202,8 @@ class Pipeline:
         return result
 
     def _cool(self, cand: Candidate, error: ir.Error, outcome: Outcome) -> None:
+        if _cooling_off(cand.account, self.runtime.snapshot.config.disable_cooling):
+            return
         seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error, outcome)
         log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
                     cand.route.upstream, error, seconds)
@@ -571,6 +576,8 @@ class Pipeline:
         client gets names the request (the status line went out long ago)."""
         served.record.broke(error)
         error.message = f"{error.message} (request id {served.record.request_id})"
+        if _cooling_off(served.account, self.runtime.snapshot.config.disable_cooling):
+            return
         outcome = served.account.provider.classify(error)
         seconds = self.health.record_failure(served.account.id, served.upstream_model, error, outcome)
         if not seconds:
@@ -718,6 +725,15 @@ def _client_facing(error: ir.Error, model: str) -> ir.Error:
                         f"no account could serve {model}: upstream refused the credentials "
                         f"({error.status}: {error.message})")
     return error
+
+
+def _retries(own: int | None, default: int) -> int:
+    return max(0, default if own is None else own)
+
+
+def _cooling_off(account: Account, default: bool) -> bool:
+    """``disable-cooling``: the entry's own value, else the config's."""
+    return default if account.disable_cooling is None else account.disable_cooling
 
 
 def _parse_retry_after(value: str) -> float | None:

@@ -21,6 +21,7 @@ from crossroads.config import Config, ConfigError
 from crossroads.credentials.base import Record
 from crossroads.providers import Account, Provider
 from crossroads.providers.base import AccountContext, ModelRoute
+from crossroads.providers.entries import alias_pool_siblings
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.routing.registry import Registry
 from crossroads.services.book import SideServices
@@ -109,7 +110,9 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ConfigError(f"{cfg.source}: '{provider.config_key}' must be a list of mappings")
         try:
-            accounts.extend(provider.accounts(entries, ctx))
+            built = provider.accounts(entries, ctx)
+            accounts.extend(built)
+            accounts.extend(sibling for account in built for sibling in alias_pool_siblings(account))
         except ValueError as exc:
             raise ConfigError(f"{cfg.source}: {exc}") from None
         except (TypeError, KeyError, AttributeError) as exc:  # a value of the wrong type deep in an entry

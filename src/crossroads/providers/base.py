@@ -61,6 +61,11 @@ class Account:
     credential: Any = None  # crossroads.auth.refresher.Credential for OAuth accounts (fresh tokens)
     timeouts: Timeouts | None = None  # None: the global timeouts
     params: dict[str, Any] = field(default_factory=dict)  # provider-specific, fixed when the account is built
+    disable_cooling: bool | None = None  # None: the config's global disable-cooling
+    request_retry: int | None = None  # None: the config's global request-retry
+    # the same client-facing name over several upstream models of this entry: CLIProxyAPI's alias pool;
+    # the snapshot turns each further upstream into a sibling account (see entries.alias_pool_siblings)
+    pooled: list[ModelRoute] = field(default_factory=list)
 
     @property
     def masked_secret(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -38,6 +39,8 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
         weight=int(entry["weight"]) if entry.get("weight") is not None else 1,
         excluded=tuple(str(p) for p in excluded),
         disabled=bool(entry.get("disabled", False)),
+        disable_cooling=_optional_bool(entry, "disable-cooling", where),
+        request_retry=_optional_retry(entry, where),
     )
     timeouts = entry.get("timeouts")
     if timeouts is not None:
@@ -50,11 +53,52 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
     for upstream, exposed in _model_pairs(entry, where, catalogue):
         if account.is_excluded(upstream):
             continue
-        account.routes[exposed] = ModelRoute(upstream=upstream, exposed=exposed)
-        if account.prefix:
-            named = f"{account.prefix}/{exposed}"
-            account.routes[named] = ModelRoute(upstream=upstream, exposed=named)
+        names = (exposed, f"{account.prefix}/{exposed}") if account.prefix else (exposed,)
+        for name in names:
+            route = ModelRoute(upstream=upstream, exposed=name)
+            if name in account.routes:  # an alias repeated over several models: a pool of them
+                account.pooled.append(route)
+            else:
+                account.routes[name] = route
     return account
+
+
+def alias_pool_siblings(account: Account) -> list[Account]:
+    """One more account per repeated alias of an entry (CLIProxyAPI: "repeat
+    the same alias to build an internal model pool"): the same credential
+    serving the alias with another upstream model, so the pool rotates over
+    the models and fails over from one to the next before any output."""
+    siblings: list[Account] = []
+    for route in account.pooled:
+        for sibling in siblings:  # the n-th repeat of a name goes to the n-th sibling
+            if route.exposed not in sibling.routes:
+                sibling.routes[route.exposed] = route
+                break
+        else:
+            siblings.append(dataclasses.replace(
+                account, id=f"{account.id}~{len(siblings) + 2}", label=f"{account.label}~{len(siblings) + 2}",
+                routes={route.exposed: route}, pooled=[]))
+    account.pooled = []
+    return siblings
+
+
+def _optional_bool(entry: dict[str, Any], key: str, where: str) -> bool | None:
+    value = entry.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _optional_retry(entry: dict[str, Any], where: str) -> int | None:
+    """Per-entry ``request-retry``; omitted or negative inherits the global value (as CLIProxyAPI)."""
+    value = entry.get("request-retry")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{where}: 'request-retry' must be an integer, got {value!r}")
+    return value if value >= 0 else None
 
 
 def credential_id(config_key: str, secret: str, base_url: str, prefix: Any) -> str:

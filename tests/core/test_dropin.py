@@ -1,0 +1,215 @@
+"""CLIProxyAPI configs that work unchanged: alias pools, the transient
+cooldown's meaning, disable-cooling, per-entry request-retry, xai-api-key
+entries and HTTPS on the listener (tls)."""
+
+from __future__ import annotations
+
+import datetime
+import http.client
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+import yaml
+
+from crossroads import config
+from crossroads.snapshot import preview
+from tests.fakes.common import Scenario
+from tests.fakes.openai_chat import FakeOpenAIChat
+from tests.fakes.openai_responses import FakeOpenAIResponses
+from tests.harness import RouterProcess, free_port
+
+KEY = "test-key"
+
+ALIAS_POOL = """
+openai-compatibility:
+  - name: openrouter
+    base-url: {base}
+    api-key-entries: [{{api-key: test-key}}]
+    models:
+      - name: moonshotai/kimi-k2
+        alias: kimi-k2
+      - name: deepseek-v3.1
+        alias: claude-opus-4.66
+      - name: glm-5
+        alias: claude-opus-4.66
+      - name: kimi-k2.5
+        alias: claude-opus-4.66
+"""
+
+
+def test_an_alias_repeated_over_models_is_a_pool_of_them() -> None:
+    snapshot = preview(config.parse(ALIAS_POOL.format(base="https://openrouter.example/api/v1")))
+    pool = snapshot.registry.pool("claude-opus-4.66")
+    assert pool is not None
+    assert sorted(c.route.upstream for c in pool.candidates) == ["deepseek-v3.1", "glm-5", "kimi-k2.5"]
+    assert len({c.account.id for c in pool.candidates}) == 3  # each upstream model cools on its own
+    assert [c.route.upstream for c in snapshot.registry.pool("kimi-k2").candidates] == ["moonshotai/kimi-k2"]
+    assert [name for name, _ in snapshot.registry.models()].count("claude-opus-4.66") == 1
+
+
+def test_an_alias_pool_rotates_and_fails_over_between_models() -> None:
+    with FakeOpenAIChat(api_keys=[KEY]) as fake:
+        fake.push(Scenario.fail(503, "overloaded"))
+        cfg = yaml.safe_load(ALIAS_POOL.format(base=f"{fake.base_url}/v1"))
+        with RouterProcess(cfg) as router:
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            for i in range(4):
+                reply = client.chat.completions.create(model="claude-opus-4.66",
+                                                       messages=[{"role": "user", "content": f"hi {i}"}])
+                assert reply.choices[0].message.content
+        asked = [r.body["model"] for r in fake.requests if r.path.endswith("/chat/completions")]
+    assert len(asked) == 5  # the first model failed (503) and the request went on to the next
+    assert asked[0] != asked[1]
+    assert set(asked) == {"deepseek-v3.1", "glm-5", "kimi-k2.5"}
+
+
+@pytest.mark.parametrize(("value", "seconds"), [(0, 60.0), (-1, 0.0), (15, 15.0)])
+def test_transient_cooldown_keeps_cliproxyapi_meaning(value: int, seconds: float) -> None:
+    assert config.parse(f"transient-error-cooldown-seconds: {value}\n").transient_cooldown == seconds
+
+
+def test_transient_cooldown_disabled_cools_nothing() -> None:
+    from crossroads import ir
+    from crossroads.routing.health import Health
+
+    health = Health(config.parse("transient-error-cooldown-seconds: -1\n").transient_cooldown)
+    assert health.record_failure("a", "m", ir.Error(503, "overloaded", "busy")) == 0.0
+    assert health.available("a", "m")
+    assert Health(60.0).record_failure("a", "m", ir.Error(503, "overloaded", "busy")) == 60.0
+
+
+def test_entry_overrides_are_read() -> None:
+    snapshot = preview(config.parse("""
+disable-cooling: true
+request-retry: 2
+claude-api-key:
+  - {api-key: a, disable-cooling: false, request-retry: 0}
+  - {api-key: b, request-retry: -1}
+"""))
+    assert snapshot.config.disable_cooling is True
+    first, second = snapshot.accounts
+    assert (first.disable_cooling, first.request_retry) == (False, 0)
+    assert (second.disable_cooling, second.request_retry) == (None, None)  # inherit the global values
+    with pytest.raises(config.ConfigError, match=r"claude-api-key\[0\]: 'disable-cooling' must be true or false"):
+        preview(config.parse("claude-api-key: [{api-key: a, disable-cooling: maybe}]\n"))
+
+
+def _chat_entry(fake: FakeOpenAIChat, name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "base-url": f"{fake.base_url}/v1", "api-key-entries": [{"api-key": KEY}],
+            "models": [{"name": "gpt-4o-mini", "alias": "pool"}], **extra}
+
+
+def _generated(fake: FakeOpenAIChat) -> int:
+    return sum(1 for r in fake.requests if r.path.endswith("/chat/completions"))
+
+
+@pytest.mark.parametrize("disabled", [True, False])
+def test_disable_cooling_keeps_a_failing_account_in_rotation(disabled: bool) -> None:
+    with FakeOpenAIChat(api_keys=[KEY]) as flaky, FakeOpenAIChat(api_keys=[KEY]) as steady:
+        flaky.push(*[Scenario.fail(503, "busy")] * 10)
+        cfg = {"routing": {"strategy": "round-robin", "session-affinity": False},
+               "transient-error-cooldown-seconds": 300,
+               "openai-compatibility": [_chat_entry(flaky, "flaky", **{"disable-cooling": disabled}),
+                                        _chat_entry(steady, "steady")]}
+        with RouterProcess(cfg) as router:
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            for i in range(6):
+                client.chat.completions.create(model="pool", messages=[{"role": "user", "content": f"q{i}"}])
+        tried = _generated(flaky)
+    assert tried >= 3 if disabled else tried == 1
+
+
+def test_per_entry_request_retry_zero_keeps_it_out_of_later_rounds() -> None:
+    with FakeOpenAIChat(api_keys=[KEY]) as no_retry, FakeOpenAIChat(api_keys=[KEY]) as retries:
+        for fake in (no_retry, retries):
+            fake.push(*[Scenario.fail(429, "slow down", retry_after=1)] * 10)
+        cfg = {"request-retry": 2, "max-retry-interval": 5, "routing": {"session-affinity": False},
+               "openai-compatibility": [_chat_entry(no_retry, "a", **{"request-retry": 0}),
+                                        _chat_entry(retries, "b")]}
+        with RouterProcess(cfg) as router:
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            with pytest.raises(openai.RateLimitError):
+                client.chat.completions.create(model="pool", messages=[{"role": "user", "content": "q"}])
+        assert _generated(no_retry) == 1  # round 0 only
+        assert _generated(retries) >= 2  # later rounds too
+
+
+def test_xai_api_key_entries_serve_through_the_responses_api() -> None:
+    with FakeOpenAIResponses(api_keys=["xai-key"]) as fake:
+        cfg = {"xai-api-key": [{"api-key": "xai-key", "base-url": f"{fake.base_url}/v1",
+                                "models": [{"name": "grok-4", "alias": "grok"}]}]}
+        with RouterProcess(cfg) as router:
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            reply = client.chat.completions.create(model="grok", messages=[{"role": "user", "content": "hi"}])
+            assert reply.choices[0].message.content
+        sent = [r for r in fake.requests if r.path == "/v1/responses"]
+    assert len(sent) == 1 and sent[0].body["model"] == "grok-4"
+    assert sent[0].headers["authorization"] == "Bearer xai-key"
+    default = preview(config.parse("xai-api-key: [{api-key: k}]\n")).accounts[0]
+    assert default.base_url == "https://api.x.ai/v1" and "grok-4" in default.routes
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_tls_serves_https_with_the_configured_certificate(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    port = free_port()
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"host": "127.0.0.1", "port": port, "auth-dir": str(tmp_path),
+                                    "tls": {"enable": True, "cert": str(cert), "key": str(key)}}))
+    proc = subprocess.Popen([sys.executable, "-m", "crossroads", "serve", "--config", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    context = ssl.create_default_context(cafile=str(cert))
+    context.check_hostname = False
+    try:
+        body = b""
+        for _ in range(200):
+            try:
+                with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz", context=context, timeout=1) as r:
+                    body = r.read()
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else ""
+                time.sleep(0.05)
+        assert b'"ok"' in body
+        with pytest.raises((urllib.error.URLError, http.client.HTTPException, ConnectionError)):  # plain HTTP is not served on that port
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    assert f"https://127.0.0.1:{port}" in out.decode()
+
+
+def test_tls_enabled_without_files_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(config.ConfigError, match=r"'tls.enable' is true but 'tls.cert' names no file"):
+        config.parse("tls: {enable: true}\n")
+    with pytest.raises(config.ConfigError, match=r"'tls.key': .*missing.pem is not a readable file"):
+        config.parse(f"tls: {{enable: true, cert: {__file__}, key: {tmp_path}/missing.pem}}\n")
+    assert config.parse("tls: {enable: false, cert: '', key: ''}\n").tls is None
