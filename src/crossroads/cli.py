@@ -134,14 +134,27 @@ def _print_banner(snapshot: Snapshot, bind: str, listen_port: int) -> None:
     if cfg.is_open:
         note = " (loopback only; add api-keys to listen on other interfaces)" if bind == "127.0.0.1" else ""
         console.print(f"[yellow]no api-keys configured: access is open{note}[/yellow]")
-    if snapshot.unknown_keys:
-        console.print(f"[yellow]unknown config keys kept but ignored:[/yellow] {', '.join(snapshot.unknown_keys)}")
-    if snapshot.unused_keys:
-        console.print(f"config keys recognised but not used by this version: {', '.join(snapshot.unused_keys)}")
+    _print_findings(snapshot)
     if not accounts:
         console.print(EMPTY_POOL_HELP)
     else:
         console.print(f"{len(accounts)} upstream account(s)")
+
+
+def _print_findings(snapshot: Snapshot) -> None:
+    """What the router does not act on, key by key with its line: the same
+    list from ``serve`` and ``check-config``."""
+    source = snapshot.config.source or "config"
+    for account in snapshot.accounts:
+        if not account.routes and not account.disabled:
+            console.print(f"[yellow]{source}: {account.label} serves no model (every model it lists is "
+                          "excluded by its excluded-models)[/yellow]", highlight=False)
+    if not snapshot.findings:
+        return
+    console.print(f"[yellow]{source}: {len(snapshot.findings)} key(s) the router does not act on "
+                  f"({len(snapshot.unknown_keys)} unknown):[/yellow]", highlight=False)
+    for finding in snapshot.findings:
+        console.print(f"  {finding}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _fail(message: str) -> NoReturn:
@@ -166,10 +179,7 @@ def check_config(config: Annotated[Path, typer.Argument(help="Path to config.yam
     snapshot = _load(config)
     cfg = snapshot.config
     console.print(f"[green]ok[/green]: {len(snapshot.accounts)} account(s), {len(cfg.api_keys)} client key(s)")
-    if snapshot.unknown_keys:
-        console.print(f"unknown keys (ignored): {', '.join(snapshot.unknown_keys)}")
-    if snapshot.unused_keys:
-        console.print(f"recognised but not used by this version: {', '.join(snapshot.unused_keys)}")
+    _print_findings(snapshot)
     console.print(f"applied only when the server starts (a running server reports a change and keeps its "
                   f"values until restarted): {', '.join(RESTART_ONLY)}")
 

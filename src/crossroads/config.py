@@ -26,30 +26,58 @@ from crossroads.state import parse_config as parse_state_config
 DEFAULT_PORT = 8317
 LEGACY_TRANSIENT_COOLDOWN = 60.0  # transient-error-cooldown-seconds: 0
 
-# Keys CLIProxyAPI knows that Crossroads accepts without acting on them yet.
-_RECOGNISED_NOT_USED = {
-    "ws-auth", "pprof", "commercial-mode", "usage-statistics-enabled",
-    "redis-usage-queue-retention-seconds", "passthrough-headers",
-    "save-cooldown-status", "auth-auto-refresh-workers",
-    "quota-exceeded", "nonstream-keepalive-interval", "streaming",
-    "oauth-request-scoped-errors", "payload", "plugins",
-    "interactions-api-key",
-    "antigravity-signature-cache-enabled", "antigravity-signature-bypass-strict", "antigravity",
-    "disable-claude-cloak-mode", "claude-code", "claude-header-defaults", "codex",
-    "codex-header-defaults", "xai", "disable-image-generation", "credential-concurrency",
-    "credential-in-flight",
+_TIMEOUTS = {"connect": None, "first-byte": None, "idle": None}
+
+# The server-wide keys this module reads, at every depth (see crossroads.configkeys for the
+# notation); providers, the snapshot and the side services add theirs.
+SHAPE: dict[str, Any] = {
+    "host": None, "port": None, "auth-dir": None, "api-keys": None, "debug": None, "proxy-url": None,
+    "request-retry": None, "max-retry-credentials": None, "max-retry-interval": None,
+    "routing": {"strategy": None, "session-affinity": None, "session-affinity-ttl": None},
+    "timeouts": _TIMEOUTS, "fallbacks": None, "force-model-prefix": None,
+    "image-fetch": {"max-bytes": None, "max-images": None, "timeout": None, "allowed-hosts": None,
+                    "allowed-networks": None},
+    "transient-error-cooldown-seconds": None, "disable-cooling": None,
+    "remote-management": {
+        "allow-remote": None, "secret-key": None,
+        "disable-control-panel": "no management web page is served (only the API)",
+        "disable-auto-update-panel": "no management web page is served (only the API)",
+        "panel-github-repository": "no management web page is served (only the API)"},
+    "request-body": {"max-bytes": None, "read-timeout": None},
+    "auth-lockout": {"attempts": None, "window": None, "duration": None},
+    "shutdown-grace-seconds": None, "tls": {"enable": None, "cert": None, "key": None},
+    "store": {"*": None},  # crossroads.credentials.select validates it
+    "state": {"backend": None, "url": None, "prefix": None},
+    **{key: None for key in opsconfig.KEYS},  # request log, log files, metrics, usage database
+    # CLIProxyAPI's keys that this version does not act on, and why (README: "Not supported")
+    "ws-auth": "Crossroads serves no /v1/ws relay; its WebSocket Responses API always takes a client key",
+    "pprof": "there is no Go profiler to expose",
+    "commercial-mode": "there is no heavy per-request middleware to turn off",
+    "usage-statistics-enabled": "usage is always recorded, in the usage database (see 'usage:')",
+    "redis-usage-queue-retention-seconds": "there is no usage queue; /v0/management/usage/export reads the "
+                                           "usage database",
+    "passthrough-headers": "upstream response headers are not forwarded to clients",
+    "save-cooldown-status": "cooldowns live in 'state:' (memory, or Redis to survive restarts)",
+    "auth-auto-refresh-workers": "token refreshes are scheduled per account; there is no pool to size",
+    "quota-exceeded": {
+        "switch-project": "every project of a login is an account of its own, so a project out of quota "
+                          "always fails over to the next",
+        "switch-preview-model": "a model out of quota is never swapped for a preview model; use 'fallbacks'",
+        "antigravity-credits": "credits are not used as a last resort"},
+    "nonstream-keepalive-interval": "non-streaming replies are not padded with blank lines",
+    "streaming": {"keepalive-seconds": "streams carry no keep-alive comments",
+                  "bootstrap-retries": "streams fail over until their first event anyway (see README)"},
+    "oauth-request-scoped-errors": "custom error rules are not applied; each provider classifies its errors",
+    "payload": "payload default/override/filter rules are not applied",
+    "plugins": "Go plugins cannot be loaded",
+    "interactions-api-key": "the Gemini Interactions API (/v1beta/interactions) is not served",
+    "disable-image-generation": "no image_generation tool is injected, so there is nothing to disable",
+    "gpt-image-2-base-model": "the image generation endpoints are not served",
+    "video-result-auth-cache-ttl": "the video endpoints are not served",
+    "credential-concurrency": "per-credential concurrency comes from each provider (requests_per_credential)",
+    "credential-in-flight": "there is no in-flight observation snapshot",
 }
 
-_KNOWN = {
-    "host", "port", "auth-dir", "api-keys", "debug", "proxy-url", "request-retry",
-    "max-retry-credentials", "max-retry-interval", "routing",
-    "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
-    "transient-error-cooldown-seconds", "remote-management", "request-body", "auth-lockout",
-    "shutdown-grace-seconds", "disable-cooling", "tls",
-    "store",  # credential/config store selection (crossroads.credentials.select)
-    "state",  # state shared between replicas (crossroads.state)
-    *opsconfig.KEYS,  # request log, log files, metrics, usage database
-}
 
 # Read once when the server starts: a running server reports a change of
 # these and keeps its current values until it is restarted.
@@ -115,6 +143,7 @@ class Config:
     ops: opsconfig.OpsSettings = field(default_factory=opsconfig.OpsSettings)
     raw: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    text: str = ""  # the file as read (crossroads.configkeys finds each key's line in it)
 
     @property
     def bind_host(self) -> str:
@@ -127,14 +156,6 @@ class Config:
     @property
     def is_open(self) -> bool:
         return not self.api_keys
-
-    def key_report(self, consumed: set[str]) -> tuple[list[str], list[str]]:
-        """(unknown keys, keys recognised but not used by this version); keys
-        in ``consumed`` are read by other parts (providers, OAuth, catalogue)."""
-        known = _KNOWN | consumed
-        unknown = sorted(k for k in self.raw if k not in known and k not in _RECOGNISED_NOT_USED)
-        unused = sorted(k for k in self.raw if k in _RECOGNISED_NOT_USED and k not in consumed)
-        return unknown, unused
 
     def restart_changes(self, newer: Config) -> list[str]:
         """The start-only settings that differ in ``newer``."""
@@ -185,7 +206,9 @@ def parse(text: str, source: str = "<config>") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
-    return _from_mapping(data, source)
+    cfg = _from_mapping(data, source)
+    cfg.text = text
+    return cfg
 
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available

@@ -140,14 +140,16 @@ class Pipeline:
         request has tried nothing yet, the one that recovers first is tried
         once anyway rather than refusing the request outright."""
         config = progress.snapshot.config
-        rounds = max(_retries(c.account.request_retry, config.request_retry) for c in pool.candidates)
+        own_retries = any(c.account.request_retry is not None for c in pool.candidates)
+        rounds = max(_retries(c.account.request_retry, config.request_retry) for c in pool.candidates) \
+            if own_retries else max(0, config.request_retry)
         for round_number in range(rounds + 1):
+            if round_number and own_retries:  # as CLIProxyAPI: round r admits accounts whose request-retry >= r
+                pool = _admitted(pool, round_number, config.request_retry)
             tried = 0
             for cand in self.selector.candidates(pool, session):
                 if config.max_retry_credentials and tried >= config.max_retry_credentials:
                     break
-                if round_number and _retries(cand.account.request_retry, config.request_retry) < round_number:
-                    continue  # as CLIProxyAPI: round r admits accounts whose request-retry is at least r
                 tried += 1
                 result = await self._try(inbound, model, cand, session, progress)
                 if result is not None:
@@ -158,7 +160,8 @@ class Pipeline:
                     result = await self._try(inbound, model, probe, session, progress)
                     if result is not None:
                         return result
-            soonest = self.selector.soonest_recovery(pool)
+            upcoming = _admitted(pool, round_number + 1, config.request_retry) if own_retries else pool
+            soonest = self.selector.soonest_recovery(upcoming)
             if soonest is None:
                 return None
             if progress.soonest is None or soonest < progress.soonest:
@@ -729,6 +732,11 @@ def _client_facing(error: ir.Error, model: str) -> ir.Error:
 
 def _retries(own: int | None, default: int) -> int:
     return max(0, default if own is None else own)
+
+
+def _admitted(pool: Pool, round_number: int, default: int) -> Pool:
+    tiers = [[c for c in tier if _retries(c.account.request_retry, default) >= round_number] for tier in pool.tiers]
+    return Pool(pool.model, [tier for tier in tiers if tier])
 
 
 def _cooling_off(account: Account, default: bool) -> bool:

@@ -14,10 +14,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from crossroads import configkeys
 from crossroads.access import KeyCheck
 from crossroads.auth.refresher import Refresher
 from crossroads.auth.table import OAuthTable
-from crossroads.config import Config, ConfigError
+from crossroads.config import SHAPE, Config, ConfigError
 from crossroads.credentials.base import Record
 from crossroads.providers import Account, Provider
 from crossroads.providers.base import AccountContext, ModelRoute
@@ -30,6 +31,12 @@ log = logging.getLogger("crossroads")
 
 # read here rather than by config.py: the OAuth channel rules, endpoints and catalogue
 SNAPSHOT_KEYS = frozenset({"oauth-excluded-models", "oauth-model-alias", "oauth-endpoints", "model-catalogue"})
+_SNAPSHOT_SHAPE = {
+    "oauth-excluded-models": None, "oauth-endpoints": None, "model-catalogue": None,
+    # each rule: name, alias, fork; force-mapping is what every reply does (the client's name comes back)
+    "oauth-model-alias": {"*": [{"name": None, "alias": None, "fork": None, "force-mapping": None,
+                                 "display-name": "the model list carries no per-model metadata"}]},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +46,10 @@ class Snapshot:
     keys: KeyCheck
     oauth: OAuthTable
     catalogue: Catalogue
-    unknown_keys: list[str] = field(default_factory=list)
-    unused_keys: list[str] = field(default_factory=list)
+    unknown_keys: list[str] = field(default_factory=list)  # paths, e.g. gemini-api-key[0].typo
+    unused_keys: list[str] = field(default_factory=list)  # known to CLIProxyAPI, not acted on here
     secrets: frozenset[str] = frozenset()  # everything that must never be shown (see crossroads.redaction)
+    findings: tuple[configkeys.Finding, ...] = ()  # both, with their lines and reasons
 
     @property
     def accounts(self) -> list[Account]:
@@ -59,10 +67,22 @@ def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
         raise ConfigError(f"{cfg.source}: {exc}") from None
     records = list(records)
     accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth, services))
-    consumed = SNAPSHOT_KEYS | {p.config_key for p in providers}
-    unknown, unused = cfg.key_report(set(consumed))
+    findings = configkeys.report(cfg.text, config_shape(providers)) if cfg.text else []
     return Snapshot(cfg, Registry(accounts, cfg.force_model_prefix), KeyCheck(cfg.api_keys), oauth, catalogue,
-                    unknown, unused, _secrets(cfg, accounts, records))
+                    [f.path for f in findings if f.unknown], [f.path for f in findings if not f.unknown],
+                    _secrets(cfg, accounts, records), tuple(findings))
+
+
+def config_shape(providers: Sequence[Provider]) -> dict[str, configkeys.Shape]:
+    """Every key the router reads, at every depth: config.py's, the
+    snapshot's and each provider's own (crossroads.configkeys notation)."""
+    shape: dict[str, configkeys.Shape] = {**SHAPE, **_SNAPSHOT_SHAPE}
+    for provider in providers:
+        if provider.entry_keys is not None:
+            shape[provider.config_key] = provider.entry_keys if provider.entry_keys is configkeys.ANY_KEYS \
+                else [provider.entry_keys]
+        shape.update(provider.settings)
+    return shape
 
 
 _SECRET_FIELD = re.compile(r"token|secret|key|cookie|password|psid|authorization", re.IGNORECASE)
@@ -104,6 +124,10 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
     accounts: list[Account] = []
     by_type: dict[str, Provider] = {}
     for provider in providers:
+        for auth_type in provider.auth_types:
+            by_type[auth_type] = provider
+        if provider.entry_keys is None:
+            continue  # its config_key names an auth-file channel, not a list of entries
         entries = cfg.raw.get(provider.config_key) or []
         if isinstance(entries, dict) and provider.config_mapping:  # ``ai-studio-proxy: {endpoint: ...}``
             entries = [entries]
@@ -118,8 +142,6 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
         except (TypeError, KeyError, AttributeError) as exc:  # a value of the wrong type deep in an entry
             where = _failing_entry(provider, entries, ctx)
             raise ConfigError(f"{cfg.source}: {where}: a value has the wrong type ({exc})") from None
-        for auth_type in provider.auth_types:
-            by_type[auth_type] = provider
     for record in records:
         owner = by_type.get(record.type)
         if owner is None:

@@ -93,7 +93,7 @@ def test_empty_config_is_an_empty_pool() -> None:
 
 def test_keys_read_by_providers_and_oauth_are_not_reported_unused() -> None:
     cfg = config.parse("vertex-api-key: []\noauth-excluded-models: {}\noauth-model-alias: {}\n"
-                       "model-catalogue: {}\noauth-endpoints: {}\ntls: {enable: false}\npprof: {}\n")
+                       "model-catalogue: {}\noauth-endpoints: {}\ntls: {enable: false}\npprof: {enable: true}\n")
     snapshot = preview(cfg)
     assert snapshot.unknown_keys == []
     assert snapshot.unused_keys == ["pprof"]

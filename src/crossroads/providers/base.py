@@ -90,6 +90,8 @@ class Provider(Protocol):
     dialect: ClassVar[str]  # crossroads.dialects name
     default_base_url: ClassVar[str]
     oauth: ClassVar[OAuthSpec | None]  # subscription providers: how to log in and refresh
+    entry_keys: ClassVar[Mapping[str, Any] | None]  # shape of one config entry; None: reads no entries
+    settings: ClassVar[Mapping[str, Any]]  # other top-level keys it owns (crossroads.configkeys)
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         """Accounts from this provider's config entries (raise ValueError with a clear message)."""
@@ -174,6 +176,11 @@ class ProviderBase:
     dialect: ClassVar[str]
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads
     oauth: ClassVar[OAuthSpec | None] = None
+    # the shape of one entry of ``config_key`` (crossroads.configkeys); None: the provider reads no
+    # config entries (its config_key only names its auth-file channel)
+    entry_keys: ClassVar[Mapping[str, Any] | None] = None
+    # other top-level keys the provider owns: their shape, or why it does not act on them
+    settings: ClassVar[Mapping[str, Any]] = {}
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return []

@@ -118,6 +118,9 @@ OAUTH = OAuthSpec(
 
 class ClaudeOAuthProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "claude"
+    settings: ClassVar[Mapping[str, Any]] = {
+        "disable-claude-cloak-mode": "requests are never disguised as Claude Code's", "claude-code": {"disable-cloaking-model-list": "requests are never disguised as Claude Code's"},
+        "claude-header-defaults": "requests are never disguised as Claude Code's"}
     dialect: ClassVar[str] = "anthropic"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("anthropic",)
     default_base_url: ClassVar[str] = "https://api.anthropic.com"

@@ -167,6 +167,13 @@ OAUTH = OAuthSpec(
 
 class CodexProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "codex"
+    settings: ClassVar[Mapping[str, Any]] = {
+        "codex": {"identity-confuse": "prompt_cache_key and installation ids are passed on as sent",
+                  "disable-codex-cloaking": "Codex requests carry the client's own User-Agent and originator",
+                  "stream-bootstrap-buffering": "a stream fails over until its first event anyway (see README)",
+                  "optimize-multi-agent-v2": "multi-agent requests are translated as they are",
+                  "live-media-relay": "Codex Live media is not relayed"},
+        "codex-header-defaults": "Codex requests carry the client's own User-Agent"}
     dialect: ClassVar[str] = "openai-responses"
     default_base_url: ClassVar[str] = "https://chatgpt.com/backend-api/codex"
     auth_types: ClassVar[tuple[str, ...]] = ("codex",)

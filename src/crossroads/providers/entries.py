@@ -9,6 +9,26 @@ from typing import Any
 from crossroads.config import ConfigError, Timeouts, parse_timeouts
 from crossroads.providers.base import Account, ModelRoute, Provider
 
+_NO_CATALOGUE_METADATA = "the model list carries no per-model metadata"
+# one model of an entry's ``models`` list (crossroads.configkeys notation)
+MODEL_KEYS: dict[str, Any] = {
+    "name": None, "alias": None,
+    "force-mapping": None,  # what every reply does anyway: its model field is the name the client asked for
+    "display-name": _NO_CATALOGUE_METADATA, "max-context-length": _NO_CATALOGUE_METADATA,
+    "input-modalities": _NO_CATALOGUE_METADATA, "output-modalities": _NO_CATALOGUE_METADATA,
+    "thinking": "per-model thinking levels are not enforced; a level the model lacks is fitted by the catalogue",
+    "is-compat": "thinking blocks are translated the same way for every upstream",
+    "image": "the image generation endpoints are not served",
+}
+# one entry of claude-, gemini-, codex-, vertex-, xai-api-key (providers add their own keys)
+ENTRY_KEYS: dict[str, Any] = {
+    "api-key": None, "base-url": None, "headers": None, "proxy-url": None, "prefix": None, "priority": None,
+    "weight": None, "excluded-models": None, "disabled": None, "timeouts": {"connect": None, "first-byte": None,
+                                                                           "idle": None},
+    "disable-cooling": None, "request-retry": None, "models": [MODEL_KEYS],
+    "request-scoped-errors": "custom error rules are not applied; each provider classifies its errors",
+}
+
 
 def build_account(provider: Provider, index: int, entry: dict[str, Any], secret: str,
                   *, label: str | None = None, sub: int | None = None,

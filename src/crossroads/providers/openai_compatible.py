@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
-from crossroads.providers.entries import build_account
+from crossroads.providers.entries import ENTRY_KEYS, build_account
 
 
 class OpenAICompatibleProvider(ProviderBase):
@@ -14,6 +14,10 @@ class OpenAICompatibleProvider(ProviderBase):
     dialect: ClassVar[str] = "openai-chat"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    entry_keys: ClassVar[Mapping[str, Any] | None] = {
+        **ENTRY_KEYS, "name": None, "api-keys": None,
+        "api-key-entries": [{"api-key": None, "proxy-url": None, "weight": None}],
+        "support-prompt-cache-key": "prompt_cache_key is passed on as the client sends it, never derived"}
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         accounts = []
@@ -31,10 +35,11 @@ class OpenAICompatibleProvider(ProviderBase):
             for j, key_entry in enumerate(keys):
                 if not isinstance(key_entry, dict):
                     raise ValueError(f"openai-compatibility[{i}].api-key-entries[{j}] must be a mapping")
-                accounts.append(build_account(
-                    self, i, entry, key_entry.get("api-key", ""), label=f"{name}#{j}", sub=j,
-                    proxy_url=key_entry.get("proxy-url"),
-                ))
+                account = build_account(self, i, entry, key_entry.get("api-key", ""), label=f"{name}#{j}", sub=j,
+                                        proxy_url=key_entry.get("proxy-url"))
+                if key_entry.get("weight") is not None:  # a key's own share of weighted round robin
+                    account.weight = int(key_entry["weight"])
+                accounts.append(account)
         return accounts
 
     async def call(self, account: Account, model: str, stream: bool,

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
-from crossroads.providers.entries import simple_accounts
+from crossroads.providers.entries import ENTRY_KEYS, simple_accounts
 
 MODELS = ["grok-4", "grok-4-fast-reasoning", "grok-4-fast-non-reasoning", "grok-code-fast-1", "grok-3-mini"]
 
@@ -17,6 +17,8 @@ class XaiApiKeyProvider(ProviderBase):
     dialect: ClassVar[str] = "openai-responses"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
     default_base_url: ClassVar[str] = "https://api.x.ai/v1"
+    entry_keys: ClassVar[Mapping[str, Any] | None] = {
+        **ENTRY_KEYS, "websockets": "xAI is reached over HTTP; its WebSocket transport is not used"}
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)
