@@ -12,6 +12,7 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from crossroads import __version__, serving
@@ -50,7 +51,7 @@ def _load(path: Path | None) -> Snapshot:
     try:
         return preview(config_module.load(path))
     except config_module.ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -158,7 +159,7 @@ def _print_findings(snapshot: Snapshot) -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 

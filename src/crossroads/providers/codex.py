@@ -66,6 +66,12 @@ def plan_models(plan: str | None) -> list[str]:
     return PLAN_MODELS.get(key, PLAN_MODELS["team"])
 
 
+def stored_plan(data: Mapping[str, Any]) -> str:
+    """The ChatGPT plan of a stored credential: its ``plan_type``, else the
+    id token's claim (CLIProxyAPI's auth files keep only the token)."""
+    return str(data.get("plan_type") or codex_identity(str(data.get("id_token") or "")).get("plan_type") or "")
+
+
 def codex_identity(id_token: str) -> dict[str, Any]:
     """Account id, plan and email from a ChatGPT id token."""
     claims = tokens.jwt_claims(id_token)
@@ -162,6 +168,7 @@ OAUTH = OAuthSpec(
     device=CodexDeviceFlow(),
     device_login_names=("codex-device",),
     refresh=CodexRefresh(with_scope=True),
+    plan=lambda data: stored_plan(data),
 )
 
 
@@ -196,7 +203,7 @@ class CodexProvider(SubscriptionProvider):
     def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         if not record.data.get("account_id"):
             raise ValueError("the codex credential has no account_id (log in again)")
-        plan = record.data.get("plan_type")
+        plan = stored_plan(record.data)
         label = f"codex:{record.data.get('email') or record.id}" + (f" ({plan})" if plan else "")
         return accounts.oauth_account(self, record, plan_models(str(plan or "")), ctx, label=label)
 
