@@ -18,7 +18,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,7 @@ class _Progress:
     ir_request: ir.Request | None = None
     suffix_reasoning: ir.Reasoning | None = None  # from the model name; forces translation
     last_error: ir.Error | None = None
+    last_account: str | None = None  # the label of the account that gave last_error
     soonest: float | None = None  # monotonic time the first cooling account recovers
     served_pools: int = 0
     attempts: list[str] = dataclasses.field(default_factory=list)  # "account: outcome", for the final error
@@ -185,6 +186,7 @@ class Pipeline:
                 raise
             progress.attempts.append(f"{cand.account.label}: {error.status} {error.message[:120]}")
             progress.last_error = error
+            progress.last_account = cand.account.label
             if error.status != 500:
                 self._cool(cand, error, outcome)
             elif progress.suspect is None:
@@ -222,7 +224,7 @@ class Pipeline:
                             retry_after=max(1.0, wait), code="all_accounts_cooling")
         if error is None:
             return ir.Error(503, "overloaded", f"no account is available for {model}")
-        final = _client_facing(error, model)
+        final = _client_facing(error, model, progress.last_account)
         if len(progress.attempts) > 1:
             final.message = f"{final.message} (tried {'; '.join(progress.attempts)})"
         return final
@@ -269,7 +271,8 @@ class Pipeline:
             response.release()
         if passthrough:
             self._account(inbound, served, usage.from_body(upstream.name, data))
-            return Reply(200, data)
+            rename = _model_renamer(cand.route.upstream, model)
+            return Reply(200, rename(data) if rename else data)
         try:
             parsed = upstream.parse_response(orjson.loads(data))
         except (orjson.JSONDecodeError, ir.Error) as exc:
@@ -336,8 +339,7 @@ class Pipeline:
             self._account(inbound, served, encoder.spent)
 
     def _render_response(self, inbound: Inbound, parsed: ir.Response, model: str) -> dict[str, Any]:
-        if model != inbound.model:
-            parsed.model = model  # a fallback answered: say so
+        parsed.model = model  # the name the client asked for (a fallback's when one answered)
         return inbound.dialect.render_response(parsed)
 
     async def _send(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
@@ -489,6 +491,7 @@ class Pipeline:
                            inbound: Inbound, served: _Served, drop_usage_chunks: bool) -> AsyncIterator[bytes]:
         markers = inbound.dialect.stream_terminators
         meter = usage.StreamUsage(inbound.dialect.name, drop_usage_chunks)
+        rename = _model_renamer(served.upstream_model, served.model)
         # look for the terminator as chunks pass (a final event can be long: a Responses
         # response.completed echoes every tool of the request); ``edge`` catches one split
         # across two chunks
@@ -498,6 +501,8 @@ class Pipeline:
         redact = self.runtime.redaction.redactor.bytes  # an error event may echo what the upstream was sent
         try:
             out = meter.feed(first)
+            if rename:
+                out = rename(out)
             yield redact(out) if b"error" in out else out
             async for chunk in chunks:
                 if not seen_end:
@@ -506,9 +511,13 @@ class Pipeline:
                     edge = window[-MARKER_EDGE:]
                 out = meter.feed(chunk)
                 if out:
+                    if rename:  # whole events only, so a name is never split across two reads
+                        out = rename(out)
                     yield redact(out) if b"error" in out else out
             inbound.record.completed()
             rest = meter.flush()
+            if rest and rename:
+                rest = rename(rest)
             if rest:
                 yield redact(rest) if b"error" in rest else rest
             complete = not markers or seen_end
@@ -721,13 +730,36 @@ def _request_fault(error: ir.Error, progress: _Progress) -> ir.Error:
                                          f"(tried {'; '.join(progress.attempts)})", code="upstream_rejected_request")
 
 
-def _client_facing(error: ir.Error, model: str) -> ir.Error:
-    """An upstream credential problem is not the client's: never answer 401/403."""
+def _client_facing(error: ir.Error, model: str, account: str | None) -> ir.Error:
+    """An upstream credential problem is not the client's: never answer
+    401/403 (the client's own key was fine), but say what happened: a 502
+    whose code names refused upstream credentials, not an overload."""
     if error.status in (401, 402, 403):
-        return ir.Error(503, "overloaded",
-                        f"no account could serve {model}: upstream refused the credentials "
-                        f"({error.status}: {error.message})")
+        return ir.Error(502, "server_error",
+                        f"the upstream refused the credentials of account {account or '?'} for {model} "
+                        f"({error.status}: {error.message})", code="upstream_credentials_refused")
     return error
+
+
+def _model_renamer(upstream: str, served: str) -> Callable[[bytes], bytes] | None:
+    """A pass-through body or stream names the model as the upstream knows
+    it; the client gets the name it asked for. Only when the two differ (an
+    alias, a prefix, a fallback) is anything edited: a byte replacement of
+    the JSON member, no parsing."""
+    if upstream == served:
+        return None
+    sent, wanted = orjson.dumps(upstream), orjson.dumps(served)
+    pairs = [(f'"{field}":{sep}'.encode() + sent, f'"{field}":{sep}'.encode() + wanted)
+             for field in ("model", "modelVersion") for sep in ("", " ")]
+
+    def rename(data: bytes) -> bytes:
+        if sent not in data:
+            return data
+        for old, new in pairs:
+            data = data.replace(old, new)
+        return data
+
+    return rename
 
 
 def _retries(own: int | None, default: int) -> int:
