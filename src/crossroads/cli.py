@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crossroads import __version__, serving
+from crossroads import __version__, hints, serving
 from crossroads import config as config_module
 from crossroads.access.management_secret import hash_in_file, write_local_token
 from crossroads.config import RESTART_ONLY, TLS
@@ -29,7 +30,11 @@ console = Console(stderr=True)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to config.yaml.")]
 
-EMPTY_POOL_HELP = """No upstream accounts are configured yet. Add some to a config.yaml, e.g.:
+EMPTY_POOL_HELP = """No upstream accounts yet. Log in to a subscription:
+
+  {cmd} login claude      # also: codex, gemini, antigravity, qwen, kimi, xai, iflow, vertex
+
+or write a config.yaml ({cmd} init asks a few questions) with API keys, e.g.:
 
   claude-api-key:
     - api-key: sk-ant-...
@@ -43,7 +48,7 @@ EMPTY_POOL_HELP = """No upstream accounts are configured yet. Add some to a conf
       api-key-entries: [{api-key: sk-or-...}]
       models: [{name: moonshotai/kimi-k2, alias: kimi-k2}]
 
-then run: crossroads serve --config config.yaml"""
+then run: {cmd} serve --config config.yaml"""
 
 
 def _load(path: Path | None) -> Snapshot:
@@ -82,10 +87,11 @@ def serve(
                 serving.check_port_free(bind, listen_port)
             except (serving.PortInUse, OSError) as exc:
                 _fail(str(exc))
+        os.environ[hints.COMMAND_ENV] = hints.command()  # the child runs as python -m crossroads
         args = ["serve", "--foreground", "--server", server, "--workers", str(workers), "--host", bind,
                 "--port", str(listen_port), *(["--config", str(config)] if config is not None else [])]
         raise typer.Exit(serving.supervise(serving.child_command(args), cfg.shutdown_grace))
-    _print_banner(snapshot, bind, listen_port)
+    _print_banner(snapshot, bind, listen_port, config)
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
     else:
@@ -128,18 +134,47 @@ def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, tls
             ssl_cert=Path(tls.cert) if tls else None, ssl_key=Path(tls.key) if tls else None).serve()
 
 
-def _print_banner(snapshot: Snapshot, bind: str, listen_port: int) -> None:
+def _stored_logins(cfg: config_module.Config, config_path: Path | None) -> tuple[int | None, str]:
+    """How many credentials the store holds (None: it could not be read), and where it is."""
+    from crossroads.credentials.select import open_store, settings_of
+
+    kind = str(settings_of(cfg).get("type") or "file")
+    where = str(Path(cfg.auth_dir).expanduser()) if kind == "file" else f"the {kind} store"
+
+    async def count() -> int:
+        store = open_store(cfg, config_path)
+        try:
+            return len(await store.list())
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(count()), where
+    except Exception as exc:  # the banner never stops the server; the store reports itself once running
+        logging.getLogger("crossroads").debug("stored logins not counted: %s", exc)
+        return None, where
+
+
+def _print_banner(snapshot: Snapshot, bind: str, listen_port: int, config_path: Path | None) -> None:
     cfg, accounts = snapshot.config, snapshot.accounts
+    config_path = config_path.expanduser() if config_path is not None else None
     scheme = "https" if cfg.tls else "http"
     console.print(f"crossroads {__version__} listening on {scheme}://{bind}:{listen_port}")
     if cfg.is_open:
         note = " (loopback only; add api-keys to listen on other interfaces)" if bind == "127.0.0.1" else ""
         console.print(f"[yellow]no api-keys configured: access is open{note}[/yellow]")
     _print_findings(snapshot)
-    if not accounts:
-        console.print(EMPTY_POOL_HELP)
-    else:
-        console.print(f"{len(accounts)} upstream account(s)")
+    stored, where = _stored_logins(cfg, config_path)
+    configured = len(accounts)
+    if stored is None:
+        console.print(f"stored logins in {where}: could not be read", highlight=False)
+    if not configured and not stored:
+        console.print(EMPTY_POOL_HELP.replace("{cmd}", hints.command()), highlight=False, markup=False,
+                      soft_wrap=True)
+        return
+    console.print(f"{configured} upstream account(s) from the config, {stored or 0} stored login(s) in {where} "
+                  f"(add one: {hints.command()} login claude|codex|gemini|...; list them: "
+                  f"{hints.command()} auth list)", highlight=False, markup=False, soft_wrap=True)
 
 
 def _print_findings(snapshot: Snapshot) -> None:

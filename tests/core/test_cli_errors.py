@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -59,7 +60,10 @@ def test_browser_login_without_a_browser_says_what_to_do(tmp_path: Path) -> None
     result = run("login", "codex", "--config", str(config), home=tmp_path, env={"PATH": str(empty)})
     line = _one_line_error(result)
     assert "no web browser found on this machine" in line
-    assert "`crossroads login codex --no-browser`" in line and "`crossroads login codex --device`" in line
+    hinted = line.split("`")[1::2]
+    assert [h.split(" ", 1)[1] for h in hinted] == ["login codex --no-browser", "login codex --device"]
+    program = hinted[0].split(" ", 1)[0]  # works as printed, from where the command was run
+    assert (Path.cwd() / program).is_file() or shutil.which(program, path=str(empty)) is not None
     assert time.monotonic() - started < 30  # it did not wait for a callback
 
 
@@ -108,3 +112,34 @@ def test_auth_list_names_expired_unknown_and_the_codex_plan(tmp_path: Path) -> N
     assert rows["claude-b"]["status"] == "expired"
     assert rows["mystery"]["status"].startswith("unknown type")
     assert rows["codex-c"]["plan"] == "pro" and rows["codex-c"]["status"] == "ok"
+
+
+def _banner(tmp_path: Path, *args: str) -> str:
+    proc = subprocess.Popen([sys.executable, "-m", "crossroads", "serve", "--port", str(free_port()), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "HOME": str(tmp_path)})
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line or "Started worker" in line:  # stopped before its worker is up, granian waits for it
+            break
+        seen.append(line)
+    proc.terminate()
+    proc.communicate(timeout=60)
+    return "".join(seen)
+
+
+def test_the_banner_counts_stored_logins_and_names_the_login_command(tmp_path: Path) -> None:
+    empty = _banner(tmp_path)
+    assert "No upstream accounts yet" in empty and " login claude" in empty
+    auth = tmp_path / "auth"
+    auth.mkdir()
+    (auth / "claude-a.json").write_text(json.dumps({"type": "claude", "access_token": "at", "refresh_token": "rt"}))
+    config = tmp_path / "config.yaml"
+    config.write_text(f"auth-dir: {auth}\n")
+    stored = _banner(tmp_path, "--config", str(config))
+    assert "No upstream accounts yet" not in stored
+    assert f"0 upstream account(s) from the config, 1 stored login(s) in {auth}" in stored
+    assert " login claude|codex|gemini" in stored

@@ -31,6 +31,7 @@ import orjson
 import typer
 
 from crossroads import config as config_module
+from crossroads import hints
 
 PROVIDER_ID = "crossroads"
 DEFAULT_KEY = "crossroads"  # any key works on a router without client keys
@@ -357,7 +358,7 @@ def register(app: typer.Typer) -> None:
         if not write:
             typer.echo("\n".join(plan.instructions))
             typer.echo(f"# {plan.note}", err=True)
-            typer.echo(f"# run again with --write to apply (crossroads connect {client} --write)", err=True)
+            typer.echo(f"# run again with --write to apply ({hints.command()} connect {client} --write)", err=True)
             return
         changed = [edit for edit in plan.edits if edit.changed]
         if not changed:

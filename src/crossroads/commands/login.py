@@ -19,6 +19,7 @@ import orjson
 import typer
 
 from crossroads import config as config_module
+from crossroads import hints
 from crossroads.access.management_secret import is_hashed, local_token
 from crossroads.auth import device, flows, tokens
 from crossroads.auth.callback import CallbackServer, parse_redirect
@@ -72,9 +73,10 @@ async def browser_login(table: OAuthTable, kind: str, *, no_browser: bool, port:
     if no_browser_here():
         spec = SPECS_BY_TYPE[kind]
         name = spec.login_names[0]
-        raise LoginError(f"no web browser found on this machine; run `crossroads login {name} --no-browser` "
+        cmd = hints.command()
+        raise LoginError(f"no web browser found on this machine; run `{cmd} login {name} --no-browser` "
                          "(open the printed URL anywhere, then paste the redirect)"
-                         + (f" or `crossroads login {name} --device`" if spec.device is not None else ""))
+                         + (f" or `{cmd} login {name} --device`" if spec.device is not None else ""))
     login = flows.start(table, kind, loopback=True, port=port, options=options)
     server = await CallbackServer(login.settings.callback_port, login.settings.callback_path).start()
     try:
