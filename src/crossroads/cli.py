@@ -183,8 +183,8 @@ def _print_findings(snapshot: Snapshot) -> None:
     source = snapshot.config.source or "config"
     for account in snapshot.accounts:
         if not account.routes and not account.disabled:
-            console.print(f"[yellow]{source}: {account.label} serves no model (every model it lists is "
-                          "excluded by its excluded-models)[/yellow]", highlight=False)
+            console.print(f"[yellow]{source}: {account.label} serves no model (it lists none and has no "
+                          "built-in catalogue, or excluded-models excludes them all)[/yellow]", highlight=False)
     if not snapshot.findings:
         return
     console.print(f"[yellow]{source}: {len(snapshot.findings)} key(s) the router does not act on "
@@ -226,8 +226,9 @@ app.add_typer(auth_app, name="auth")
 
 def _register_plugins() -> None:
     """Command groups that live in their own modules."""
-    from crossroads.commands import connect, login, store, usage
+    from crossroads.commands import connect, init, login, store, usage
 
+    init.register(app)
     login.register(app, auth_app)
     store.register(app, auth_app)
     connect.register(app)

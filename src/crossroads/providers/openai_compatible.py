@@ -15,7 +15,7 @@ class OpenAICompatibleProvider(ProviderBase):
     rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     entry_keys: ClassVar[Mapping[str, Any] | None] = {
-        **ENTRY_KEYS, "name": None, "api-keys": None,
+        **{k: v for k, v in ENTRY_KEYS.items() if k != "api-key"}, "name": None, "api-keys": None,
         "api-key-entries": [{"api-key": None, "proxy-url": None, "weight": None}],
         "support-prompt-cache-key": "prompt_cache_key is passed on as the client sends it, never derived"}
 
