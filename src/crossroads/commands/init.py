@@ -47,7 +47,7 @@ def render(port: int, client_key: str | None, upstream_keys: dict[str, str]) -> 
         lines += ["api-keys: []"]
     lines += ["", "# Upstream accounts with API keys; repeat an entry to pool several keys.",
               "# Subscriptions need no entry here: `crossroads login claude` (or codex, gemini, ...) stores them."]
-    for key, _, question, example in UPSTREAMS:
+    for key, _, _, example in UPSTREAMS:
         value = upstream_keys.get(key)
         if value:
             lines += [f"{key}:", f"  - api-key: {q(value)}"]
