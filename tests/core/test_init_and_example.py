@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from crossroads import config
 from crossroads.cli import app
-from crossroads.providers import all_providers
+from crossroads.providers import all_providers, oauth_specs
 from crossroads.snapshot import config_shape, preview
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,3 +97,23 @@ def test_init_without_a_client_key_is_open(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["init", "-o", str(target), "--no-ask", "--open"])
     assert result.exit_code == 0, result.output
     assert config.load(target).is_open
+
+
+def test_every_install_path_runs_the_same_install_script() -> None:
+    install = "scripts/install.sh"
+    docker = (ROOT / "Dockerfile").read_text()
+    run_lines = [line for line in docker.splitlines() if line.startswith("RUN")]
+    assert any(install in line for line in run_lines)
+    for script in ("scripts/serve.sh", "scripts/test.sh"):
+        text = (ROOT / script).read_text()
+        assert f"bash {install}" in text, script
+        assert "pip install" not in text, f"{script} installs on its own"
+    assert not [line for line in docker.splitlines() if "pip install" in line and not line.startswith("#")]
+    assert "ln -sf" in (ROOT / install).read_text()  # `crossroads` on PATH afterwards
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    assert set(compose["services"]) == {"crossroads", "redis", "postgres"}
+    published = " ".join(compose["services"]["crossroads"]["ports"])
+    redirects = {str(spec.defaults.callback_port) for spec in oauth_specs() if spec.defaults.callback_port}
+    assert redirects
+    for port in {"8317", *redirects}:  # the API and each login's redirect
+        assert f"{port}:{port}" in published and f" {port}" in docker, port
