@@ -352,6 +352,10 @@ class Pipeline:
                                        upstream.name)
             headers = {**(_STREAM_HEADERS if upstream_stream else _JSON_HEADERS),
                        "x-request-id": inbound.record.request_id, **call.headers, **account.headers}
+            for name, source in account.copied_headers.items():  # "$NAME": the client's own header
+                value = inbound.headers.get(source)
+                if value:
+                    headers[name] = value
             urls = (call.url, *call.fallback_urls)
             for number, url in enumerate(urls):
                 last_url = number == len(urls) - 1

@@ -213,3 +213,17 @@ def test_tls_enabled_without_files_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(config.ConfigError, match=r"'tls.key': .*missing.pem is not a readable file"):
         config.parse(f"tls: {{enable: true, cert: {__file__}, key: {tmp_path}/missing.pem}}\n")
     assert config.parse("tls: {enable: false, cert: '', key: ''}\n").tls is None
+
+
+def test_a_dollar_header_copies_the_clients_header() -> None:
+    with FakeOpenAIChat(api_keys=[KEY]) as fake:
+        entry = _chat_entry(fake, "copying", headers={"X-Session": "$X-Client-Session", "X-Static": "fixed"})
+        with RouterProcess({"openai-compatibility": [entry]}) as router:
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            client.chat.completions.create(model="pool", messages=[{"role": "user", "content": "a"}],
+                                           extra_headers={"X-Client-Session": "abc"})
+            client.chat.completions.create(model="pool", messages=[{"role": "user", "content": "b"}])
+        first, second = [r for r in fake.requests if r.path.endswith("/chat/completions")]
+    assert first.headers["x-session"] == "abc" and first.headers["x-static"] == "fixed"
+    assert "x-session" not in second.headers and second.headers["x-static"] == "fixed"  # not sent: omitted
+    assert all("$X-Client-Session" not in v for r in (first, second) for v in r.headers.values())

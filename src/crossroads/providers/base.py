@@ -66,6 +66,8 @@ class Account:
     # the same client-facing name over several upstream models of this entry: CLIProxyAPI's alias pool;
     # the snapshot turns each further upstream into a sibling account (see entries.alias_pool_siblings)
     pooled: list[ModelRoute] = field(default_factory=list)
+    # headers whose configured value is "$NAME": copied from the client's NAME header when it sends one
+    copied_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def masked_secret(self) -> str:
