@@ -67,7 +67,6 @@ SHAPE: dict[str, Any] = {
     "nonstream-keepalive-interval": "non-streaming replies are not padded with blank lines",
     "streaming": {"keepalive-seconds": "streams carry no keep-alive comments",
                   "bootstrap-retries": "streams fail over until their first event anyway (see README)"},
-    "oauth-request-scoped-errors": "custom error rules are not applied; each provider classifies its errors",
     "payload": "payload default/override/filter rules are not applied",
     "plugins": "Go plugins cannot be loaded",
     "interactions-api-key": "the Gemini Interactions API (/v1beta/interactions) is not served",

@@ -29,6 +29,7 @@ from crossroads import dialects, ir, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
+from crossroads.providers import error_rules
 from crossroads.providers.base import Account, Outcome, Provider
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.record import RequestRecord
@@ -182,7 +183,11 @@ class Pipeline:
         except ir.Error as error:
             inbound.record.failed_attempt(cand.account, error)
             outcome = cand.account.provider.classify(error)
+            if cand.account.error_rules:  # the config's request-scoped-errors come first
+                outcome = error_rules.decide(cand.account.error_rules, error, outcome)
             if not outcome.retry:
+                if outcome.scope != "none":  # stop-and-cooldown
+                    self._cool(cand, error, outcome)
                 raise
             progress.attempts.append(f"{cand.account.label}: {error.status} {error.message[:120]}")
             progress.last_error = error

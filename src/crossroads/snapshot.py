@@ -20,7 +20,7 @@ from crossroads.auth.refresher import Refresher
 from crossroads.auth.table import OAuthTable
 from crossroads.config import SHAPE, Config, ConfigError
 from crossroads.credentials.base import Record
-from crossroads.providers import Account, Provider
+from crossroads.providers import Account, Provider, error_rules
 from crossroads.providers.base import AccountContext, ModelRoute
 from crossroads.providers.entries import alias_pool_siblings
 from crossroads.providers.subscription_catalogue import Catalogue
@@ -30,9 +30,11 @@ from crossroads.services.book import SideServices
 log = logging.getLogger("crossroads")
 
 # read here rather than by config.py: the OAuth channel rules, endpoints and catalogue
-SNAPSHOT_KEYS = frozenset({"oauth-excluded-models", "oauth-model-alias", "oauth-endpoints", "model-catalogue"})
+SNAPSHOT_KEYS = frozenset({"oauth-excluded-models", "oauth-model-alias", "oauth-endpoints", "model-catalogue",
+                           "oauth-request-scoped-errors"})
 _SNAPSHOT_SHAPE = {
     "oauth-excluded-models": None, "oauth-endpoints": None, "model-catalogue": None,
+    "oauth-request-scoped-errors": {"*": [{"status": None, "match": None, "match-regexr": None, "action": None}]},
     # each rule: name, alias, fork; force-mapping is what every reply does (the client's name comes back)
     "oauth-model-alias": {"*": [{"name": None, "alias": None, "fork": None, "force-mapping": None,
                                  "display-name": "the model list carries no per-model metadata"}]},
@@ -123,6 +125,14 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
     """Accounts from the config's upstream lists and from stored credentials."""
     accounts: list[Account] = []
     by_type: dict[str, Provider] = {}
+    section = cfg.raw.get("oauth-request-scoped-errors") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{cfg.source}: 'oauth-request-scoped-errors' must map a channel to its rules")
+    try:
+        channel_errors = {str(channel): error_rules.parse(rules, f"oauth-request-scoped-errors.{channel}")
+                          for channel, rules in section.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{cfg.source}: {exc}") from None
     for provider in providers:
         for auth_type in provider.auth_types:
             by_type[auth_type] = provider
@@ -153,7 +163,7 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
             log.error("credential %s cannot be used: %s", record.id, exc)
             continue
         for account in found:
-            apply_channel_rules(account, record.type, cfg)
+            apply_channel_rules(account, record.type, cfg, channel_errors)
             accounts.append(account)
     return _unique_ids(accounts)
 
@@ -180,11 +190,13 @@ def _unique_ids(accounts: list[Account]) -> list[Account]:
     return accounts
 
 
-def apply_channel_rules(account: Account, channel: str, cfg: Config) -> None:
+def apply_channel_rules(account: Account, channel: str, cfg: Config,
+                        channel_errors: dict[str, tuple[error_rules.ErrorRule, ...]]) -> None:
     """``oauth-excluded-models`` and ``oauth-model-alias`` for one OAuth channel
     (an auth-file type): exclude upstream models by wildcard, and expose
     upstream models under aliases (``fork: true`` keeps the original name as
     well)."""
+    account.error_rules = channel_errors.get(channel, ())
     excluded = (cfg.raw.get("oauth-excluded-models") or {}).get(channel) or []
     if excluded:
         account.excluded = (*account.excluded, *map(str, excluded))

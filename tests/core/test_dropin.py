@@ -227,3 +227,37 @@ def test_a_dollar_header_copies_the_clients_header() -> None:
     assert first.headers["x-session"] == "abc" and first.headers["x-static"] == "fixed"
     assert "x-session" not in second.headers and second.headers["x-static"] == "fixed"  # not sent: omitted
     assert all("$X-Client-Session" not in v for r in (first, second) for v in r.headers.values())
+
+
+def _rules(action: str, status: int = 400) -> list[dict[str, Any]]:
+    return [{"status": status, "match": ["context window exceeded"], "action": action},
+            {"status": status, "match-regexr": ["^never"], "action": "stop"}]
+
+
+@pytest.mark.parametrize(("action", "served", "first_cooled"), [
+    ("continue", True, False), ("continue-and-cooldown", True, True),
+    ("stop", False, False), ("stop-and-cooldown", False, True)])
+def test_request_scoped_errors_decide_what_an_error_means(action: str, served: bool, first_cooled: bool) -> None:
+    with FakeOpenAIChat(api_keys=[KEY]) as first, FakeOpenAIChat(api_keys=[KEY]) as second:
+        first.push(Scenario.fail(400, "the context window exceeded its limit"))
+        cfg = {"routing": {"strategy": "fill-first", "session-affinity": False},
+               "openai-compatibility": [_chat_entry(first, "first", **{"request-scoped-errors": _rules(action)}),
+                                        _chat_entry(second, "second")]}
+        with RouterProcess(cfg) as router:
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            if served:
+                client.chat.completions.create(model="pool", messages=[{"role": "user", "content": "a"}])
+            else:
+                with pytest.raises(openai.BadRequestError, match="context window exceeded"):
+                    client.chat.completions.create(model="pool", messages=[{"role": "user", "content": "a"}])
+            client.chat.completions.create(model="pool", messages=[{"role": "user", "content": "b"}])
+        assert _generated(second) == (1 if served else 0) + (1 if first_cooled else 0)
+        assert _generated(first) == 1 + (0 if first_cooled else 1)
+
+
+def test_request_scoped_error_rules_are_checked() -> None:
+    with pytest.raises(config.ConfigError, match=r"request-scoped-errors\[0\]: 'action' must be one of"):
+        preview(config.parse("claude-api-key: [{api-key: a, request-scoped-errors: [{status: 400, "
+                             "match: [x], action: retry}]}]\n"))
+    with pytest.raises(config.ConfigError, match=r"oauth-request-scoped-errors.claude\[0\]: needs 'match'"):
+        preview(config.parse("oauth-request-scoped-errors: {claude: [{status: 400, action: stop}]}\n"))

@@ -24,7 +24,7 @@ ACTED_ON = {
     "transient-error-cooldown-seconds", "disable-claude-cloak-mode", "claude-code", "disable-image-generation",
     "routing", "codex", "xai", "nonstream-keepalive-interval", "antigravity-signature-bypass-strict",
     "gemini-api-key", "codex-api-key", "xai-api-key", "claude-api-key", "openai-compatibility",
-    "vertex-api-key", "oauth-model-alias", "oauth-excluded-models",
+    "vertex-api-key", "oauth-model-alias", "oauth-excluded-models", "oauth-request-scoped-errors",
 }
 
 
@@ -57,6 +57,9 @@ def test_the_example_config_loads_and_serves_its_entries() -> None:
     weights = sorted(a.weight for a in snapshot.accounts if a.label.startswith("openrouter#") and "~" not in a.label)
     assert weights == [1, 5]  # a key entry's own weight
     # entries whose listed models are all excluded serve nothing, and say so (below)
+    by_label = {a.label: a for a in snapshot.accounts}
+    assert [r.action for r in by_label["gemini-api-key[0]"].error_rules] == ["stop"]  # request-scoped-errors
+    assert by_label["gemini-api-key[0]"].request_retry == 3 and by_label["gemini-api-key[0]"].disable_cooling is False
     idle = sorted(a.label for a in snapshot.accounts if not a.routes)
     assert idle == ["claude-api-key[1]", "codex-api-key[0]", "gemini-api-key[0]"]
 
@@ -73,9 +76,9 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
     silent = sorted(k for k in top - ACTED_ON if not any(p == k or p.startswith(f"{k}.") for p in reported))
     assert silent == [], f"keys neither acted on nor reported: {silent}"
     # per-entry and per-model keys are reported too, at their depth
-    for path in ("gemini-api-key[0].request-scoped-errors", "claude-api-key[1].cloak",
+    for path in ("claude-api-key[1].cloak",
                  "openai-compatibility[0].models[0].thinking", "xai-api-key[0].websockets",
-                 "codex-api-key[0].models[0].max-context-length", "oauth-request-scoped-errors", "payload",
+                 "codex-api-key[0].models[0].max-context-length", "payload",
                  "ws-auth", "quota-exceeded.switch-project", "streaming.keepalive-seconds"):
         assert path in reported, path
     assert reported["xai-api-key[0].websockets"].reason  # known to CLIProxyAPI: a reason, not "unknown"
@@ -83,7 +86,8 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
     # keys acted on are not reported
     for path in ("tls", "transient-error-cooldown-seconds", "gemini-api-key[0].disable-cooling",
                  "gemini-api-key[0].request-retry", "openai-compatibility[0].models[0].force-mapping",
-                 "xai-api-key", "vertex-api-key", "oauth-model-alias", "oauth-excluded-models"):
+                 "xai-api-key", "vertex-api-key", "oauth-model-alias", "oauth-excluded-models",
+                 "gemini-api-key[0].request-scoped-errors", "oauth-request-scoped-errors"):
         assert path not in reported, path
     all_paths = _key_paths(yaml.safe_load(EXAMPLE.read_text()))
     assert set(reported) <= all_paths

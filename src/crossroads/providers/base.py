@@ -68,6 +68,7 @@ class Account:
     pooled: list[ModelRoute] = field(default_factory=list)
     # headers whose configured value is "$NAME": copied from the client's NAME header when it sends one
     copied_headers: dict[str, str] = field(default_factory=dict)
+    error_rules: tuple[Any, ...] = ()  # crossroads.providers.error_rules.ErrorRule: request-scoped-errors
 
     @property
     def masked_secret(self) -> str:

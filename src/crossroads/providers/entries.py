@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 from crossroads.config import ConfigError, Timeouts, parse_timeouts
+from crossroads.providers import error_rules
 from crossroads.providers.base import Account, ModelRoute, Provider
 
 _NO_CATALOGUE_METADATA = "the model list carries no per-model metadata"
@@ -26,7 +27,7 @@ ENTRY_KEYS: dict[str, Any] = {
     "weight": None, "excluded-models": None, "disabled": None, "timeouts": {"connect": None, "first-byte": None,
                                                                            "idle": None},
     "disable-cooling": None, "request-retry": None, "models": [MODEL_KEYS],
-    "request-scoped-errors": "custom error rules are not applied; each provider classifies its errors",
+    "request-scoped-errors": [{"status": None, "match": None, "match-regexr": None, "action": None}],
 }
 
 
@@ -62,6 +63,7 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
         disabled=bool(entry.get("disabled", False)),
         disable_cooling=_optional_bool(entry, "disable-cooling", where),
         request_retry=_optional_retry(entry, where),
+        error_rules=error_rules.parse(entry.get("request-scoped-errors"), f"{where}.request-scoped-errors"),
     )
     timeouts = entry.get("timeouts")
     if timeouts is not None:
