@@ -65,7 +65,7 @@ SHAPE: dict[str, Any] = {
         "switch-preview-model": "a model out of quota is never swapped for a preview model; use 'fallbacks'",
         "antigravity-credits": "credits are not used as a last resort"},
     "nonstream-keepalive-interval": "non-streaming replies are not padded with blank lines",
-    "streaming": {"keepalive-seconds": "streams carry no keep-alive comments",
+    "streaming": {"keepalive-seconds": None,
                   "bootstrap-retries": "streams fail over until their first event anyway (see README)"},
     "payload": "payload default/override/filter rules are not applied",
     "plugins": "Go plugins cannot be loaded",
@@ -132,6 +132,7 @@ class Config:
     transient_cooldown: float = 10.0  # 0: transient errors do not cool an account
     disable_cooling: bool = False  # no cooldowns at all (an entry's own disable-cooling wins)
     tls: TLS | None = None  # HTTPS on the listener
+    stream_keepalive: float = 0.0  # streaming.keepalive-seconds: SSE comments after this much silence (0: none)
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch: ImageFetchPolicy = field(default_factory=ImageFetchPolicy)
     max_body_bytes: int = 64 * 1024 * 1024
@@ -257,6 +258,9 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
         cfg.transient_cooldown = LEGACY_TRANSIENT_COOLDOWN if seconds == 0 else max(0.0, seconds)
     cfg.disable_cooling = _flag(data, "disable-cooling", source)
     cfg.tls = _tls(_section(data, "tls", source), source)
+    streaming = _section(data, "streaming", source)
+    if streaming.get("keepalive-seconds") is not None:
+        cfg.stream_keepalive = max(0.0, _number(streaming["keepalive-seconds"], "streaming.keepalive-seconds", source))
     fallbacks = data.get("fallbacks") or {}
     if not isinstance(fallbacks, dict) or not all(
             isinstance(k, str) and isinstance(v, list) and all(isinstance(m, str) for m in v)

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from importlib import import_module
 
 from crossroads import config as config_module
-from crossroads import dialects, ir, reload, requestid
+from crossroads import dialects, ir, keepalive, reload, requestid
 from crossroads.access import KeyCheck
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
@@ -151,6 +151,8 @@ class App:
             record.status = reply.status
             reply.headers.append((b"x-request-id", record.request_id.encode()))
             if isinstance(reply, StreamReply):  # the watcher, still on, cancels the stream when the client leaves
+                if config.stream_keepalive and reply.content_type == b"text/event-stream":
+                    reply.chunks = keepalive.sse(reply.chunks, config.stream_keepalive)
                 await send_stream(send, observer.capture(reply, record))
             else:
                 inflight.end(exchange)

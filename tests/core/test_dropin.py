@@ -261,3 +261,25 @@ def test_request_scoped_error_rules_are_checked() -> None:
                              "match: [x], action: retry}]}]\n"))
     with pytest.raises(config.ConfigError, match=r"oauth-request-scoped-errors.claude\[0\]: needs 'match'"):
         preview(config.parse("oauth-request-scoped-errors: {claude: [{status: 400, action: stop}]}\n"))
+
+
+def test_streaming_keepalive_seconds_sends_comments_while_a_stream_is_quiet() -> None:
+    import urllib3
+
+    with FakeOpenAIChat(api_keys=[KEY]) as fake:
+        fake.push(Scenario(chunk_delay=0.6), Scenario(chunk_delay=0.6))
+        cfg = {"streaming": {"keepalive-seconds": 0.2}, "openai-compatibility": [_chat_entry(fake, "slow")]}
+        with RouterProcess(cfg) as router:
+            raw = urllib3.request("POST", f"{router.base_url}/v1/chat/completions", json={
+                "model": "pool", "stream": True, "messages": [{"role": "user", "content": "tell me"}]},
+                preload_content=True, timeout=30).data
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+                model="pool", stream=True, messages=[{"role": "user", "content": "tell me"}]) if c.choices)
+    assert raw.count(b": keep-alive\n\n") >= 2 and raw.rstrip().endswith(b"data: [DONE]")
+    assert "You said: tell me" in text  # the SDK skips the comments
+
+
+def test_no_keepalive_comments_unless_asked() -> None:
+    assert config.parse("streaming: {keepalive-seconds: 0}\n").stream_keepalive == 0.0
+    assert config.parse("{}\n").stream_keepalive == 0.0

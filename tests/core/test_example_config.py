@@ -79,7 +79,7 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
     for path in ("claude-api-key[1].cloak",
                  "openai-compatibility[0].models[0].thinking", "xai-api-key[0].websockets",
                  "codex-api-key[0].models[0].max-context-length", "payload",
-                 "ws-auth", "quota-exceeded.switch-project", "streaming.keepalive-seconds"):
+                 "ws-auth", "quota-exceeded.switch-project", "streaming.bootstrap-retries"):
         assert path in reported, path
     assert reported["xai-api-key[0].websockets"].reason  # known to CLIProxyAPI: a reason, not "unknown"
     assert snapshot.unknown_keys == []  # every key of CLIProxyAPI's own example is recognised
@@ -87,7 +87,8 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
     for path in ("tls", "transient-error-cooldown-seconds", "gemini-api-key[0].disable-cooling",
                  "gemini-api-key[0].request-retry", "openai-compatibility[0].models[0].force-mapping",
                  "xai-api-key", "vertex-api-key", "oauth-model-alias", "oauth-excluded-models",
-                 "gemini-api-key[0].request-scoped-errors", "oauth-request-scoped-errors"):
+                 "gemini-api-key[0].request-scoped-errors", "oauth-request-scoped-errors",
+                 "streaming.keepalive-seconds"):
         assert path not in reported, path
     all_paths = _key_paths(yaml.safe_load(EXAMPLE.read_text()))
     assert set(reported) <= all_paths
