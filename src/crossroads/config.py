@@ -37,7 +37,7 @@ SHAPE: dict[str, Any] = {
     "timeouts": _TIMEOUTS, "fallbacks": None, "force-model-prefix": None,
     "image-fetch": {"max-bytes": None, "max-images": None, "timeout": None, "allowed-hosts": None,
                     "allowed-networks": None},
-    "transient-error-cooldown-seconds": None, "disable-cooling": None,
+    "transient-error-cooldown-seconds": None, "disable-cooling": None, "passthrough-headers": None,
     "remote-management": {
         "allow-remote": None, "secret-key": None,
         "disable-control-panel": "no management web page is served (only the API)",
@@ -56,7 +56,6 @@ SHAPE: dict[str, Any] = {
     "usage-statistics-enabled": "usage is always recorded, in the usage database (see 'usage:')",
     "redis-usage-queue-retention-seconds": "there is no usage queue; /v0/management/usage/export reads the "
                                            "usage database",
-    "passthrough-headers": "upstream response headers are not forwarded to clients",
     "save-cooldown-status": "cooldowns live in 'state:' (memory, or Redis to survive restarts)",
     "auth-auto-refresh-workers": "token refreshes are scheduled per account; there is no pool to size",
     "quota-exceeded": {
@@ -132,6 +131,7 @@ class Config:
     transient_cooldown: float = 10.0  # 0: transient errors do not cool an account
     disable_cooling: bool = False  # no cooldowns at all (an entry's own disable-cooling wins)
     tls: TLS | None = None  # HTTPS on the listener
+    passthrough_headers: bool = False  # the upstream's response headers go on to the client (filtered)
     stream_keepalive: float = 0.0  # streaming.keepalive-seconds: SSE comments after this much silence (0: none)
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch: ImageFetchPolicy = field(default_factory=ImageFetchPolicy)
@@ -257,6 +257,7 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
         # CLIProxyAPI's meaning: 0 keeps its legacy 60 s, a negative value disables transient cooldowns
         cfg.transient_cooldown = LEGACY_TRANSIENT_COOLDOWN if seconds == 0 else max(0.0, seconds)
     cfg.disable_cooling = _flag(data, "disable-cooling", source)
+    cfg.passthrough_headers = _flag(data, "passthrough-headers", source)
     cfg.tls = _tls(_section(data, "tls", source), source)
     streaming = _section(data, "streaming", source)
     if streaming.get("keepalive-seconds") is not None:

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from crossroads import dialects, ir, usage
+from crossroads import dialects, ir, passthrough, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
@@ -70,6 +70,7 @@ class _Progress:
     suffix_reasoning: ir.Reasoning | None = None  # from the model name; forces translation
     last_error: ir.Error | None = None
     last_account: str | None = None  # the label of the account that gave last_error
+    upstream_headers: Any = None  # the answering upstream's response headers (passthrough-headers)
     soonest: float | None = None  # monotonic time the first cooling account recovers
     served_pools: int = 0
     attempts: list[str] = dataclasses.field(default_factory=list)  # "account: outcome", for the final error
@@ -206,6 +207,8 @@ class Pipeline:
             self._cool(*progress.suspect)
             progress.suspect = None
         self.health.record_success(cand.account.id, cand.route.upstream)
+        if progress.upstream_headers is not None and progress.snapshot.config.passthrough_headers:
+            result.headers.extend(passthrough.forwardable(progress.upstream_headers.items()))
         inbound.record.served(cand.account, model)
         if session is not None:
             self.affinity.remember(model, session, cand.account.id)
@@ -240,6 +243,7 @@ class Pipeline:
                        progress: _Progress) -> Reply | StreamReply:
         account = cand.account
         provider = account.provider
+        progress.upstream_headers = None
         if provider.owns_exchange:
             return await self._exchange(inbound, model, cand, progress, provider)
         upstream = dialects.get(provider.speaks(inbound.dialect.name))
@@ -258,6 +262,7 @@ class Pipeline:
                 body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
                                                    progress.suffix_reasoning, provider, progress.snapshot.catalogue)
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
+        progress.upstream_headers = response.headers
         served = _Served(account, model, cand.route.upstream, inbound.record)
         if inbound.stream:
             if passthrough:

@@ -283,3 +283,23 @@ def test_streaming_keepalive_seconds_sends_comments_while_a_stream_is_quiet() ->
 def test_no_keepalive_comments_unless_asked() -> None:
     assert config.parse("streaming: {keepalive-seconds: 0}\n").stream_keepalive == 0.0
     assert config.parse("{}\n").stream_keepalive == 0.0
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_passthrough_headers_forwards_the_upstreams_response_headers(stream: bool) -> None:
+    import urllib3
+
+    with FakeOpenAIChat(api_keys=[KEY]) as fake:
+        body = {"model": "pool", "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+        answers = {}
+        for enabled in (True, False):
+            cfg = {"passthrough-headers": enabled, "openai-compatibility": [_chat_entry(fake, "h")]}
+            with RouterProcess(cfg) as router:
+                answers[enabled] = urllib3.request("POST", f"{router.base_url}/v1/chat/completions", json=body,
+                                                   timeout=30)
+    on, off = answers[True], answers[False]
+    assert on.status == off.status == 200
+    assert on.headers["x-ratelimit-remaining-requests"] == "9999" and on.headers["openai-processing-ms"] == "12"
+    assert "x-ratelimit-remaining-requests" not in off.headers
+    assert not on.headers["x-request-id"].startswith("req_")  # the router's own id, not the upstream's
+    assert len(on.headers.getlist("content-type")) == 1

@@ -88,7 +88,7 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
                  "gemini-api-key[0].request-retry", "openai-compatibility[0].models[0].force-mapping",
                  "xai-api-key", "vertex-api-key", "oauth-model-alias", "oauth-excluded-models",
                  "gemini-api-key[0].request-scoped-errors", "oauth-request-scoped-errors",
-                 "streaming.keepalive-seconds"):
+                 "streaming.keepalive-seconds", "passthrough-headers"):
         assert path not in reported, path
     all_paths = _key_paths(yaml.safe_load(EXAMPLE.read_text()))
     assert set(reported) <= all_paths
