@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from crossroads import opsconfig
+from crossroads import payload as payload_rules
 from crossroads.access.lockout import LockoutPolicy
 from crossroads.access.policy import KeyPolicy, parse_key
 from crossroads.state import StateConfig
@@ -66,7 +67,7 @@ SHAPE: dict[str, Any] = {
     "nonstream-keepalive-interval": "non-streaming replies are not padded with blank lines",
     "streaming": {"keepalive-seconds": None,
                   "bootstrap-retries": "streams fail over until their first event anyway (see README)"},
-    "payload": "payload default/override/filter rules are not applied",
+    "payload": None,  # crossroads.payload reads it
     "plugins": "Go plugins cannot be loaded",
     "interactions-api-key": "the Gemini Interactions API (/v1beta/interactions) is not served",
     "disable-image-generation": "no image_generation tool is injected, so there is nothing to disable",
@@ -132,6 +133,7 @@ class Config:
     disable_cooling: bool = False  # no cooldowns at all (an entry's own disable-cooling wins)
     tls: TLS | None = None  # HTTPS on the listener
     passthrough_headers: bool = False  # the upstream's response headers go on to the client (filtered)
+    payload: payload_rules.Rules = field(default_factory=payload_rules.Rules)  # payload: body edits
     stream_keepalive: float = 0.0  # streaming.keepalive-seconds: SSE comments after this much silence (0: none)
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch: ImageFetchPolicy = field(default_factory=ImageFetchPolicy)
@@ -258,6 +260,10 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
         cfg.transient_cooldown = LEGACY_TRANSIENT_COOLDOWN if seconds == 0 else max(0.0, seconds)
     cfg.disable_cooling = _flag(data, "disable-cooling", source)
     cfg.passthrough_headers = _flag(data, "passthrough-headers", source)
+    try:
+        cfg.payload = payload_rules.parse(data.get("payload"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     cfg.tls = _tls(_section(data, "tls", source), source)
     streaming = _section(data, "streaming", source)
     if streaming.get("keepalive-seconds") is not None:

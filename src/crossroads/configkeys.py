@@ -15,7 +15,8 @@ key that is unknown or not acted on, with its line, so ``serve`` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,8 +42,10 @@ class Finding:
         return f"{where}{self.path} ({what})"
 
 
-def report(text: str, shape: Mapping[str, Shape]) -> list[Finding]:
-    """The keys of the YAML ``text`` that ``shape`` does not act on, in file order."""
+def report(text: str, shape: Mapping[str, Shape], extra: Sequence[tuple[str, str]] = ()) -> list[Finding]:
+    """The keys of the YAML ``text`` that ``shape`` does not act on, in file
+    order; ``extra`` adds (path, reason) pairs found by the modules that read
+    a value as a whole (a payload rule that cannot be applied)."""
     try:
         root = yaml.compose(text, Loader=_Loader) if text.strip() else None
     except yaml.YAMLError:
@@ -50,7 +53,22 @@ def report(text: str, shape: Mapping[str, Shape]) -> list[Finding]:
     found: list[Finding] = []
     if isinstance(root, yaml.MappingNode):
         _mapping(root, shape, "", found)
+    for path, reason in extra:
+        found.append(Finding(path, _line(root, path), reason))
+    found.sort(key=lambda f: f.line or 0)
     return found
+
+
+def _line(root: yaml.Node | None, path: str) -> int | None:
+    node = root
+    for key, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        if isinstance(node, yaml.MappingNode) and key:
+            node = next((value for k, value in node.value if str(k.value) == key), None)
+        elif isinstance(node, yaml.SequenceNode) and index and int(index) < len(node.value):
+            node = node.value[int(index)]
+        else:
+            return None
+    return node.start_mark.line + 1 if node is not None else None
 
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from crossroads import dialects, ir, passthrough, usage
+from crossroads import dialects, ir, passthrough, payload, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.http import Reply, StreamReply
@@ -254,13 +254,14 @@ class Pipeline:
         drop_usage_chunks = False
         if passthrough:
             with client_data:
-                body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider)
+                body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider,
+                                                                 progress.snapshot.config.payload)
         else:
             if progress.ir_request is None:
                 progress.ir_request = _parse_client(inbound)
             with client_data:
                 body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
-                                                   progress.suffix_reasoning, provider, progress.snapshot.catalogue)
+                                                   progress.suffix_reasoning, provider, progress.snapshot, inbound)
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
         progress.upstream_headers = response.headers
         served = _Served(account, model, cand.route.upstream, inbound.record)
@@ -408,8 +409,8 @@ class Pipeline:
 
     # ------------------------------------------------------------------ bodies
 
-    def _passthrough_body(self, inbound: Inbound, cand: Candidate,
-                          upstream_stream: bool, provider: Provider) -> tuple[bytes, bool]:
+    def _passthrough_body(self, inbound: Inbound, cand: Candidate, upstream_stream: bool, provider: Provider,
+                          rules: payload.Rules) -> tuple[bytes, bool]:
         body = dict(inbound.body)  # shallow: providers edit top-level keys only
         changed = drop_usage_chunks = False
         if inbound.dialect.name != "gemini" and cand.route.upstream != inbound.model:
@@ -422,6 +423,11 @@ class Pipeline:
                 body["stream_options"] = {**(options if isinstance(options, dict) else {}),
                                           "include_usage": True}
                 changed = drop_usage_chunks = True
+        if rules.rules:  # the config's payload rules
+            edited = rules.apply(body, (cand.route.upstream, inbound.model), inbound.dialect.name,
+                                 inbound.dialect.name, inbound.headers)
+            if edited is not None:
+                body, changed = edited, True
         adapted = provider.adapt_body(cand.account, body)
         if adapted is not None:
             body, changed = adapted, True
@@ -429,11 +435,15 @@ class Pipeline:
 
     async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
                                upstream_stream: bool, suffix_reasoning: ir.Reasoning | None,
-                               provider: Provider, catalogue: Catalogue) -> bytes:
-        request = _fitted(request, cand, upstream_stream, suffix_reasoning, catalogue)
+                               provider: Provider, snapshot: Snapshot, inbound: Inbound) -> bytes:
+        request = _fitted(request, cand, upstream_stream, suffix_reasoning, snapshot.catalogue)
         if upstream.needs_inline_images:
             await self.images.inline(request)
         body = upstream.render_request(request)
+        rules = snapshot.config.payload
+        if rules.rules:  # the config's payload rules, on the body as the upstream reads it
+            body = rules.apply(body, (cand.route.upstream, inbound.model), upstream.name, inbound.dialect.name,
+                               inbound.headers) or body
         adapted = provider.adapt_body(cand.account, body)
         return orjson.dumps(body if adapted is None else adapted)
 

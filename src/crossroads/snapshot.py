@@ -69,7 +69,9 @@ def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
         raise ConfigError(f"{cfg.source}: {exc}") from None
     records = list(records)
     accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth, services))
-    findings = configkeys.report(cfg.text, config_shape(providers)) if cfg.text else []
+    ignored = [(note.split(": ", 1)[0], f"this rule is never applied: {note.split(': ', 1)[1]} (not supported)")
+               for note in cfg.payload.ignored]
+    findings = configkeys.report(cfg.text, config_shape(providers), ignored) if cfg.text else []
     return Snapshot(cfg, Registry(accounts, cfg.force_model_prefix), KeyCheck(cfg.api_keys), oauth, catalogue,
                     [f.path for f in findings if f.unknown], [f.path for f in findings if not f.unknown],
                     _secrets(cfg, accounts, records), tuple(findings))
