@@ -102,14 +102,14 @@ def test_check_config_prints_what_serve_prints(tmp_path: Path) -> None:
     typo = tmp_path / "config.yaml"
     typo.write_text("port: 8400\nclaude-api-key:\n  - api-key: sk-1\n    modles: [x]\n"
                     "    models:\n      - {name: a, alias: b, thinking: {levels: [low]}}\n"
-                    "payload: {override: [{models: [{name: a}], params: {temperature: 0}}]}\n")
+                    "pprof: {enable: true}\n")
     out = subprocess.run([sys.executable, "-m", "crossroads", "check-config", str(typo)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stderr.split())
     assert "line 4: claude-api-key[0].modles (unknown key, ignored)" in text
     assert "line 6: claude-api-key[0].models[0].thinking (not acted on:" in text
-    assert "line 7: payload (not acted on:" in text
+    assert "line 7: pprof (not acted on:" in text
     assert "3 key(s) the router does not act on (1 unknown)" in text
     example = subprocess.run([sys.executable, "-m", "crossroads", "check-config", str(EXAMPLE)],
                              capture_output=True, text=True, timeout=60)
