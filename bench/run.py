@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from peers import PEERS
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -120,6 +121,7 @@ class Target:
     path: str
     body: bytes
     expect: tuple[bytes, ...]  # substrings a correct reply contains
+    extra_headers: tuple[tuple[str, str], ...] = ()  # a peer gateway's routing headers
 
     @property
     def url(self) -> str:
@@ -128,7 +130,7 @@ class Target:
     def headers(self) -> dict[str, str]:
         # The same headers everywhere: each hop ignores what it does not need.
         return {"Content-Type": "application/json", "Authorization": f"Bearer {CLIENT_KEY}",
-                "x-api-key": UPSTREAM_KEY, "anthropic-version": "2023-06-01"}
+                "x-api-key": UPSTREAM_KEY, "anthropic-version": "2023-06-01", **dict(self.extra_headers)}
 
     def raw_request(self) -> bytes:
         lines = [f"POST {self.path} HTTP/1.1", f"Host: {HOST}:{self.port}"]
@@ -151,6 +153,7 @@ class Ports:
     upstream: int
     raw_proxy: int
     crossroads: int
+    peers: dict[str, int] = field(default_factory=dict)  # peer gateway key -> port
 
 
 def build_scenarios(ports: Ports) -> list[Scenario]:
@@ -168,6 +171,7 @@ def build_scenarios(ports: Ports) -> list[Scenario]:
                        chat_done),
                 Target("crossroads", "crossroads", ports.crossroads, "/v1/chat/completions",
                        chat_body(CHAT_ALIAS, stream), chat_done),
+                *peer_targets(ports, False, stream, chat_done),
             )))
         anthropic_done = (b"message_stop", b"tok19") if stream else (b'"type":"message"',)
         direct_messages = messages_body(stream)
@@ -180,8 +184,20 @@ def build_scenarios(ports: Ports) -> list[Scenario]:
                        "/v1/messages", direct_messages, anthropic_done),
                 Target("crossroads", "crossroads (translates)", ports.crossroads, "/v1/chat/completions",
                        chat_body(CLAUDE_ALIAS, stream), chat_done),
+                *peer_targets(ports, True, stream, chat_done),
             )))
     return scenarios
+
+
+def peer_targets(ports: Ports, translated: bool, stream: bool, expect: tuple[bytes, ...]) -> list[Target]:
+    upstream = f"http://{HOST}:{ports.upstream}"
+    found = []
+    for key, port in ports.peers.items():
+        peer = PEERS[key]
+        route = peer.route(translated, upstream)
+        found.append(Target(key, peer.label + (" (translates)" if translated else ""), port, route.path,
+                            chat_body(route.model, stream), expect, route.headers))
+    return found
 
 
 # ---------------------------------------------------------------------------- c=1 client
@@ -458,7 +474,7 @@ def run_concurrent(target: Target, connections: int, seconds: int, workdir: Path
     return asyncio.run(_aiohttp_load(target, connections, seconds))
 
 
-# Which subprocess serves each target (whose CPU time a request costs).
+# Which subprocess serves each target (whose CPU time a request costs); a peer's is its own key.
 SERVER_OF = {"direct": "upstream", "raw_proxy": "raw_proxy", "crossroads": "crossroads"}
 
 
@@ -498,7 +514,7 @@ def measure_scenario(scenario: Scenario, budget: Budget, workdir: Path, pin: lis
                 continue
             try:
                 rounds[target.key].append(measure_loaded(target, budget, workdir, pin,
-                                                         server_pids.get(SERVER_OF[target.key])))
+                                                         server_pids.get(SERVER_OF.get(target.key, target.key))))
             except TargetFailed as exc:
                 targets[target.key]["error"] = str(exc)
                 progress(f"  {target.label} failed: {str(exc)[:300]}")
@@ -529,7 +545,7 @@ def compare(targets: dict[str, dict[str, Any]], stream: bool) -> dict[str, Any]:
     direct = targets.get("direct")
     high = f"c{HIGH_CONCURRENCY}"
     out: dict[str, Any] = {}
-    for key in ("raw_proxy", "crossroads"):
+    for key in (k for k in targets if k != "direct"):
         measured = targets.get(key)
         if not direct or not measured or "error" in measured or "error" in direct:
             continue
@@ -543,13 +559,16 @@ def compare(targets: dict[str, dict[str, Any]], stream: bool) -> dict[str, Any]:
             added["ttft_p50_ms"] = measured["c1"]["ttft"]["p50_ms"] - direct["c1"]["ttft"]["p50_ms"]
             added["ttft_p99_ms"] = measured["c1"]["ttft"]["p99_ms"] - direct["c1"]["ttft"]["p99_ms"]
         out[f"{key}_added_vs_direct"] = added
-    raw, ours = targets.get("raw_proxy"), targets.get("crossroads")
-    if raw and ours and "error" not in raw and "error" not in ours:
-        out[f"crossroads_vs_raw_rps_{high}"] = ours[high]["rps"] / raw[high]["rps"]
-        if "cpu_us_per_request" in ours[high] and raw[high].get("cpu_us_per_request"):
+    raw = targets.get("raw_proxy")
+    for key in (k for k in targets if k not in ("direct", "raw_proxy")):
+        ours = targets[key]
+        if not raw or "error" in raw or "error" in ours or high not in ours:
+            continue
+        out[f"{key}_vs_raw_rps_{high}"] = ours[high]["rps"] / raw[high]["rps"]
+        if ours[high].get("cpu_us_per_request") and raw[high].get("cpu_us_per_request"):
             # Throughput the CPU cost alone predicts: robust to a busy machine.
-            out[f"raw_vs_crossroads_cpu_per_request_{high}"] = (raw[high]["cpu_us_per_request"]
-                                                                 / ours[high]["cpu_us_per_request"])
+            out[f"raw_vs_{key}_cpu_per_request_{high}"] = (raw[high]["cpu_us_per_request"]
+                                                           / ours[high]["cpu_us_per_request"])
     return out
 
 
@@ -748,9 +767,14 @@ def start_all(children: Children, ports: Ports, workdir: Path, pinned: bool, ser
                                  "--lifetime", str(SUBPROCESS_LIFETIME)], proxy_cpu,
                    {"RAWPROXY_UPSTREAM": f"http://{HOST}:{ports.upstream}"})
     children.start("crossroads", crossroads_command(config, server), proxy_cpu)
+    for key, port in ports.peers.items():
+        command, env = PEERS[key].command(port, f"http://{HOST}:{ports.upstream}", workdir)
+        children.start(key, command, proxy_cpu, env)
     children.wait_ready("upstream", ports.upstream)
     children.wait_ready("raw_proxy", ports.raw_proxy)
     children.wait_ready("crossroads", ports.crossroads)
+    for key, port in ports.peers.items():
+        children.wait_ready(key, port, timeout=120)  # LiteLLM takes a while to import
 
 
 # ---------------------------------------------------------------------------- profiling
@@ -854,9 +878,8 @@ def print_report(report: dict[str, Any]) -> None:
                 table.add_row(first, measured["label"], f"[red]FAILED: {measured['error'][:90]}")
                 continue
             added = comparison.get(f"{name}_added_vs_direct", {})
-            ratio = comparison.get(f"crossroads_vs_raw_rps_{high}") if name == "crossroads" else None
-            cpu_ratio = (comparison.get(f"raw_vs_crossroads_cpu_per_request_{high}")
-                         if name == "crossroads" else None)
+            ratio = comparison.get(f"{name}_vs_raw_rps_{high}")
+            cpu_ratio = comparison.get(f"raw_vs_{name}_cpu_per_request_{high}")
             c1, cc = measured["c1"], measured[high]
             failed = sum(cc["errors"].values()) + c1["non_200"]
             table.add_row(first, measured["label"], fmt(c1["rps"], 0), fmt(c1["p50_ms"], 3),
@@ -996,8 +1019,29 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to this long for other processes to leave the CPUs alone")
+    parser.add_argument("--peers", default="auto", metavar="LIST",
+                        help="peer gateways to measure too: auto (those installed by bench/peers/setup.sh), "
+                             "none, or a comma-separated list of " + ", ".join(PEERS))
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.json")
     return parser.parse_args()
+
+
+def chosen_peers(spec: str, progress: Callable[[str], None]) -> list[str]:
+    if spec == "none":
+        return []
+    wanted = list(PEERS) if spec == "auto" else [p.strip() for p in spec.split(",") if p.strip()]
+    chosen = []
+    for key in wanted:
+        if key not in PEERS:
+            raise SystemExit(f"unknown peer {key!r}; known: {', '.join(PEERS)}")
+        missing = PEERS[key].missing()
+        if missing is None:
+            chosen.append(key)
+        elif spec != "auto":
+            raise SystemExit(f"peer {key}: {missing}")
+        else:
+            progress(f"peer {key} skipped: {missing}")
+    return chosen
 
 
 def main() -> int:
@@ -1008,14 +1052,16 @@ def main() -> int:
         os.sched_setaffinity(0, {0})  # this process is the c=1 load generator
     pin = ["taskset", "-c", "0"] if pinned else []
     workdir = Path(tempfile.mkdtemp(prefix="crossroads-bench-"))
-    upstream_port, raw_port, crossroads_port = free_ports(3)
-    ports = Ports(upstream_port, raw_port, crossroads_port)
-    children = Children(workdir)
-    scenarios = build_scenarios(ports)
     started = time.monotonic()
 
     def progress(message: str) -> None:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    peers = chosen_peers(args.peers, progress)
+    upstream_port, raw_port, crossroads_port, *peer_ports = free_ports(3 + len(peers))
+    ports = Ports(upstream_port, raw_port, crossroads_port, dict(zip(peers, peer_ports, strict=True)))
+    children = Children(workdir)
+    scenarios = build_scenarios(ports)
 
     boosted = raise_priority()
     if args.wait_quiet:
@@ -1024,7 +1070,8 @@ def main() -> int:
     profile: dict[str, Any] = {}
     run_start = CpuSnapshot.take()
     try:
-        with time_limit(budget.overall_s + (2 * len(scenarios) * (args.profile + 5) if args.profile else 0)):
+        overall = budget.overall_s * (1 + len(peers)) // 2 + budget.overall_s // 2 + 120 * len(peers)
+        with time_limit(overall + (2 * len(scenarios) * (args.profile + 5) if args.profile else 0)):
             progress(f"starting upstream :{ports.upstream}, raw proxy :{ports.raw_proxy}, "
                      f"crossroads :{ports.crossroads} (logs in {workdir})")
             start_all(children, ports, workdir, pinned, args.server)

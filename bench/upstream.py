@@ -128,6 +128,18 @@ async def _stream(request: web.Request, frames: list[bytes]) -> web.StreamRespon
 # Faults for the soak benchmark (bench/soak.py), chosen by the model name so the
 # plain benchmark never pays for them.
 FAULT_MODELS = ("fault-429", "fault-500", "fault-cut", "fault-slow")
+HOLD_MODEL = "hold"  # bench/streams.py: a stream that sends one chunk, then idles ``max_tokens`` seconds
+
+
+async def _hold(request: web.Request, seconds: int) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"content-type": "text/event-stream", "cache-control": "no-cache"})
+    await response.prepare(request)
+    await response.write(CHAT_STREAM[0])
+    await asyncio.sleep(max(1, seconds))  # open and idle, as a model thinking before it answers
+    for frame in CHAT_STREAM[-2:]:
+        await response.write(frame)
+    await response.write_eof()
+    return response
 
 
 async def _fault(request: web.Request, model: object, stream: bool, frames: list[bytes]) -> web.StreamResponse:
@@ -154,6 +166,8 @@ async def _fault(request: web.Request, model: object, stream: bool, frames: list
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     payload = await _payload(request)
     model = payload.get("model")
+    if model == HOLD_MODEL:
+        return await _hold(request, int(payload.get("max_tokens") or 30))
     if isinstance(model, str) and model.startswith("fault-"):
         return await _fault(request, model, payload.get("stream") is True, CHAT_STREAM)
     if payload.get("stream") is True:

@@ -169,6 +169,35 @@ def test_gemini_stream_without_alt_sse_is_a_json_array(router: RouterProcess) ->
         assert "You said: array please" in text
 
 
+def test_gemini_json_array_pass_through_cut_mid_way_stays_valid_json(router: RouterProcess,
+                                                                      fakes: dict[str, Any]) -> None:
+    fakes["gemini"].push(Scenario(cut_after=1))
+    body = {"contents": [{"role": "user", "parts": [{"text": "a longer answer, please, in several chunks"}]}]}
+    r = post(router, "/v1beta/models/gemini-2.5-flash:streamGenerateContent", body, AUTH)
+    assert r.status == 200, r.data
+    chunks = json.loads(r.data)  # the re-framed upstream chunks, then the error, closed as one array
+    assert isinstance(chunks, list) and len(chunks) >= 2
+    assert "candidates" in chunks[0]
+    assert "stream" in chunks[-1]["error"]["message"]  # ended before completion, or broke
+
+
+def test_same_dialect_reasoning_suffix_passes_the_reply_through(router: RouterProcess,
+                                                                fakes: dict[str, Any]) -> None:
+    client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
+    chunks = list(client.chat.completions.create(model="mini(high)", stream=True,
+                                                 messages=[{"role": "user", "content": "think first"}]))
+    sent = fakes["chat"].requests[-1].body
+    assert sent["model"] == "gpt-4o-mini" and sent["reasoning_effort"] == "high"
+    assert sent["stream_options"] == {"include_usage": True}  # asked for accounting ...
+    assert all(c.choices for c in chunks)  # ... and its usage-only chunk hidden from the client
+    # the upstream's own chunks, not re-encoded ones (the router's encoder writes no fingerprint)
+    assert {c.system_fingerprint for c in chunks} == {"fp_fake"}
+    assert "You said: think first" in "".join(c.choices[0].delta.content or "" for c in chunks)
+    reply = client.chat.completions.create(model="mini(low)", messages=[{"role": "user", "content": "x"}])
+    assert reply.system_fingerprint == "fp_fake"
+    assert fakes["chat"].requests[-1].body["reasoning_effort"] == "low"
+
+
 @pytest.mark.parametrize("model", ["mini", "sonnet"])  # pass-through and translated
 def test_stream_cut_mid_way_ends_with_an_error_event(router: RouterProcess, fakes: dict[str, Any],
                                                      model: str) -> None:

@@ -15,12 +15,18 @@ from crossroads import ir
 
 
 class Assembler:
-    __slots__ = ("error", "id", "model", "parts", "stop_reason", "stop_sequence", "usage")
+    """Text arrives as many small deltas: each part keeps its pieces in a list
+    and joins them once, when the part is read (linear in the stream's size)."""
+
+    __slots__ = ("_pieces", "_signatures", "error", "id", "model", "parts", "stop_reason", "stop_sequence",
+                 "usage")
 
     def __init__(self) -> None:
         self.id = ""
         self.model = ""
         self.parts: dict[int, ir.TextPart | ir.ThinkingPart | ir.ToolCallPart] = {}
+        self._pieces: dict[int, list[str]] = {}
+        self._signatures: dict[int, list[str]] = {}
         self.stop_reason: ir.StopReason | None = None
         self.stop_sequence: str | None = None
         self.usage: ir.Usage | None = None
@@ -28,19 +34,18 @@ class Assembler:
 
     def feed(self, event: ir.Event) -> None:
         if isinstance(event, ir.PartDelta):
-            part = self.parts.get(event.index)
-            if part is None:
+            pieces = self._pieces.get(event.index)
+            if pieces is None:
                 return
-            if isinstance(part, ir.TextPart):
-                part.text += event.text
-            elif isinstance(part, ir.ThinkingPart):
-                part.text += event.text
-                if event.signature:
-                    part.signature = (part.signature or "") + event.signature
-            else:
-                part.arguments += event.text
+            if event.text:
+                pieces.append(event.text)
+            if event.signature and isinstance(self.parts[event.index], ir.ThinkingPart):
+                self._signatures.setdefault(event.index, []).append(event.signature)
         elif isinstance(event, ir.PartStart):
-            self.parts[event.index] = _copy_part(event.part)
+            part = _copy_part(event.part)
+            self.parts[event.index] = part
+            self._pieces[event.index] = [part.arguments if isinstance(part, ir.ToolCallPart) else part.text]
+            self._signatures.pop(event.index, None)
         elif isinstance(event, ir.Start):
             self.id, self.model = event.id, event.model
             if event.usage is not None:
@@ -62,11 +67,31 @@ class Assembler:
     def _add_usage(self, usage: ir.Usage) -> None:
         self.usage = usage if self.usage is None else self.usage.merged(usage)
 
+    def part(self, index: int) -> ir.TextPart | ir.ThinkingPart | ir.ToolCallPart | None:
+        """Part ``index`` with the text received so far."""
+        part = self.parts.get(index)
+        if part is None:
+            return None
+        pieces = self._pieces[index]
+        if len(pieces) > 1:
+            pieces[:] = ["".join(pieces)]
+        text = pieces[0]
+        if isinstance(part, ir.ToolCallPart):
+            part.arguments = text
+        else:
+            part.text = text
+        signatures = self._signatures.get(index)
+        if signatures and isinstance(part, ir.ThinkingPart):
+            part.signature = (part.signature or "") + "".join(signatures)
+            signatures.clear()
+        return part
+
     def response(self) -> ir.Response:
+        parts = [self.part(i) for i in sorted(self.parts)]
         return ir.Response(
             id=self.id,
             model=self.model,
-            parts=[self.parts[i] for i in sorted(self.parts)],
+            parts=[p for p in parts if p is not None],
             stop_reason=self.stop_reason,
             stop_sequence=self.stop_sequence,
             usage=self.usage,

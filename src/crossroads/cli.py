@@ -91,6 +91,7 @@ def serve(
         args = ["serve", "--foreground", "--server", server, "--workers", str(workers), "--host", bind,
                 "--port", str(listen_port), *(["--config", str(config)] if config is not None else [])]
         raise typer.Exit(serving.supervise(serving.child_command(args), cfg.shutdown_grace))
+    open_files = serving.raise_open_file_limit()
     _print_banner(snapshot, bind, listen_port, config)
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
@@ -110,14 +111,15 @@ def serve(
         os.environ[MULTIPROC_ENV] = metrics_dir
         console.print(f"{workers} workers; metrics shared through {metrics_dir}")
     try:
-        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), cfg.tls)
+        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), open_files, cfg.tls)
     finally:
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, tls: TLS | None) -> None:
+def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, open_files: int,
+         tls: TLS | None) -> None:
     if server == "uvicorn":
         import uvicorn
 
@@ -130,7 +132,10 @@ def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, tls
 
     Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
             interface=Interfaces.ASGI, loop=Loops.uvloop, workers=workers, log_access=False,
-            websockets=True, workers_kill_timeout=grace,
+            websockets=True, workers_kill_timeout=grace, backlog=2048,
+            # granian's default admits only backlog/workers requests at once; an open stream is one
+            # request for as long as it lasts, so admit what the open-file limit allows (two sockets each)
+            backpressure=max(2048, open_files // 2 // max(1, workers)),
             ssl_cert=Path(tls.cert) if tls else None, ssl_key=Path(tls.key) if tls else None).serve()
 
 

@@ -41,9 +41,9 @@ SHAPE: dict[str, Any] = {
     "transient-error-cooldown-seconds": None, "disable-cooling": None, "passthrough-headers": None,
     "remote-management": {
         "allow-remote": None, "secret-key": None,
-        "disable-control-panel": "no management web page is served (only the API)",
-        "disable-auto-update-panel": "no management web page is served (only the API)",
-        "panel-github-repository": "no management web page is served (only the API)"},
+        "disable-control-panel": None,  # the built-in dashboard (frontdoors.management_dashboard)
+        "disable-auto-update-panel": "the dashboard is built in; nothing is downloaded or updated",
+        "panel-github-repository": "the dashboard is built in; nothing is downloaded or updated"},
     "request-body": {"max-bytes": None, "read-timeout": None},
     "auth-lockout": {"attempts": None, "window": None, "duration": None},
     "shutdown-grace-seconds": None, "tls": {"enable": None, "cert": None, "key": None},
@@ -55,8 +55,7 @@ SHAPE: dict[str, Any] = {
     "pprof": "there is no Go profiler to expose",
     "commercial-mode": "there is no heavy per-request middleware to turn off",
     "usage-statistics-enabled": "usage is always recorded, in the usage database (see 'usage:')",
-    "redis-usage-queue-retention-seconds": "there is no usage queue; /v0/management/usage/export reads the "
-                                           "usage database",
+    "redis-usage-queue-retention-seconds": None,  # observe.usage_queue reads it
     "save-cooldown-status": "cooldowns live in 'state:' (memory, or Redis to survive restarts)",
     "auth-auto-refresh-workers": "token refreshes are scheduled per account; there is no pool to size",
     "quota-exceeded": {

@@ -18,6 +18,22 @@ and the usage database, read from config.yaml::
       schema: public            # postgres
       retention-days: 90        # 0: keep forever
       flush-interval: 1.0       # seconds between batched writes
+    tracing:                    # OpenTelemetry traces over OTLP/HTTP (off by default)
+      enabled: false
+      endpoint: http://127.0.0.1:4318/v1/traces
+      service-name: crossroads
+      sample-ratio: 1.0         # of traces the client did not start (a client's sampled flag is followed)
+      headers: {}               # sent with every export (e.g. an authorization header)
+    alerts:                     # webhooks (off without any)
+      webhooks:
+        - url: https://hooks.slack.com/services/...
+          format: slack         # json (default) | slack | discord
+          events: [needs-login, no-account, service-down, service-up, budget]   # default: all
+          headers: {}
+      check-interval: 10        # seconds between looks at logins, side services and budgets
+      repeat-after: 3600        # the same alert is not sent again sooner (seconds)
+      max-per-minute: 10        # per webhook; alerts beyond it are dropped (and counted in the log)
+      budget-threshold: 0.9     # share of a key's budget that counts as nearly spent
 
 Only the standard library here: config.py calls :func:`parse` while it reads
 the file, so a bad value is a config error with the file's name.
@@ -34,7 +50,9 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("text", "json")
 USAGE_DATABASES = ("sqlite", "postgres")
 KEYS = frozenset({"log-format", "log-level", "logging-to-file", "logs-max-total-size-mb", "request-log",
-                  "error-logs-max-files", "logs-dir", "request-log-max-body-bytes", "metrics", "usage"})
+                  "error-logs-max-files", "logs-dir", "request-log-max-body-bytes", "metrics", "usage", "tracing", "alerts"})
+ALERT_EVENTS = ("needs-login", "no-account", "service-down", "service-up", "budget")
+ALERT_FORMATS = ("json", "slack", "discord")
 _SCHEMA = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
 
 
@@ -46,6 +64,32 @@ class UsageSettings:
     schema: str = "public"
     retention_days: float = 90.0
     flush_interval: float = 1.0
+
+
+@dataclass(slots=True, frozen=True)
+class TracingSettings:
+    enabled: bool = False
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    service_name: str = "crossroads"
+    sample_ratio: float = 1.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class Webhook:
+    url: str
+    format: str = "json"
+    events: tuple[str, ...] = ALERT_EVENTS
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(slots=True, frozen=True)
+class AlertSettings:
+    webhooks: tuple[Webhook, ...] = ()
+    check_interval: float = 10.0
+    repeat_after: float = 3600.0
+    max_per_minute: int = 10
+    budget_threshold: float = 0.9
 
 
 @dataclass(slots=True, frozen=True)
@@ -62,6 +106,8 @@ class OpsSettings:
     metrics_enabled: bool = True
     metrics_token: str | None = None
     usage: UsageSettings = field(default_factory=UsageSettings)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     auth_dir: str = "~/.crossroads"
 
     def logs_path(self) -> Path:
@@ -102,6 +148,8 @@ def parse(data: dict[str, Any], auth_dir: str, debug: bool) -> OpsSettings:
         metrics_enabled=bool(metrics.get("enabled", True)),
         metrics_token=token or None,
         usage=_usage(data.get("usage")),
+        tracing=_tracing(data.get("tracing")),
+        alerts=_alerts(data.get("alerts")),
         auth_dir=auth_dir,
     )
 
@@ -127,6 +175,59 @@ def _usage(data: Any) -> UsageSettings:
     return UsageSettings(database, path or None, dsn if isinstance(dsn, str) else None, schema,
                          _number(data.get("retention-days", 90), "usage.retention-days"),
                          max(0.05, flush))
+
+
+def _tracing(data: Any) -> TracingSettings:
+    if data is None:
+        return TracingSettings()
+    if not isinstance(data, dict):
+        raise ValueError("'tracing' must be a mapping like {enabled: true, endpoint: http://collector:4318/v1/traces}")
+    defaults = TracingSettings()
+    endpoint = data.get("endpoint", defaults.endpoint)
+    if not isinstance(endpoint, str) or not endpoint.startswith(("http://", "https://")):
+        raise ValueError(f"'tracing.endpoint' must be an http(s) URL (OTLP over HTTP), got {endpoint!r}")
+    name = data.get("service-name", defaults.service_name)
+    if not isinstance(name, str) or not name:
+        raise ValueError("'tracing.service-name' must be a non-empty string")
+    ratio = _number(data.get("sample-ratio", 1.0), "tracing.sample-ratio")
+    if ratio > 1:
+        raise ValueError(f"'tracing.sample-ratio' must be between 0 and 1, got {ratio!r}")
+    headers = data.get("headers") or {}
+    if not isinstance(headers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
+        raise ValueError("'tracing.headers' must be a mapping of header names to strings")
+    return TracingSettings(_flag(data, "enabled"), endpoint, name, ratio, tuple(headers.items()))
+
+
+def _alerts(data: Any) -> AlertSettings:
+    if data is None:
+        return AlertSettings()
+    if not isinstance(data, dict):
+        raise ValueError("'alerts' must be a mapping like {webhooks: [{url: https://..., format: slack}]}")
+    hooks = data.get("webhooks") or []
+    if not isinstance(hooks, list):
+        raise ValueError("'alerts.webhooks' must be a list of {url, format, events, headers}")
+    webhooks = []
+    for n, hook in enumerate(hooks):
+        where = f"alerts.webhooks[{n}]"
+        if not isinstance(hook, dict) or not isinstance(hook.get("url"), str) or \
+                not hook["url"].startswith(("http://", "https://")):
+            raise ValueError(f"'{where}' needs an http(s) 'url'")
+        form = str(hook.get("format") or "json")
+        if form not in ALERT_FORMATS:
+            raise ValueError(f"'{where}.format' must be one of {', '.join(ALERT_FORMATS)}, got {form!r}")
+        events = hook.get("events") or list(ALERT_EVENTS)
+        if not isinstance(events, list) or any(e not in ALERT_EVENTS for e in events):
+            raise ValueError(f"'{where}.events' must be a list of {', '.join(ALERT_EVENTS)}")
+        headers = hook.get("headers") or {}
+        if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+            raise ValueError(f"'{where}.headers' must be a mapping of header names to strings")
+        webhooks.append(Webhook(hook["url"], form, tuple(events), tuple((str(k), v) for k, v in headers.items())))
+    threshold = _number(data.get("budget-threshold", 0.9), "alerts.budget-threshold")
+    if threshold > 1:
+        raise ValueError(f"'alerts.budget-threshold' must be between 0 and 1, got {threshold!r}")
+    return AlertSettings(tuple(webhooks), max(0.2, _number(data.get("check-interval", 10), "alerts.check-interval")),
+                         _number(data.get("repeat-after", 3600), "alerts.repeat-after"),
+                         int(_number(data.get("max-per-minute", 10), "alerts.max-per-minute")), threshold)
 
 
 def _flag(data: dict[str, Any], key: str) -> bool:

@@ -28,6 +28,7 @@ import orjson
 from crossroads import dialects, ir, passthrough, payload, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
+from crossroads.dialects.kit import durations
 from crossroads.http import Reply, StreamReply
 from crossroads.providers import error_rules
 from crossroads.providers.base import Account, Outcome, Provider
@@ -56,7 +57,6 @@ class Inbound:
     model: str
     stream: bool
     headers: Mapping[str, str]
-    sse: bool = True  # Gemini: alt=sse vs JSON-array streaming
     client_key: str | None = None
     record: RequestRecord = dataclasses.field(default_factory=RequestRecord.detached)  # what the request did
 
@@ -231,7 +231,7 @@ class Pipeline:
                             f"all accounts for {model} are cooling down until {until}{cause}",
                             retry_after=max(1.0, wait), code="all_accounts_cooling")
         if error is None:
-            return ir.Error(503, "overloaded", f"no account is available for {model}")
+            return ir.Error(503, "overloaded", f"no account is available for {model}", code="no_available_account")
         final = _client_facing(error, model, progress.last_account)
         if len(progress.attempts) > 1:
             final.message = f"{final.message} (tried {'; '.join(progress.attempts)})"
@@ -247,21 +247,23 @@ class Pipeline:
         if provider.owns_exchange:
             return await self._exchange(inbound, model, cand, progress, provider)
         upstream = dialects.get(provider.speaks(inbound.dialect.name))
-        # upstream streams are always SSE, so Gemini's JSON-array streaming is re-encoded
-        passthrough = (upstream.name == inbound.dialect.name and inbound.sse
-                       and progress.suffix_reasoning is None)
+        # the same dialect: the reply passes through (re-framed when the client wants another framing)
+        passthrough = upstream.name == inbound.dialect.name
         upstream_stream = provider.upstream_stream(inbound.stream)
-        drop_usage_chunks = False
-        if passthrough:
+        if passthrough and progress.suffix_reasoning is None:
             with client_data:
                 body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider,
                                                                  progress.snapshot.config.payload)
         else:
             if progress.ir_request is None:
                 progress.ir_request = _parse_client(inbound)
+            # a reasoning suffix on the same dialect: the body is re-rendered in its own dialect (a
+            # lossless round trip), the reply still passes through
             with client_data:
                 body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
-                                                   progress.suffix_reasoning, provider, progress.snapshot, inbound)
+                                                   progress.suffix_reasoning, provider, progress.snapshot, inbound,
+                                                   inline_images=not passthrough)
+            drop_usage_chunks = passthrough and upstream_stream and not progress.ir_request.include_usage
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
         progress.upstream_headers = response.headers
         served = _Served(account, model, cand.route.upstream, inbound.record)
@@ -281,7 +283,7 @@ class Pipeline:
         finally:
             response.release()
         if passthrough:
-            self._account(inbound, served, usage.from_body(upstream.name, data))
+            self._account(inbound, served, usage.from_body(upstream, data))
             rename = _model_renamer(cand.route.upstream, model)
             return Reply(200, rename(data) if rename else data)
         try:
@@ -317,7 +319,7 @@ class Pipeline:
             raise
         if inbound.stream:
             return StreamReply(self._event_chunks(events, first, inbound, progress.ir_request, served),
-                               content_type=b"text/event-stream" if inbound.sse else b"application/json")
+                               content_type=inbound.dialect.stream_content_type)
         assembler = Assembler()
         assembler.feed_all(first)
         try:
@@ -412,17 +414,8 @@ class Pipeline:
     def _passthrough_body(self, inbound: Inbound, cand: Candidate, upstream_stream: bool, provider: Provider,
                           rules: payload.Rules) -> tuple[bytes, bool]:
         body = dict(inbound.body)  # shallow: providers edit top-level keys only
-        changed = drop_usage_chunks = False
-        if inbound.dialect.name != "gemini" and cand.route.upstream != inbound.model:
-            body["model"] = cand.route.upstream  # Gemini carries the model in the URL
-            changed = True
-        if upstream_stream and inbound.dialect.name == "openai-chat":
-            options = body.get("stream_options")
-            if not (isinstance(options, dict) and options.get("include_usage")):
-                # ask for usage so it can be accounted, and hide the extra chunk from the client
-                body["stream_options"] = {**(options if isinstance(options, dict) else {}),
-                                          "include_usage": True}
-                changed = drop_usage_chunks = True
+        model = cand.route.upstream if cand.route.upstream != inbound.model else None
+        changed, drop_usage_chunks = inbound.dialect.passthrough_edits(body, model, upstream_stream)
         if rules.rules:  # the config's payload rules
             edited = rules.apply(body, (cand.route.upstream, inbound.model), inbound.dialect.name,
                                  inbound.dialect.name, inbound.headers)
@@ -435,9 +428,10 @@ class Pipeline:
 
     async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
                                upstream_stream: bool, suffix_reasoning: ir.Reasoning | None,
-                               provider: Provider, snapshot: Snapshot, inbound: Inbound) -> bytes:
+                               provider: Provider, snapshot: Snapshot, inbound: Inbound,
+                               inline_images: bool = True) -> bytes:
         request = _fitted(request, cand, upstream_stream, suffix_reasoning, snapshot.catalogue)
-        if upstream.needs_inline_images:
+        if upstream.needs_inline_images and inline_images:
             await self.images.inline(request)
         body = upstream.render_request(request)
         rules = snapshot.config.payload
@@ -461,7 +455,7 @@ class Pipeline:
         error.message = self.runtime.redaction.redactor(error.message)
         retry_after = response.headers.get("retry-after")
         if retry_after and error.retry_after is None:
-            error.retry_after = _parse_retry_after(retry_after)
+            error.retry_after = durations.retry_after_header(retry_after)
         return error
 
     # ------------------------------------------------------------------ accounting
@@ -509,12 +503,15 @@ class Pipeline:
             if error is not None:
                 response.close()
                 raise error  # nothing reached the client yet: fail over
-        return StreamReply(self._pass_chunks(response, chunks, first, inbound, served, drop_usage_chunks))
+        return StreamReply(self._pass_chunks(response, chunks, first, inbound, served, drop_usage_chunks, upstream),
+                           content_type=inbound.dialect.stream_content_type)
 
     async def _pass_chunks(self, response: aiohttp.ClientResponse, chunks: AsyncIterator[bytes], first: bytes,
-                           inbound: Inbound, served: _Served, drop_usage_chunks: bool) -> AsyncIterator[bytes]:
+                           inbound: Inbound, served: _Served, drop_usage_chunks: bool,
+                           upstream: Dialect) -> AsyncIterator[bytes]:
         markers = inbound.dialect.stream_terminators
-        meter = usage.StreamUsage(inbound.dialect.name, drop_usage_chunks)
+        meter = usage.StreamUsage(inbound.dialect, drop_usage_chunks)
+        framer = inbound.dialect.passthrough_framer()
         rename = _model_renamer(served.upstream_model, served.model)
         # look for the terminator as chunks pass (a final event can be long: a Responses
         # response.completed echoes every tool of the request); ``edge`` catches one split
@@ -523,11 +520,17 @@ class Pipeline:
         edge = first[-MARKER_EDGE:]
         complete = False
         redact = self.runtime.redaction.redactor.bytes  # an error event may echo what the upstream was sent
+
+        def passed(data: bytes) -> bytes:
+            if rename:  # whole events only (the meter's output), so a name is never split across reads
+                data = rename(data)
+            if b"error" in data:
+                data = redact(data)
+            return framer.feed(data) if framer else data
+
         try:
             out = meter.feed(first)
-            if rename:
-                out = rename(out)
-            yield redact(out) if b"error" in out else out
+            yield passed(out)
             async for chunk in chunks:
                 if not seen_end:
                     window = edge + chunk
@@ -535,26 +538,21 @@ class Pipeline:
                     edge = window[-MARKER_EDGE:]
                 out = meter.feed(chunk)
                 if out:
-                    if rename:  # whole events only, so a name is never split across two reads
-                        out = rename(out)
-                    yield redact(out) if b"error" in out else out
+                    yield passed(out)
             inbound.record.completed()
-            rest = meter.flush()
-            if rest and rename:
-                rest = rename(rest)
-            if rest:
-                yield redact(rest) if b"error" in rest else rest
+            out = meter.flush()
             complete = not markers or seen_end
             if not complete:
                 cut = ir.Error(502, "server_error",
                                f"upstream {served.account.label} ended the stream before completion")
                 self._stream_failed(served, cut)
-                yield self._stream_error(inbound, cut)
+                out += self._stream_error(upstream, inbound, cut)
+            yield passed(out) + (framer.close() if framer else b"")
         except (aiohttp.ClientError, TimeoutError) as exc:
             inbound.record.completed()
             broken = _stream_failure(exc, served.account)
             self._stream_failed(served, broken)
-            yield self._stream_error(inbound, broken)
+            yield passed(self._stream_error(upstream, inbound, broken)) + (framer.close() if framer else b"")
         finally:
             response.close()
             self._account(inbound, served, meter.usage)
@@ -579,10 +577,10 @@ class Pipeline:
                 response.close()
                 raise event.error
         return StreamReply(self._translated_chunks(response, batches, decoder, first, inbound, ir_request, served),
-                           content_type=b"text/event-stream" if inbound.sse else b"application/json")
+                           content_type=inbound.dialect.stream_content_type)
 
     async def _translated_chunks(self, response: aiohttp.ClientResponse,
-                                 batches: AsyncIterator[list[tuple[str | None, str]]], decoder: StreamDecoder,
+                                 batches: AsyncIterator[list[tuple[str | None, bytes]]], decoder: StreamDecoder,
                                  first: list[ir.Event], inbound: Inbound, ir_request: ir.Request | None,
                                  served: _Served) -> AsyncIterator[bytes]:
         """One write per upstream read: every event decoded from a read is
@@ -621,9 +619,9 @@ class Pipeline:
         log.warning("account %s failed mid-stream for %s (%s); cooling %.0fs", served.account.label,
                     served.upstream_model, error, seconds)
 
-    def _stream_error(self, inbound: Inbound, error: ir.Error) -> bytes:
-        encoder = inbound.dialect.stream_encoder(model=inbound.model, sse=inbound.sse)
-        return encoder.encode(ir.ErrorEvent(error))
+    def _stream_error(self, dialect: Dialect, inbound: Inbound, error: ir.Error) -> bytes:
+        """An error event in the pass-through stream's own framing."""
+        return dialect.stream_encoder(model=inbound.model).encode(ir.ErrorEvent(error))
 
 
 class _ClientEncoder:
@@ -635,7 +633,7 @@ class _ClientEncoder:
     def __init__(self, pipeline: Pipeline, inbound: Inbound, request: ir.Request | None, served: _Served) -> None:
         self.pipeline = pipeline
         self.served = served
-        self.encoder = inbound.dialect.stream_encoder(model=served.model, request=request, sse=inbound.sse)
+        self.encoder = inbound.dialect.stream_encoder(model=served.model, request=request)
         self.spent: ir.Usage | None = None
 
     def encode(self, events: list[ir.Event]) -> bytes:
@@ -798,15 +796,3 @@ def _admitted(pool: Pool, round_number: int, default: int) -> Pool:
 def _cooling_off(account: Account, default: bool) -> bool:
     """``disable-cooling``: the entry's own value, else the config's."""
     return default if account.disable_cooling is None else account.disable_cooling
-
-
-def _parse_retry_after(value: str) -> float | None:
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        from email.utils import parsedate_to_datetime
-
-        try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError):
-            return None

@@ -23,6 +23,7 @@ class Attempt:
     provider: str
     outcome: str  # "ok", or the upstream's status and error kind ("429 rate_limit")
     message: str = ""  # the upstream's error text (masked before it is written anywhere)
+    at: float = field(default_factory=time.monotonic)  # when it ended (a trace's attempt spans)
 
 
 @dataclass(slots=True)
@@ -56,6 +57,8 @@ class RequestRecord:
     request_body: bytes | None = None
     response_body: bytes | None = None  # request-log only
     response_chunks: list[bytes] | None = None  # request-log only (streams)
+    traceparent: str | None = None  # the client's W3C trace context (tracing only)
+    tracestate: str | None = None
 
     @classmethod
     def detached(cls) -> RequestRecord:

@@ -49,6 +49,17 @@ class Redactor:
     def __call__(self, text: str) -> str:
         return self._pattern.sub(_masked, text)
 
+    def originals(self, text: str) -> dict[str, str]:
+        """What each mask this redactor would put in ``text`` stands for
+        (masks shared by different secrets are left out: they cannot be told apart)."""
+        found: dict[str, str] = {}
+        clashes: set[str] = set()
+        for match in self._pattern.finditer(text):
+            masked, original = _masked(match), match.group(0)
+            if found.setdefault(masked, original) != original:
+                clashes.add(masked)
+        return {m: o for m, o in found.items() if m not in clashes and m != o}
+
     def bytes(self, data: bytes) -> bytes:
         text = data.decode("utf-8", "surrogateescape")
         cleaned = self._pattern.sub(_masked, text)
@@ -73,6 +84,8 @@ class LogRedaction(logging.Filter):
         self._current = current
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "redacted", False):  # masked by whoever wrote it (the request log)
+            return True
         redact = self._current.redactor
         message = record.getMessage()
         cleaned = redact(message)

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import time
 from collections.abc import Iterable, Sequence
 
 from crossroads import snapshot as snapshots
 from crossroads import usage
 from crossroads.access.lockout import Lockout
 from crossroads.access.management_secret import SecretCheck
-from crossroads.access.policy import Limiter
+from crossroads.access.policy import Limiter, budget_window
 from crossroads.auth.pending import Logins
 from crossroads.auth.refresher import Refresher
 from crossroads.config import Config, ConfigError
@@ -38,6 +39,7 @@ from crossroads.credentials.base import Record, Store
 from crossroads.images import ImageFetcher
 from crossroads.inflight import InFlight
 from crossroads.observe import Observer
+from crossroads.observe.alerts import Budget, Facts
 from crossroads.providers import Provider, all_providers
 from crossroads.redaction import Redaction
 from crossroads.routing.health import Health
@@ -81,9 +83,17 @@ class Runtime:
         self.observer = Observer(lambda: self.snapshot.config, lambda: self.redaction.redactor,
                                  self._gauges)  # started by the server
         self.refresher.on_result = self.observer.metrics.refreshed
+        self.observer.alerts.facts = self._alert_facts
 
     def _replica_number(self) -> int:
         return self.state.replica_number
+
+    def _alert_facts(self) -> Facts:
+        now = time.time()
+        return Facts([(c.id, c.type) for c in self.refresher.credentials.values() if c.status == "needs_login"],
+                     self.services.report() if len(self.services) else [],
+                     [Budget(self.observer.client_name(p.key), p.budget_tokens, *budget_window(p, now))
+                      for p in self.config.key_policies.values() if p.budget_tokens])
 
     def _gauges(self) -> tuple[list[str], tuple[int, int] | None]:
         labels = {account.id: account.label for account in self.snapshot.accounts}

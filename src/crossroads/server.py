@@ -112,7 +112,7 @@ class App:
         if len(path) > 1 and path.endswith("/"):
             path = path.rstrip("/")
         route = self.route_for("GET" if head_only else method, path)
-        error_dialect = route.error_dialect if route else _guess_dialect(path)
+        error_dialect = route.error_dialect if route else dialects.for_path(path)
         request = head_request(scope)
         request.path = path
         observer = self.runtime.observer
@@ -124,15 +124,15 @@ class App:
             try:
                 if route is None:
                     raise ir.Error(404, "not_found", f"no such endpoint: {method} {path}")
-                if path == "/v1/models" and "anthropic-version" in request.headers:
-                    error_dialect = "anthropic"
+                if path == "/v1/models":  # shared by every OpenAI-style client and Claude Code
+                    error_dialect = dialects.identified_by(request.headers) or error_dialect
                 if route.protected:
                     self.check_client_key(request)
                 await read_body(request, receive, config.max_body_bytes)
                 inflight.body_read(exchange)
                 observer.received(record, request.headers, request.body)
                 reply = await route.handler(self, request)
-                if not route.protected and isinstance(reply, Reply):  # management answers: nothing secret shown
+                if not route.protected and not route.shipped and isinstance(reply, Reply):  # nothing secret shown
                     reply.body = self.runtime.redaction.redactor.bytes(reply.body)
             except ir.Error as error:
                 reply = self._error_reply(error_dialect, error, record)
@@ -234,12 +234,6 @@ class App:
                 return
 
 
-def _guess_dialect(path: str) -> str:
-    if "/messages" in path:
-        return "anthropic"
-    if path.startswith("/v1beta") or ":" in path:
-        return "gemini"
-    return "openai-chat"
 
 
 def create_app() -> App:

@@ -19,6 +19,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -46,6 +47,17 @@ def check_port_free(host: str, port: int) -> None:
                 raise PortInUse(f"address {host}:{port} is already in use (another crossroads?); stop it, "
                                 "choose another --port, or pass --reuse-port to share the port on purpose") from None
             raise
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit (each
+    open stream holds two sockets); returns the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+    return soft
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec

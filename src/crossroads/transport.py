@@ -122,40 +122,41 @@ class SSEParser:
     def __init__(self) -> None:
         self._buffer = b""
         self._event: str | None = None
-        self._data: list[str] = []
+        self._data: list[bytes] = []
 
-    def feed(self, chunk: bytes) -> list[tuple[str | None, str]]:
+    def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         data = self._buffer + chunk if self._buffer else chunk
         lines = data.split(b"\n")
         self._buffer = lines.pop()  # an unfinished line waits for the next chunk
-        events: list[tuple[str | None, str]] = []
+        events: list[tuple[str | None, bytes]] = []
         for line in lines:
             self._line(line, events)
         return events
 
-    def close(self) -> list[tuple[str | None, str]]:
-        events: list[tuple[str | None, str]] = []
+    def close(self) -> list[tuple[str | None, bytes]]:
+        events: list[tuple[str | None, bytes]] = []
         if self._buffer:
             self._line(self._buffer, events)
             self._buffer = b""
         self._line(b"", events)
         return events
 
-    def _line(self, line: bytes, events: list[tuple[str | None, str]]) -> None:
+    def _line(self, line: bytes, events: list[tuple[str | None, bytes]]) -> None:
         if line.endswith(b"\r"):
             line = line[:-1]
         if not line:
             if self._data:
-                events.append((self._event, "\n".join(self._data)))
+                # data stays bytes: decoders hand it to orjson.loads as it is
+                events.append((self._event, self._data[0] if len(self._data) == 1 else b"\n".join(self._data)))
             self._event, self._data = None, []
         elif line.startswith(b"data:"):
-            self._data.append(line[6:].decode() if line.startswith(b"data: ") else line[5:].decode())
+            self._data.append(line[6:] if line.startswith(b"data: ") else line[5:])
         elif line.startswith(b"event:"):
             self._event = line[6:].strip().decode()
         # comments (":") and other fields (id, retry) are ignored
 
 
-async def iter_sse_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[tuple[str | None, str]]]:
+async def iter_sse_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[tuple[str | None, bytes]]]:
     """The events of an SSE body, one list per network read (so a consumer can
     answer each read with one write)."""
     parser = SSEParser()

@@ -4,75 +4,40 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from crossroads import ir
-from crossroads.dialects.anthropic import usage_from_wire as _anthropic
-from crossroads.dialects.gemini import _parse_usage as _gemini
-from crossroads.dialects.openai_chat import parse_usage as _chat
-from crossroads.dialects.openai_responses import _parse_usage as _responses
+from crossroads.dialects.base import Dialect
 from crossroads.providers.base import mask
 from crossroads.state.base import USAGE_FIELDS, State, StateUnavailable
 
 JSON = dict[str, Any]
 
-
-def _from_anthropic(payload: JSON) -> ir.Usage | None:
-    raw = payload.get("usage")
-    if raw is None and isinstance(payload.get("message"), dict):
-        raw = payload["message"].get("usage")  # message_start
-    return _anthropic(raw) if isinstance(raw, dict) else None
-
-
-def _from_chat(payload: JSON) -> ir.Usage | None:
-    return _chat(payload.get("usage"))
-
-
-def _from_responses(payload: JSON) -> ir.Usage | None:
-    raw = payload.get("usage")
-    if raw is None and isinstance(payload.get("response"), dict):
-        raw = payload["response"].get("usage")  # response.completed
-    return _responses(raw)
-
-
-def _from_gemini(payload: JSON) -> ir.Usage | None:
-    return _gemini(payload.get("usageMetadata") or payload.get("usage_metadata"))
-
-
-EXTRACTORS: dict[str, Callable[[JSON], ir.Usage | None]] = {
-    "anthropic": _from_anthropic,
-    "openai-chat": _from_chat,
-    "openai-completions": _from_chat,
-    "openai-responses": _from_responses,
-    "gemini": _from_gemini,
-}
-
 # An object, not ``"usage":null`` (which OpenAI puts on every chunk when usage is asked for).
 USAGE_MARKERS = (b'"usage":{', b'"usage": {', b'"usageMetadata"', b'"usage_metadata"')
 
 
-def from_body(dialect: str, body: bytes) -> ir.Usage | None:
+def from_body(dialect: Dialect, body: bytes) -> ir.Usage | None:
     try:
         payload = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    return EXTRACTORS[dialect](payload) if isinstance(payload, dict) else None
+    return dialect.usage_of(payload) if isinstance(payload, dict) else None
 
 
 class StreamUsage:
     """Watches a pass-through SSE stream event by event, parsing only the
     events that carry usage. With ``drop_usage_only_chunks`` it also removes
-    OpenAI's usage-only chunk (``choices: []``) that the router asked for on
-    the client's behalf."""
+    the usage-only events the router asked for on the client's behalf
+    (``Dialect.hides_usage_chunk``)."""
 
-    __slots__ = ("_buffer", "_drop", "_extract", "usage")
+    __slots__ = ("_buffer", "_dialect", "_drop", "usage")
 
-    def __init__(self, dialect: str, drop_usage_only_chunks: bool = False) -> None:
-        self._extract = EXTRACTORS[dialect]
+    def __init__(self, dialect: Dialect, drop_usage_only_chunks: bool = False) -> None:
+        self._dialect = dialect
         self._buffer = b""
         self._drop = drop_usage_only_chunks
         self.usage: ir.Usage | None = None
@@ -113,10 +78,10 @@ class StreamUsage:
                     return False
                 if not isinstance(payload, dict):
                     return False
-                usage = self._extract(payload)
+                usage = self._dialect.usage_of(payload)
                 if usage is not None:
                     self.usage = usage if self.usage is None else self.usage.merged(usage)
-                return payload.get("choices") == [] and usage is not None
+                return usage is not None and self._dialect.hides_usage_chunk(payload)
         return False
 
 

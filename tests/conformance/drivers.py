@@ -23,6 +23,15 @@ PNG = base64.b64decode(
 )
 PNG_B64 = base64.b64encode(PNG).decode()
 
+
+def _raw(image: bool | bytes) -> bytes:
+    """The image a driver sends: the bytes given, else the 1x1 PNG."""
+    return image if isinstance(image, bytes) else PNG
+
+
+def _b64(image: bool | bytes) -> str:
+    return base64.b64encode(_raw(image)).decode()
+
 WEATHER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {"city": {"type": "string", "description": "City name"},
@@ -66,7 +75,7 @@ class Driver:
         self.key = key
 
     def generate(self, model: str, prompt: str, *, stream: bool = False, tools: bool = False,
-                 image: bool = False, reasoning: bool = False, max_tokens: int | None = None,
+                 image: bool | bytes = False, reasoning: bool = False, max_tokens: int | None = None,
                  tool_result: tuple[ToolCall, str] | None = None) -> Result:
         raise NotImplementedError
 
@@ -86,11 +95,11 @@ class OpenAIChatDriver(Driver):
         super().__init__(base_url, key)
         self.client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0)
 
-    def _messages(self, prompt: str, image: bool, tool_result: tuple[ToolCall, str] | None) -> list[Any]:
+    def _messages(self, prompt: str, image: bool | bytes, tool_result: tuple[ToolCall, str] | None) -> list[Any]:
         content: Any = prompt
         if image:
             content = [{"type": "text", "text": prompt},
-                       {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_B64}"}}]
+                       {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{_b64(image)}"}}]
         messages: list[Any] = [{"role": "system", "content": "You are terse."},
                                {"role": "user", "content": content}]
         if tool_result:
@@ -102,7 +111,7 @@ class OpenAIChatDriver(Driver):
         return messages
 
     def generate(self, model: str, prompt: str, *, stream: bool = False, tools: bool = False,
-                 image: bool = False, reasoning: bool = False, max_tokens: int | None = None,
+                 image: bool | bytes = False, reasoning: bool = False, max_tokens: int | None = None,
                  tool_result: tuple[ToolCall, str] | None = None) -> Result:
         kwargs: dict[str, Any] = {"model": model, "messages": self._messages(prompt, image, tool_result)}
         if tools or tool_result:
@@ -181,11 +190,11 @@ class ResponsesDriver(Driver):
         self.client = openai.OpenAI(base_url=f"{base_url}/v1", api_key=key, max_retries=0)
 
     def generate(self, model: str, prompt: str, *, stream: bool = False, tools: bool = False,
-                 image: bool = False, reasoning: bool = False, max_tokens: int | None = None,
+                 image: bool | bytes = False, reasoning: bool = False, max_tokens: int | None = None,
                  tool_result: tuple[ToolCall, str] | None = None) -> Result:
         content: list[Any] = [{"type": "input_text", "text": prompt}]
         if image:
-            content.append({"type": "input_image", "image_url": f"data:image/png;base64,{PNG_B64}",
+            content.append({"type": "input_image", "image_url": f"data:image/png;base64,{_b64(image)}",
                             "detail": "auto"})
         items: list[Any] = [{"role": "developer", "content": "You are terse."},
                             {"role": "user", "content": content}]
@@ -266,12 +275,12 @@ class AnthropicDriver(Driver):
         self.client = anthropic.Anthropic(base_url=base_url, api_key=key, max_retries=0)
 
     def generate(self, model: str, prompt: str, *, stream: bool = False, tools: bool = False,
-                 image: bool = False, reasoning: bool = False, max_tokens: int | None = None,
+                 image: bool | bytes = False, reasoning: bool = False, max_tokens: int | None = None,
                  tool_result: tuple[ToolCall, str] | None = None) -> Result:
         content: list[Any] = [{"type": "text", "text": prompt}]
         if image:
             content.append({"type": "image", "source": {"type": "base64", "media_type": "image/png",
-                                                        "data": PNG_B64}})
+                                                        "data": _b64(image)}})
         messages: list[Any] = [{"role": "user", "content": content}]
         if tool_result:
             call, output = tool_result
@@ -331,11 +340,11 @@ class GeminiDriver(Driver):
             retry_options=gtypes.HttpRetryOptions(attempts=1)))
 
     def generate(self, model: str, prompt: str, *, stream: bool = False, tools: bool = False,
-                 image: bool = False, reasoning: bool = False, max_tokens: int | None = None,
+                 image: bool | bytes = False, reasoning: bool = False, max_tokens: int | None = None,
                  tool_result: tuple[ToolCall, str] | None = None) -> Result:
         parts: list[gtypes.Part] = [gtypes.Part(text=prompt)]
         if image:
-            parts.append(gtypes.Part(inline_data=gtypes.Blob(mime_type="image/png", data=PNG)))
+            parts.append(gtypes.Part(inline_data=gtypes.Blob(mime_type="image/png", data=_raw(image))))
         contents = [gtypes.Content(role="user", parts=parts)]
         if tool_result:
             call, output = tool_result

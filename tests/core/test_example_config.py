@@ -20,7 +20,7 @@ EXAMPLE = Path(__file__).parent / "data" / "cliproxyapi-config.example.yaml"
 ACTED_ON = {
     "host", "port", "tls", "remote-management", "auth-dir", "api-keys", "debug", "pprof", "plugins",
     "commercial-mode", "logging-to-file", "logs-max-total-size-mb", "error-logs-max-files",
-    "usage-statistics-enabled", "proxy-url", "force-model-prefix", "passthrough-headers", "request-retry",
+    "usage-statistics-enabled", "redis-usage-queue-retention-seconds", "proxy-url", "force-model-prefix", "passthrough-headers", "request-retry",
     "max-retry-credentials", "max-retry-interval", "disable-cooling", "save-cooldown-status",
     "transient-error-cooldown-seconds", "disable-claude-cloak-mode", "claude-code", "disable-image-generation",
     "routing", "codex", "xai", "nonstream-keepalive-interval", "antigravity-signature-bypass-strict",

@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
 from crossroads import assemble, ir
-from crossroads.dialects import anthropic as anth
 from crossroads.dialects.anthropic import DIALECT, AnthropicDialect
+from crossroads.dialects.anthropic import parts as anth
 from tests.dialects.sdk import drain
 
 KEEP = AnthropicDialect(mid_conversation_system="keep", sampling_params=True)

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter
 
 from crossroads import ir
 from crossroads.assemble import Assembler, events_for
-from crossroads.dialects.gemini import DIALECT, NAME
+from crossroads.dialects.gemini import DIALECT, JSON_ARRAY, NAME
 
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\x00" * 8).decode()
 JPEG = base64.b64encode(b"\xff\xd8\xff\xe0" + b"\x00" * 8).decode()
@@ -334,7 +334,7 @@ def test_unknown_fields_are_kept_and_merged_back() -> None:
 
 
 @pytest.mark.parametrize(("body", "param"), [
-    ([], "request body"),
+    ([], "body"),
     ({}, "contents"),
     ({"contents": {"role": "user"}}, "contents"),
     ({"contents": ["hi"]}, "contents[0]"),
@@ -1103,8 +1103,9 @@ def sse_payloads(stream: bytes) -> list[dict[str, Any]]:
     return payloads
 
 
-def encode_all(events: list[ir.Event], **kwargs: Any) -> tuple[list[bytes], bytes]:
-    encoder = DIALECT.stream_encoder(model=kwargs.pop("model", "gemini-client-name"), **kwargs)
+def encode_all(events: list[ir.Event], json_array: bool = False, **kwargs: Any) -> tuple[list[bytes], bytes]:
+    dialect = JSON_ARRAY if json_array else DIALECT
+    encoder = dialect.stream_encoder(model=kwargs.pop("model", "gemini-client-name"), **kwargs)
     pieces = [encoder.encode(event) for event in events]
     return pieces, encoder.close()
 
@@ -1163,14 +1164,14 @@ def test_encoder_is_incremental_and_buffers_only_tool_arguments() -> None:
 
 
 def test_encoder_json_array_mode() -> None:
-    pieces, trailer = encode_all(list(events_for(REFERENCE_RESPONSE)), sse=False)
+    pieces, trailer = encode_all(list(events_for(REFERENCE_RESPONSE)), json_array=True)
     document = b"".join(pieces) + trailer
     assert document.startswith(b"[{") and b",\r\n{" in document
     array = json.loads(document)
     assert len(array) == len([p for p in pieces if p])
     for item in array:
         validate_wire_response(item)
-    _, empty_trailer = encode_all([], sse=False)
+    _, empty_trailer = encode_all([], json_array=True)
     assert json.loads(empty_trailer) == []
 
 
@@ -1184,7 +1185,7 @@ def test_encoder_error_event() -> None:
     with pytest.raises(genai_errors.ClientError) as caught:
         genai_errors.APIError.raise_error(payload["error"]["code"], payload, None)
     assert caught.value.code == 429 and caught.value.status == "RESOURCE_EXHAUSTED"
-    array_pieces, trailer = encode_all([ir.ErrorEvent(error)], sse=False)
+    array_pieces, trailer = encode_all([ir.ErrorEvent(error)], json_array=True)
     assert json.loads(b"".join(array_pieces) + trailer)[0]["error"]["status"] == "RESOURCE_EXHAUSTED"
 
 

@@ -1234,3 +1234,44 @@ def test_property_rendered_foreign_view_is_sdk_valid(body: dict[str, Any]) -> No
             tool.raw = None
     rendered = D.render_request(request)
     validate_request(rendered)
+
+
+def test_delta_frames_are_the_events_the_sdk_expects() -> None:
+    encoder = DIALECT.stream_encoder(model="m")
+    events: list[ir.Event] = [ir.Start("resp_1", "m"), ir.PartStart(0, ir.ThinkingPart()),
+                              ir.PartDelta(0, text="hm"), ir.PartStop(0), ir.PartStart(1, ir.TextPart("")),
+                              ir.PartDelta(1, text='a "quoted"\ntext'), ir.PartStop(1),
+                              ir.PartStart(2, ir.ToolCallPart("call_1", "f")), ir.PartDelta(2, text='{"q":'),
+                              ir.PartStop(2), ir.Finish("tool_use")]
+    stream = b"".join(encoder.encode(e) for e in events) + encoder.close()
+    frames = [block.split(b"\n") for block in stream.split(b"\n\n") if block]
+    payloads = [orjson.loads(lines[1][len(b"data: "):]) for lines in frames]
+    assert [lines[0] for lines in frames] == [b"event: " + p["type"].encode() for p in payloads]
+    assert [p["sequence_number"] for p in payloads] == list(range(len(payloads)))
+    deltas = {p["type"]: {k: v for k, v in p.items() if k not in ("item_id", "sequence_number")}
+              for p in payloads if p["type"].endswith(".delta")}
+    assert deltas == {
+        "response.reasoning_summary_text.delta": {"type": "response.reasoning_summary_text.delta",
+                                                  "output_index": 0, "summary_index": 0, "delta": "hm"},
+        "response.output_text.delta": {"type": "response.output_text.delta", "output_index": 1,
+                                       "content_index": 0, "delta": 'a "quoted"\ntext', "logprobs": []},
+        "response.function_call_arguments.delta": {"type": "response.function_call_arguments.delta",
+                                                   "output_index": 2, "delta": '{"q":'},
+    }
+    for payload in payloads:
+        if payload["type"].endswith(".delta"):
+            added = next(p for p in payloads if p["type"] == "response.output_item.added"
+                         and p["output_index"] == payload["output_index"])
+            assert payload["item_id"] == added["item"]["id"]
+
+
+def test_a_schema_too_deep_to_write_does_not_break_the_stream() -> None:
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(300):
+        deep = {"type": "object", "properties": {"a": deep}}
+    request = ir.Request(model="m", tools=[ir.Tool("f", parameters=deep)])
+    encoder = DIALECT.stream_encoder(model="m", request=request)
+    stream = b"".join(encoder.encode(e) for e in [ir.Start("r", "m"), ir.Finish("end_turn")]) + encoder.close()
+    payloads = [orjson.loads(block.split(b"data: ", 1)[1]) for block in stream.split(b"\n\n") if block]
+    assert [p["type"] for p in payloads] == ["response.created", "response.in_progress", "response.completed"]
+    assert all(p["response"]["tools"] == [] for p in payloads)

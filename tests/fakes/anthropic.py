@@ -31,6 +31,7 @@ from .common import (
     Reply,
     Scenario,
     ToolOffer,
+    base64_bytes,
     body_size,
     error_headers,
     fake_signature,
@@ -174,6 +175,7 @@ class FakeAnthropic(FakeServer):
         keys = BETA_CREATE_KEYS if beta else CREATE_KEYS
         validate_typed(_adapter("beta_create" if beta else "create"), body, keys)
         check_semantics(body)
+        images_in(body)
 
     # --- rendering
     def _message(self, body: JSON, reply: Reply) -> JSON:
@@ -451,3 +453,20 @@ def _delta(index: int, delta: JSON) -> bytes:
 
 
 __all__ = ["FakeAnthropic", "Scenario"]
+
+
+def images_in(body: JSON) -> list[bytes]:
+    """The inline images and documents of a request, decoded as the API does (BodyInvalid if it cannot)."""
+    found: list[bytes] = []
+
+    def blocks(content: Any, where: str) -> None:
+        for index, block in enumerate(content if isinstance(content, list) else ()):
+            place = f"{where}.{index}"
+            if block.get("type") in ("image", "document") and (block.get("source") or {}).get("type") == "base64":
+                found.append(base64_bytes(block["source"].get("data"), f"{place}.source.data"))
+            elif block.get("type") == "tool_result":
+                blocks(block.get("content"), f"{place}.content")
+
+    for number, message in enumerate(body.get("messages") or ()):
+        blocks(message.get("content"), f"messages.{number}.content")
+    return found

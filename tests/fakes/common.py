@@ -307,6 +307,32 @@ class BodyInvalid(Exception):
         self.param = param
 
 
+def base64_bytes(data: Any, where: str, *, urlsafe: bool = False) -> bytes:
+    """Inline data as the real API decodes it: standard base64 for Anthropic and
+    OpenAI (which reject anything else); Google's JSON mapping of ``bytes``
+    also takes the URL-safe alphabet and missing padding."""
+    if not isinstance(data, str):
+        raise BodyInvalid(f"{where}: expected base64 text", where)
+    text = data
+    if urlsafe:
+        text = text.replace("-", "+").replace("_", "/")
+        text += "=" * (-len(text) % 4)
+    try:
+        return base64.b64decode(text, validate=True)
+    except ValueError:
+        raise BodyInvalid(f"{where}: invalid base64 data", where) from None
+
+
+def data_url_bytes(url: Any, where: str) -> bytes | None:
+    """The bytes of a ``data:`` URL (None for other URLs), strictly decoded."""
+    if not isinstance(url, str) or not url.startswith("data:"):
+        return None
+    header, comma, payload = url[5:].partition(",")
+    if not comma or not header.endswith(";base64") or "/" not in header:
+        raise BodyInvalid(f"{where}: invalid data URL", where)
+    return base64_bytes(payload, where)
+
+
 def validate_typed(adapter: TypeAdapter[Any], body: JSON, allowed_keys: frozenset[str]) -> None:
     """Validate `body`, rejecting unknown top-level keys like the real APIs do.
 

@@ -29,6 +29,7 @@ from .common import (
     FakeServer,
     Reply,
     ToolOffer,
+    base64_bytes,
     body_size,
     error_headers,
     fake_signature,
@@ -205,6 +206,7 @@ def validate_request(body: Any) -> None:
             raise BodyInvalid(_describe(field, error)) from None
         _reject_unknown_enums(validated, field)
     check_semantics(body)
+    images_in(body)
 
 
 def _reject_unknown_enums(value: Any, path: str) -> None:
@@ -435,3 +437,15 @@ def json_array_frames(chunks: list[JSON]) -> Iterator[bytes]:
 
 
 __all__ = ["FakeGemini"]
+
+
+def images_in(body: JSON) -> list[bytes]:
+    """The inline data of a request's parts, decoded as the API does (either base64 alphabet)."""
+    found: list[bytes] = []
+    for number, content in enumerate(body.get("contents") or ()):
+        for index, part in enumerate(content.get("parts") or ()):
+            blob = _get(part, "inlineData")
+            if isinstance(blob, dict):
+                found.append(base64_bytes(blob.get("data"), f"contents[{number}].parts[{index}].inlineData.data",
+                                          urlsafe=True))
+    return found

@@ -29,6 +29,7 @@ from .common import (
     Reply,
     ToolOffer,
     body_size,
+    data_url_bytes,
     error_headers,
     json_body,
     json_response,
@@ -169,6 +170,7 @@ class FakeOpenAIChat(OpenAIFake):
             raise BodyInvalid(f"Unrecognized request argument supplied: {unknown[0]}", unknown[0])
         validate_typed(_adapter(), body, self.allowed_keys)
         check_semantics(body)
+        images_in(body)
 
     def _completion(self, body: JSON, reply: Reply) -> JSON:
         message: JSON = {"role": "assistant", "content": reply.text or None, "refusal": None, "annotations": []}
@@ -378,3 +380,21 @@ def stream_chunks(completion: JSON, include_usage: bool) -> Iterator[bytes]:
 
 
 __all__ = ["FakeOpenAIChat"]
+
+
+def images_in(body: JSON) -> list[bytes]:
+    """The inline images and files of a request, decoded as the API does (BodyInvalid if it cannot)."""
+    found: list[bytes] = []
+    for number, message in enumerate(body.get("messages") or ()):
+        content = message.get("content")
+        for index, part in enumerate(content if isinstance(content, list) else ()):
+            where = f"messages[{number}].content[{index}]"
+            if part.get("type") == "image_url":
+                data = data_url_bytes(part["image_url"].get("url"), f"{where}.image_url.url")
+            elif part.get("type") == "file":
+                data = data_url_bytes((part.get("file") or {}).get("file_data"), f"{where}.file.file_data")
+            else:
+                data = None
+            if data is not None:
+                found.append(data)
+    return found

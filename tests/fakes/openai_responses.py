@@ -25,6 +25,7 @@ from .common import (
     Reply,
     ToolOffer,
     body_size,
+    data_url_bytes,
     fake_signature,
     json_body,
     json_response,
@@ -83,6 +84,7 @@ class FakeOpenAIResponses(OpenAIFake):
         validate_typed(_adapter(), _without_null_reasoning_content(_with_default_strict(body)), self.allowed_keys)
         if not body.get("previous_response_id"):
             check_tool_outputs(body.get("input"))
+        images_in(body)
 
     def _response(self, body: JSON, reply: Reply) -> JSON:
         output: list[JSON] = []
@@ -347,3 +349,22 @@ def _item_events(seq: _Sequencer, index: int, item: JSON) -> Iterator[bytes]:
 
 
 __all__ = ["FakeOpenAIResponses"]
+
+
+def images_in(body: JSON) -> list[bytes]:
+    """The inline images and files of a request, decoded as the API does (BodyInvalid if it cannot)."""
+    found: list[bytes] = []
+    items = body.get("input")
+    for number, item in enumerate(items if isinstance(items, list) else ()):
+        content = item.get("content") if isinstance(item, dict) else None
+        for index, part in enumerate(content if isinstance(content, list) else ()):
+            where = f"input[{number}].content[{index}]"
+            if part.get("type") == "input_image":
+                data = data_url_bytes(part.get("image_url"), f"{where}.image_url")
+            elif part.get("type") == "input_file":
+                data = data_url_bytes(part.get("file_data"), f"{where}.file_data")
+            else:
+                data = None
+            if data is not None:
+                found.append(data)
+    return found

@@ -31,6 +31,7 @@ log = logging.getLogger("crossroads.access")
 HASH_PREFIXES = ("$2a$", "$2b$", "$2y$")
 LOCAL_TOKEN_FILE = ".management-token"
 LOOPBACK = ("127.0.0.1", "::1")
+PASSWORD_ENV = "MANAGEMENT_PASSWORD"
 _SECRET_LINE = re.compile(r"^(?P<lead>\s+secret-key\s*:\s*)(?P<value>.*?)\s*$", re.MULTILINE)
 
 
@@ -44,6 +45,9 @@ def hash_secret(plain: str) -> str:
 
 class SecretCheck:
     def __init__(self, auth_dir: str) -> None:
+        # CLIProxyAPI's MANAGEMENT_PASSWORD: an extra secret, read once at start, that also
+        # turns management on (from anywhere) when the config has no secret-key
+        self.env_secret = os.environ.get(PASSWORD_ENV, "").strip()
         self._matched: dict[str, bytes] = {}  # stored hash -> digest of the key that matched it
         self._token_path = Path(auth_dir).expanduser() / LOCAL_TOKEN_FILE
         self._local_token: str | None = None
@@ -55,6 +59,9 @@ class SecretCheck:
         if self._local_token is None:
             self._local_token = read_local_token(self._token_path) or ""
         return bool(self._local_token) and hmac.compare_digest(presented.encode(), self._local_token.encode())
+
+    def matches_env(self, presented: str) -> bool:
+        return bool(self.env_secret) and hmac.compare_digest(presented.encode(), self.env_secret.encode())
 
     def matches(self, presented: str, stored: str) -> bool:
         if not is_hashed(stored):

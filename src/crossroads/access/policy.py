@@ -127,6 +127,11 @@ class Limiter:
         return policy
 
 
+def budget_window(policy: KeyPolicy, now: float) -> tuple[float, float]:
+    """The budget period ``now`` falls in (epoch seconds, start and end)."""
+    return _period(policy.budget_period, now)
+
+
 def _limits(policy: KeyPolicy) -> Limits:
     start, end = _period(policy.budget_period, time.time()) if policy.budget_tokens is not None else (0.0, 0.0)
     return Limits(policy.rpm, policy.tpm, policy.budget_tokens, start, end)

@@ -155,6 +155,14 @@ class PendingDeviceLogins:
             return {"status": "error", "error": message}
         return {"status": "ok", "accounts": task.result()}
 
+    def cancel(self, state: str) -> bool:
+        """Stop polling one login (False: none was being polled)."""
+        task = self._tasks.get(state)
+        if task is None or task.done():
+            return False
+        task.cancel()
+        return True
+
     def cancel_all(self) -> None:
         for task in self._tasks.values():
             task.cancel()

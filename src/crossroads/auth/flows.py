@@ -156,6 +156,10 @@ class PendingLogins:
     async def complete(self, redirect: Redirect) -> list[LoginResult]:
         return await complete(self.take(redirect.state), redirect)
 
+    def cancel(self, state: str) -> bool:
+        """Forget a login still waiting for its redirect (False: none was)."""
+        return self._pending.pop(state, None) is not None
+
     def _expire(self) -> None:
         cutoff = time.time() - self.ttl
         for state in [s for s, login in self._pending.items() if login.started_at < cutoff]:

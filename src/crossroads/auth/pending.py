@@ -38,6 +38,13 @@ class Logins:
             return outcome
         return self.devices.status(state)
 
+    def cancel(self, state: str) -> bool:
+        """Abandon a login in progress, browser or device; False when none was in progress."""
+        if self.browser.cancel(state):
+            self.failed(state, "the login was cancelled")
+            return True
+        return self.devices.cancel(state)
+
     def close(self) -> None:
         """Stop polling device logins (server shutdown)."""
         self.devices.cancel_all()

@@ -7,6 +7,7 @@ objects, one per stream.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from crossroads import ir
@@ -15,7 +16,7 @@ from crossroads import ir
 class StreamDecoder(Protocol):
     """Upstream SSE events (already split into event name + data) -> IR events."""
 
-    def feed(self, event: str | None, data: str) -> list[ir.Event]: ...
+    def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]: ...
 
     def close(self) -> list[ir.Event]:
         """Called at end of input; returns trailing events (e.g. a Finish or an
@@ -34,12 +35,15 @@ class StreamEncoder(Protocol):
 
 
 class Dialect(Protocol):
+    """What the rest of the router uses; every dialect implements it through
+    :class:`crossroads.dialects.kit.adapter.DialectBase`, which documents the hooks."""
+
     name: str
-    # what the end of a complete stream contains (a pass-through stream ending
-    # without it was cut, and the client gets an error event)
     stream_terminators: tuple[bytes, ...]
-    # True when remote image URLs must be fetched and sent inline
     needs_inline_images: bool
+    model_in_url: bool
+    stream_content_type: bytes
+    path_markers: tuple[str, ...]
 
     def parse_request(self, body: dict[str, Any], *, model: str | None = None,
                       stream: bool | None = None) -> ir.Request:
@@ -55,12 +59,26 @@ class Dialect(Protocol):
 
     def stream_decoder(self) -> StreamDecoder: ...
 
-    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
-                       sse: bool = True) -> StreamEncoder:
-        """``sse=False`` only matters for Gemini (JSON-array streaming without
-        ``alt=sse``); other dialects ignore it."""
-        ...
+    def stream_encoder(self, *, model: str, request: ir.Request | None = None) -> StreamEncoder: ...
 
     def parse_error(self, status: int, body: bytes) -> ir.Error: ...
 
     def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]: ...
+
+    def usage_of(self, payload: dict[str, Any]) -> ir.Usage | None: ...
+
+    def passthrough_edits(self, body: dict[str, Any], model: str | None, stream: bool) -> tuple[bool, bool]: ...
+
+    def hides_usage_chunk(self, payload: dict[str, Any]) -> bool: ...
+
+    def passthrough_framer(self) -> Framer | None: ...
+
+    def identifies(self, headers: Mapping[str, str]) -> bool: ...
+
+
+class Framer(Protocol):
+    """Upstream SSE bytes in, the client's framing out (e.g. Gemini's JSON array)."""
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...

@@ -16,9 +16,13 @@ import orjson
 
 from crossroads import ir
 from crossroads.dialects.gemini import DIALECT as GEMINI
-from crossroads.dialects.gemini import GeminiStreamDecoder, GeminiStreamEncoder
+from crossroads.dialects.gemini.decode import GeminiStreamDecoder
+from crossroads.dialects.gemini.encode import GeminiStreamEncoder
+from crossroads.dialects.kit.adapter import DialectBase
 
 NAME = "cloudcode"
+
+JSON = dict[str, Any]
 
 
 def unwrap(body: Any) -> Any:
@@ -31,17 +35,21 @@ def unwrap(body: Any) -> Any:
 
 
 class CloudCodeStreamDecoder:
+    """Each event is parsed once and its envelope taken off."""
+
+    __slots__ = ("_inner",)
+
     def __init__(self) -> None:
         self._inner = GeminiStreamDecoder()
 
-    def feed(self, event: str | None, data: str) -> list[ir.Event]:
-        if '"response"' not in data[:32]:
-            return self._inner.feed(event, data)  # errors and bare chunks
+    def feed(self, event: str | None, data: str | bytes) -> list[ir.Event]:
+        if not data.strip():
+            return []
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            return self._inner.feed(event, data)
-        return self._inner.feed(event, orjson.dumps(unwrap(chunk)).decode())
+            return self._inner.feed(event, data)  # reports the broken event
+        return self._inner.feed_chunk(unwrap(chunk))
 
     def close(self) -> list[ir.Event]:
         return self._inner.close()
@@ -50,8 +58,10 @@ class CloudCodeStreamDecoder:
 class CloudCodeStreamEncoder:
     """For clients of the internal API: each Gemini SSE frame re-wrapped."""
 
-    def __init__(self, *, model: str, request: ir.Request | None = None) -> None:
-        self._inner = GeminiStreamEncoder(model=model, request=request, sse=True)
+    __slots__ = ("_inner",)
+
+    def __init__(self, model: str, request: ir.Request | None = None) -> None:
+        self._inner = GeminiStreamEncoder(model=model, request=request)
 
     def encode(self, event: ir.Event) -> bytes:
         return _rewrap(self._inner.encode(event))
@@ -74,41 +84,41 @@ def _rewrap(frames: bytes) -> bytes:
     return b"".join(out)
 
 
-class CloudCodeDialect:
-    stream_terminators: tuple[bytes, ...] = (b"finishReason", b"finish_reason")
-    needs_inline_images = True
+class CloudCodeDialect(DialectBase):
     name = NAME
+    stream_terminators = (b"finishReason", b"finish_reason")
+    needs_inline_images = True
 
-    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
-                      stream: bool | None = None) -> ir.Request:
+    def read_request(self, body: JSON, model: str | None, stream: bool | None) -> ir.Request:
         inner = body.get("request")
         if not isinstance(inner, dict):
             raise ir.bad_request("request: the Cloud Code envelope needs a 'request' object", "request")
         model_name = model or body.get("model")
-        return GEMINI.parse_request(inner, model=model_name if isinstance(model_name, str) else None,
-                                    stream=stream)
+        return GEMINI.read_request(inner, model_name if isinstance(model_name, str) else None, stream)
 
-    def render_request(self, request: ir.Request) -> dict[str, Any]:
-        return {"model": request.model, "request": GEMINI.render_request(request)}
+    def write_request(self, request: ir.Request) -> JSON:
+        return {"model": request.model, "request": GEMINI.write_request(request)}
 
-    def parse_response(self, body: dict[str, Any]) -> ir.Response:
-        return GEMINI.parse_response(unwrap(body))
+    def read_response(self, body: JSON) -> ir.Response:
+        return GEMINI.read_response(unwrap(body))
 
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
-        return {"response": GEMINI.render_response(response)}
+    def write_response(self, response: ir.Response) -> JSON:
+        return {"response": GEMINI.write_response(response)}
 
-    def stream_decoder(self) -> CloudCodeStreamDecoder:
+    def new_decoder(self) -> CloudCodeStreamDecoder:
         return CloudCodeStreamDecoder()
 
-    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
-                       sse: bool = True) -> CloudCodeStreamEncoder:
+    def new_encoder(self, model: str, request: ir.Request | None) -> CloudCodeStreamEncoder:
         return CloudCodeStreamEncoder(model=model, request=request)
 
-    def parse_error(self, status: int, body: bytes) -> ir.Error:
-        return GEMINI.parse_error(status, body)
+    def read_error(self, status: int, body: bytes) -> ir.Error:
+        return GEMINI.read_error(status, body)
 
-    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
-        return GEMINI.render_error(error)
+    def write_error(self, error: ir.Error) -> tuple[int, JSON]:
+        return GEMINI.write_error(error)
+
+    def usage_of(self, payload: JSON) -> ir.Usage | None:
+        return GEMINI.usage_of(unwrap(payload))
 
 
 DIALECT = CloudCodeDialect()

@@ -19,7 +19,30 @@ from typing import Any
 import orjson
 
 from crossroads import ir
-from crossroads.dialects import openai_chat as chat
+from crossroads.dialects.kit.adapter import DialectBase
+from crossroads.dialects.kit.fields import (
+    optional_bool,
+    optional_int,
+    optional_str,
+    require_dict,
+    require_list,
+    require_str,
+)
+from crossroads.dialects.kit.stream import EncoderBase
+from crossroads.dialects.openai_chat.decode import ChatStreamDecoder
+from crossroads.dialects.openai_chat.encode import DONE_FRAME
+from crossroads.dialects.openai_chat.errors import error_object, parse_error, render_error
+from crossroads.dialects.openai_chat.request import (
+    parse_include_usage,
+    parse_sampling,
+    render_stop_and_stream,
+)
+from crossroads.dialects.openai_chat.response import (
+    finish_from_stop,
+    parse_usage,
+    render_usage,
+    stop_reason_from_finish,
+)
 from crossroads.ids import new_id
 from crossroads.sse import frame
 
@@ -40,7 +63,7 @@ def _prompt_text(prompt: Any, form: JSON) -> str:
         return ""
     if isinstance(prompt, str):
         return prompt
-    items = chat.require_list(prompt, "prompt")
+    items = require_list(prompt, "prompt")
     if not all(isinstance(item, str) for item in items):
         raise ir.bad_request("token-id prompts are not supported; send the prompt as text", "prompt")
     if len(items) > 1:
@@ -50,33 +73,27 @@ def _prompt_text(prompt: Any, form: JSON) -> str:
     return str(items[0]) if items else ""
 
 
-def parse_request(body: JSON, *, model: str | None = None, stream: bool | None = None) -> ir.Request:
-    body = chat.require_dict(body, "body")
+def parse_request(body: JSON, model: str | None = None, stream: bool | None = None) -> ir.Request:
+    body = require_dict(body, "body")
     model_name = body.get("model") if body.get("model") is not None else model
     if not isinstance(model_name, str) or not model_name:
         raise ir.bad_request("'model' is required and must be a non-empty string", "model")
     if body.get("suffix") is not None:
-        chat.require_str(body["suffix"], "suffix")
+        require_str(body["suffix"], "suffix")
         raise ir.bad_request("'suffix' (insertion) is not supported", "suffix")
-    if chat.opt_bool(body, "echo"):
+    if optional_bool(body.get("echo"), "echo"):
         raise ir.bad_request("'echo' is not supported", "echo")
     form: JSON = {}
     text = _prompt_text(body.get("prompt"), form)
     request = ir.Request(model=model_name, messages=[ir.Message("user", [ir.TextPart(text)])])
-    request.max_tokens = chat.opt_int(body, "max_tokens")
-    request.temperature = chat.opt_number(body, "temperature")
-    request.top_p = chat.opt_number(body, "top_p")
-    request.n = chat.opt_int(body, "n")
-    request.seed = chat.opt_int(body, "seed")
-    request.presence_penalty = chat.opt_number(body, "presence_penalty")
-    request.frequency_penalty = chat.opt_number(body, "frequency_penalty")
-    request.user = chat.opt_str(body, "user")
-    request.stop = chat.parse_stop(body.get("stop"), form)
-    wire_stream = chat.opt_bool(body, "stream")
+    request.max_tokens = optional_int(body.get("max_tokens"), "max_tokens")
+    parse_sampling(body, request, form)
+    request.user = optional_str(body.get("user"), "user")
+    wire_stream = optional_bool(body.get("stream"), "stream")
     request.stream = bool(wire_stream) if stream is None else stream
     if wire_stream is False:
         form["stream_false"] = True
-    request.include_usage = chat.parse_include_usage(body, form)
+    request.include_usage = parse_include_usage(body, form)
     if "echo" in body:
         form["echo"] = body["echo"]
     unknown = {k: v for k, v in body.items() if k not in _REQUEST_FIELDS}
@@ -108,15 +125,7 @@ def render_request(request: ir.Request) -> JSON:
         value = getattr(request, key)
         if value is not None:
             body[key] = value
-    if request.stop:
-        body["stop"] = chat.render_stop(request.stop, form)
-    if request.stream:
-        body["stream"] = True
-    elif form.get("stream_false"):
-        body["stream"] = False
-    options = chat.render_stream_options(request, form)
-    if options is not None:
-        body["stream_options"] = options
+    render_stop_and_stream(request, form, body)
     if "echo" in form:
         body["echo"] = form["echo"]
     for key, value in (request.extra.get(NAME) or {}).items():
@@ -125,7 +134,7 @@ def render_request(request: ir.Request) -> JSON:
 
 
 def finish_reason(stop: ir.StopReason | None) -> str:
-    finish = chat.finish_from_stop(stop)
+    finish = finish_from_stop(stop)
     return finish if finish in _FINISH_REASONS else "stop"
 
 
@@ -139,10 +148,10 @@ def parse_response(body: JSON) -> ir.Response:
     if first is not None:
         text = first.get("text")
         response.parts = [ir.TextPart(text if isinstance(text, str) else "")]
-        response.stop_reason = chat.stop_reason_from_finish(first.get("finish_reason"))
+        response.stop_reason = stop_reason_from_finish(first.get("finish_reason"))
         if first.get("logprobs") is not None:
             response.extra[FORM] = {"logprobs": first["logprobs"]}
-    response.usage = chat.parse_usage(body.get("usage"))
+    response.usage = parse_usage(body.get("usage"))
     fingerprint = body.get("system_fingerprint")
     if fingerprint is not None:
         response.extra[NAME] = {"system_fingerprint": fingerprint}
@@ -161,12 +170,12 @@ def render_response(response: ir.Response) -> JSON:
                      "finish_reason": finish_reason(response.stop_reason)}],
     }
     if response.usage is not None:
-        body["usage"] = chat.render_usage(response.usage)
+        body["usage"] = render_usage(response.usage)
     body.update(response.extra.get(NAME) or {})
     return body
 
 
-class CompletionStreamDecoder(chat.ChatStreamDecoder):
+class CompletionStreamDecoder(ChatStreamDecoder):
     """Text-completion chunks carry ``choices[].text`` instead of a delta."""
 
     __slots__ = ()
@@ -179,55 +188,47 @@ class CompletionStreamDecoder(chat.ChatStreamDecoder):
         self._finish_choice(choice.get("finish_reason"), events)
 
 
-class CompletionStreamEncoder:
+class CompletionStreamEncoder(EncoderBase):
     """IR events -> ``text_completion`` SSE chunks. Only text reaches the client:
     a text completion has no place for thinking or tool calls."""
 
-    __slots__ = ("_created", "_errored", "_head", "_include_usage", "_model", "_text_parts", "_usage")
+    __slots__ = ("_created", "_head", "_include_usage", "_model", "_text_parts")
 
     def __init__(self, model: str, request: ir.Request | None = None) -> None:
+        super().__init__()
         self._model = model
         self._created = int(time.time())
         self._include_usage = bool(request is not None and request.include_usage)
         self._head = b""
         self._text_parts: set[int] = set()
-        self._usage: ir.Usage | None = None
-        self._errored = False
 
-    def encode(self, event: ir.Event) -> bytes:
-        if self._errored:
-            return b""
-        if isinstance(event, ir.PartDelta):
-            if event.index in self._text_parts and event.text:
-                return self._choice(event.text, b"null")
-            return b""
-        if isinstance(event, ir.PartStart):
-            part = event.part
-            if isinstance(part, ir.TextPart):
-                self._text_parts.add(event.index)
-                return self._choice(part.text, b"null") if part.text else b""
-            return b""
-        if isinstance(event, ir.Start):
-            self._begin(event.id)
-            self._add_usage(event.usage)
-            return b""
-        if isinstance(event, ir.UsageEvent):
-            self._add_usage(event.usage)
-            return b""
-        if isinstance(event, ir.Finish):
-            self._add_usage(event.usage)
-            out = self._choice("", b'"' + finish_reason(event.stop_reason).encode() + b'"')
-            if self._include_usage and self._usage is not None:
-                out += frame(self._head + b',"choices":[],"usage":' + orjson.dumps(chat.render_usage(self._usage))
-                             + b"}")
-            return out
-        if isinstance(event, ir.ErrorEvent):
-            self._errored = True
-            return frame(orjson.dumps({"error": chat.error_object(event.error)}))
+    def on_start(self, event: ir.Start) -> bytes:
+        self._begin(event.id)
         return b""
 
-    def close(self) -> bytes:
-        return b"" if self._errored else b"data: [DONE]\n\n"
+    def on_part_start(self, event: ir.PartStart) -> bytes:
+        part = event.part
+        if isinstance(part, ir.TextPart):
+            self._text_parts.add(event.index)
+            return self._choice(part.text, b"null") if part.text else b""
+        return b""
+
+    def on_delta(self, event: ir.PartDelta) -> bytes:
+        if event.index in self._text_parts and event.text:
+            return self._choice(event.text, b"null")
+        return b""
+
+    def on_finish(self, event: ir.Finish) -> bytes:
+        out = self._choice("", b'"' + finish_reason(event.stop_reason).encode() + b'"')
+        if self._include_usage and self.usage is not None:
+            out += frame(self._head + b',"choices":[],"usage":' + orjson.dumps(render_usage(self.usage)) + b"}")
+        return out
+
+    def on_error(self, error: ir.Error) -> bytes:
+        return frame(orjson.dumps({"error": error_object(error)}))
+
+    def on_close(self) -> bytes:
+        return b"" if self.failed else DONE_FRAME
 
     def _begin(self, response_id: str) -> None:
         self._head = (b'{"id":' + orjson.dumps(response_id or new_id("cmpl-"))
@@ -240,41 +241,21 @@ class CompletionStreamEncoder:
         return frame(self._head + b',"choices":[{"text":' + orjson.dumps(text)
                      + b',"index":0,"logprobs":null,"finish_reason":' + finish + b"}]}")
 
-    def _add_usage(self, usage: ir.Usage | None) -> None:
-        if usage is not None:
-            self._usage = usage if self._usage is None else self._usage.merged(usage)
 
-
-class OpenAICompletionsDialect:
-    stream_terminators: tuple[bytes, ...] = (b"[DONE]",)
-    needs_inline_images = False
+class OpenAICompletionsDialect(DialectBase):
     name = NAME
+    stream_terminators = (b"[DONE]",)
+    read_request = staticmethod(parse_request)
+    write_request = staticmethod(render_request)
+    read_response = staticmethod(parse_response)
+    write_response = staticmethod(render_response)
+    read_error = staticmethod(parse_error)
+    write_error = staticmethod(render_error)
+    new_decoder = staticmethod(CompletionStreamDecoder)
+    new_encoder = staticmethod(CompletionStreamEncoder)
 
-    def parse_request(self, body: dict[str, Any], *, model: str | None = None,
-                      stream: bool | None = None) -> ir.Request:
-        return parse_request(body, model=model, stream=stream)
-
-    def render_request(self, request: ir.Request) -> dict[str, Any]:
-        return render_request(request)
-
-    def parse_response(self, body: dict[str, Any]) -> ir.Response:
-        return parse_response(body)
-
-    def render_response(self, response: ir.Response) -> dict[str, Any]:
-        return render_response(response)
-
-    def stream_decoder(self) -> CompletionStreamDecoder:
-        return CompletionStreamDecoder()
-
-    def stream_encoder(self, *, model: str, request: ir.Request | None = None,
-                       sse: bool = True) -> CompletionStreamEncoder:
-        return CompletionStreamEncoder(model, request)
-
-    def parse_error(self, status: int, body: bytes) -> ir.Error:
-        return chat.parse_error(status, body)
-
-    def render_error(self, error: ir.Error) -> tuple[int, dict[str, Any]]:
-        return chat.render_error(error)
+    def usage_of(self, payload: JSON) -> ir.Usage | None:
+        return parse_usage(payload.get("usage"))
 
 
 DIALECT = OpenAICompletionsDialect()

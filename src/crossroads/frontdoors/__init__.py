@@ -13,4 +13,6 @@ FRONTDOOR_MODULES = (
     "crossroads.frontdoors.management_config",
     "crossroads.frontdoors.management_accounts",
     "crossroads.frontdoors.management_lists",
+    "crossroads.frontdoors.management_dashboard",
+    "crossroads.frontdoors.management_tools",
 )

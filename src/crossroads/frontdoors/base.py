@@ -26,6 +26,7 @@ class Route:
     error_dialect: str  # which dialect's error shape this door answers in
     protected: bool = True
     prefix: bool = False
+    shipped: bool = False  # answers with files of the package (no secret in them: not masked)
 
 
 def json_body(request: Request) -> dict[str, Any]:

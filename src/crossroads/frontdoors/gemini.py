@@ -48,8 +48,10 @@ async def model_action(app: App, request: Request) -> Reply | StreamReply:
         raise ir.Error(404, "not_found", f"unknown method {action!r}; expected one of {', '.join(_METHODS)}")
     shapes.GEMINI_GENERATE.check(body)
     stream = action == "streamGenerateContent"
-    inbound = Inbound(dialect, body, request.body, name, stream, request.headers,
-                      sse=request.query.get("alt") == "sse", client_key=request.client_key, record=request.record)
+    if stream and request.query.get("alt") != "sse":
+        dialect = dialects.get("gemini:json-array")
+    inbound = Inbound(dialect, body, request.body, name, stream, request.headers, client_key=request.client_key,
+                      record=request.record)
     return await app.pipeline.handle(inbound)
 
 

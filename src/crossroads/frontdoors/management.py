@@ -38,10 +38,12 @@ if TYPE_CHECKING:
 
 def _authorize(app: App, request: Request) -> None:
     secret = app.config.management_secret
-    if not secret:
+    check = app.runtime.management_check
+    if not secret and not check.env_secret:
         raise ir.Error(404, "not_found", "the management API is disabled (set remote-management.secret-key)")
     settings = app.config.raw.get("remote-management") or {}
-    if not settings.get("allow-remote") and request.client_host not in ("127.0.0.1", "::1", None):
+    remote = settings.get("allow-remote") or check.env_secret  # as CLIProxyAPI: MANAGEMENT_PASSWORD allows remote
+    if not remote and request.client_host not in ("127.0.0.1", "::1", None):
         raise ir.Error(403, "permission", "management is only allowed from localhost")
     lockout = app.runtime.management_lockout
     locked = lockout.locked_for(request.client_host)
@@ -50,8 +52,8 @@ def _authorize(app: App, request: Request) -> None:
                        retry_after=locked)
     auth = request.headers.get("authorization", "")
     presented = auth[7:].strip() if auth[:7].lower() == "bearer " else request.headers.get("x-management-key", "")
-    check = app.runtime.management_check
-    if not presented or not (check.matches(presented, secret) or check.matches_local(presented, request.client_host)):
+    if not presented or not (check.matches_env(presented) or (secret and check.matches(presented, secret))
+                             or check.matches_local(presented, request.client_host)):
         lockout.failed(request.client_host)
         raise ir.Error(401, "authentication", "missing or wrong management key")
     lockout.succeeded(request.client_host)

@@ -111,12 +111,19 @@ async def get_config_yaml(app: App, request: Request) -> Reply:
 
 
 async def put_config_yaml(app: App, request: Request) -> Reply:
+    """A GET showed the file with its secrets masked; those masks, sent back
+    unchanged, stand for the secrets they hide (an edited value is taken as it is)."""
     _authorize(app, request)
     try:
         text = request.body.decode("utf-8")
         yaml.safe_load(text)
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ir.bad_request(f"invalid YAML: {exc}") from None
+    current = yaml.safe_dump(app.config.raw, sort_keys=False, allow_unicode=True)
+    if app.config_path and Path(app.config_path).exists():
+        current = await asyncio.to_thread(Path(app.config_path).read_text, encoding="utf-8")
+    for masked, original in app.runtime.redaction.redactor.originals(current).items():
+        text = text.replace(masked, original)
     await apply_config(app, text, "replaced config.yaml", request)
     return json_reply(200, {"ok": True, "changed": ["config"]})
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,7 +40,7 @@ log = logging.getLogger("crossroads.websocket")
 PATHS = frozenset({"/v1/responses", "/responses", "/backend-api/codex/responses"})
 DIALECT = "openai-responses"
 TERMINAL_EVENTS = frozenset({"response.completed", "response.failed", "response.incomplete"})
-NOTED_EVENTS = TERMINAL_EVENTS | {"response.created", "response.output_item.done"}
+NOTED_EVENTS = TERMINAL_EVENTS | {"response.created", "response.in_progress"}
 WS_ONLY_FIELDS = ("type", "generate")  # fields of the frame that are not Responses body fields
 
 
@@ -49,10 +50,21 @@ class ClientGone(Exception):
 
 @dataclass(slots=True)
 class Conversation:
-    """What the socket remembers of its last response (see module docstring)."""
+    """What the socket remembers of its last response (see module docstring).
+    The output items stay the raw event bytes until a request refers to them."""
 
     response_id: str | None = None
-    items: list[Any] = field(default_factory=list)  # the last input followed by its output
+    last_input: list[Any] = field(default_factory=list)
+    last_output: SseToFrames | None = None
+
+    @property
+    def items(self) -> list[Any]:
+        """The last input followed by its output."""
+        output = self.last_output.output() if self.last_output is not None else []
+        return [*self.last_input, *output]
+
+    def remember(self, response_id: str, input_items: list[Any], output: SseToFrames | None) -> None:
+        self.response_id, self.last_input, self.last_output = response_id, input_items, output
 
     def expand(self, body: dict[str, Any]) -> dict[str, Any]:
         previous = body.get("previous_response_id")
@@ -66,16 +78,21 @@ class Conversation:
         return expanded
 
 
+_RESPONSE_ID = re.compile(rb'"response":\{"id":"([^"\\]+)"')
+
+
 class SseToFrames:
-    """Splits the pipeline's SSE bytes into event payloads (one frame each),
-    noting the response id and output items for the next request."""
+    """Splits the pipeline's SSE bytes into event payloads (one frame each).
+    Nothing is parsed on the way: the response id is read from the first
+    event's bytes, and the output items are kept as bytes until
+    :meth:`output` is asked for them."""
 
     def __init__(self) -> None:
         self._buffer = b""
         self.response_id: str | None = None
-        self.output: list[Any] = []
         self.finished = False
-        self._items_done: list[Any] = []
+        self._items_done: list[bytes] = []
+        self._terminal = b""
 
     def feed(self, chunk: bytes) -> list[str]:
         self._buffer += chunk
@@ -89,6 +106,14 @@ class SseToFrames:
             if payload is not None:
                 frames.append(payload)
 
+    def output(self) -> list[Any]:
+        """The response's output items (parsed now, once)."""
+        items: Any = [_loads(raw).get("item") for raw in self._items_done]
+        if not items and self._terminal:
+            response = _loads(self._terminal).get("response")
+            items = response.get("output") if isinstance(response, dict) else None
+        return [item for item in items or () if isinstance(item, dict)]
+
     def _payload(self, block: bytes) -> str | None:
         name: str | None = None
         data: list[bytes] = []
@@ -100,26 +125,41 @@ class SseToFrames:
         if not data or data == [b"[DONE]"]:
             return None
         raw = b"\n".join(data)
-        if name is None or name in NOTED_EVENTS:
-            self._note(raw)
+        if name is None:
+            name = _event_type(raw)
+        if name == "response.output_item.done":
+            self._items_done.append(raw)
+        elif name in TERMINAL_EVENTS:
+            self.finished, self._terminal = True, raw
+        if self.response_id is None and name in NOTED_EVENTS:
+            self.response_id = _response_id(raw)
         return raw.decode()
 
-    def _note(self, raw: bytes) -> None:
-        try:
-            event = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return
-        kind = event.get("type")
-        if kind == "response.output_item.done" and isinstance(event.get("item"), dict):
-            self._items_done.append(event["item"])
-            return
-        response = event.get("response")
-        if isinstance(response, dict) and isinstance(response.get("id"), str):
-            self.response_id = response["id"]
-        if kind in TERMINAL_EVENTS:
-            self.finished = True
-            output = response.get("output") if isinstance(response, dict) else None
-            self.output = output if isinstance(output, list) and output else self._items_done
+
+def _loads(raw: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _event_type(raw: bytes) -> str | None:
+    """An event without an ``event:`` line: its type, read from the bytes."""
+    match = re.match(rb'\{"type":"([^"]+)"', raw)
+    if match is not None:
+        return match.group(1).decode()
+    kind = _loads(raw).get("type")
+    return kind if isinstance(kind, str) else None
+
+
+def _response_id(raw: bytes) -> str | None:
+    match = _RESPONSE_ID.search(raw)
+    if match is not None:
+        return match.group(1).decode()
+    response = _loads(raw).get("response")
+    response_id = response.get("id") if isinstance(response, dict) else None
+    return response_id if isinstance(response_id, str) else None
 
 
 async def serve(app: App, scope: Scope, receive: Receive, send: Send) -> None:
@@ -230,8 +270,7 @@ async def _respond(app: App, send: Send, headers: dict[str, str], client_key: st
         if closer is not None:
             await closer()
     if splitter.finished and splitter.response_id:
-        conversation.response_id = splitter.response_id
-        conversation.items = [*(_as_list(body.get("input"))), *splitter.output]
+        conversation.remember(splitter.response_id, _as_list(body.get("input")), splitter)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -254,8 +293,7 @@ async def _prewarm(send: Send, frame: dict[str, Any], conversation: Conversation
         status = "in_progress" if kind == "response.created" else "completed"
         await _send_text(send, orjson.dumps({"type": kind, "sequence_number": number,
                                              "response": {**response, "status": status}}).decode())
-    conversation.response_id = response_id
-    conversation.items = _as_list(frame.get("input"))
+    conversation.remember(response_id, _as_list(frame.get("input")), None)
 
 
 async def _send_error(send: Send, error: ir.Error, request_id: str | None = None) -> None:

@@ -26,9 +26,12 @@ from crossroads import requestid
 from crossroads.config import Config
 from crossroads.http import StreamReply
 from crossroads.observe import requestlog
+from crossroads.observe.alerts import Alerts
 from crossroads.observe.logfiles import AUDIT_LOG, MAIN_LOG, RequestFiles, SharedFileHandler
 from crossroads.observe.metrics import Metrics
 from crossroads.observe.redact import Text
+from crossroads.observe.tracing import Tracer, close_soon, open_tracer
+from crossroads.observe.usage_queue import UsageQueue, retention_of
 from crossroads.observe.usage_sql import UsageRow
 from crossroads.observe.usage_store import UsageStore
 from crossroads.record import RequestRecord
@@ -65,11 +68,14 @@ class Observer:
         settings = config().ops
         self.metrics = Metrics()
         self.usage = UsageStore(settings)
+        self.usage_queue = UsageQueue(lambda: retention_of(config().raw))
         self.files = self._files()
         self._handlers: list[logging.Handler] = []
         self._pending_files: set[asyncio.Future[Any]] = set()
         self._sampler: asyncio.Task[None] | None = None
         self._level = logging.NOTSET
+        self.tracer: Tracer | None = None  # tracing: on
+        self.alerts = Alerts(lambda: config().ops.alerts, lambda: config().ops.logs_path(), redactor, self.usage)
 
     def _files(self) -> RequestFiles:
         ops = self._config().ops
@@ -81,19 +87,25 @@ class Observer:
     async def start(self) -> None:
         self._level = logging.getLogger("crossroads").level  # given back at close
         self._configure_logging(starting=True)
+        self.tracer = open_tracer(self._config().ops.tracing)
         try:
             await self.usage.start()
         except Exception as exc:  # usage is not worth refusing to serve for
             log.error("usage: cannot open the database at %s: %s; usage is not recorded",
                       self.usage.db.where, exc)
         self._sampler = asyncio.create_task(self._sample_forever())
+        await self.alerts.start()
 
     async def close(self) -> None:
         if self._sampler is not None:
             self._sampler.cancel()
+        await self.alerts.close()
         if self._pending_files:
             await asyncio.gather(*self._pending_files, return_exceptions=True)
         await self.usage.close()
+        if self.tracer is not None:
+            await asyncio.to_thread(self.tracer.close)
+            self.tracer = None
         self.metrics.close()
         root = logging.getLogger()
         for handler in self._handlers:
@@ -106,6 +118,11 @@ class Observer:
         """A reloaded config: levels, formats and request-log settings follow it."""
         self.files = self._files()
         self._configure_logging()
+        tracing = self._config().ops.tracing
+        if self._sampler is not None and tracing != (self.tracer.settings if self.tracer else None) and (
+                tracing.enabled or self.tracer is not None):
+            close_soon(self.tracer)
+            self.tracer = open_tracer(tracing)
 
     def _configure_logging(self, starting: bool = False) -> None:
         ops = self._config().ops
@@ -131,6 +148,8 @@ class Observer:
         return RequestRecord(requestid.from_client(client_request_id), method, path)
 
     def received(self, record: RequestRecord, headers: dict[str, str], body: bytes) -> None:
+        if self.tracer is not None:
+            record.traceparent, record.tracestate = headers.get("traceparent"), headers.get("tracestate")
         if self._config().ops.request_log:  # kept by reference, read when the file is written
             record.request_headers, record.request_body = headers, body
 
@@ -172,13 +191,19 @@ class Observer:
             redactor = self.redactor()
             values = requestlog.fields(record, client, redactor, ops.debug)
             line = requestlog.json_line(values) if ops.log_format == "json" else requestlog.text_line(values)
-            logger.log(level, line, extra={"request": values})
+            logger.log(level, line, extra={"request": values, "redacted": True})
         if ops.metrics_enabled and not quiet:
             self.metrics.request(record)
             if record.error is not None or len(record.attempts) > 1:
                 self.sample()  # an account may have begun to cool: other workers' scrapes see it now
         if record.model is not None:  # a model request (not /healthz, /metrics, management)
-            self.usage.add(_usage_row(record, client))
+            row = _usage_row(record, client)
+            self.usage.add(row)
+            self.usage_queue.add(row, record.path, record.stream)
+        if self.tracer is not None and not quiet:
+            self.tracer.record(record)
+        if record.error is not None:
+            self.alerts.request_finished(record)
         if not quiet and (ops.request_log or (record.failed and record.model is not None
                                               and ops.error_logs_max_files > 0)):
             self._write_file(record, client, error_only=not ops.request_log)

@@ -12,16 +12,13 @@ like "1s", "6m0s").
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 
+from crossroads.dialects.kit import durations
+
 Window = tuple[float, float]  # (fraction of the window left, seconds until it resets)
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 _ANTHROPIC = tuple((f"anthropic-ratelimit-{k}-limit", f"anthropic-ratelimit-{k}-remaining",
                     f"anthropic-ratelimit-{k}-reset") for k in ("requests", "tokens", "input-tokens", "output-tokens"))
@@ -87,8 +84,8 @@ def number(value: str | None) -> float | None:
 def _duration(value: str | None) -> float:
     if not value:
         return 60.0
-    total = sum(float(n) * _UNIT[u] for n, u in _DURATION.findall(value))
-    return total or (number(value) or 60.0)
+    seconds = durations.duration(value)
+    return seconds if seconds else 60.0
 
 
 def _until_timestamp(value: str | None) -> float:

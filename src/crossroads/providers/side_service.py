@@ -156,7 +156,7 @@ class SideServiceProvider(ProviderBase):
         finishes: list[ir.Event] = []  # a stream is complete only with its [DONE]
         async for batch in iter_sse_batches(response):
             for name, data in batch:
-                done = done or data.strip() == "[DONE]"
+                done = done or data.strip() == b"[DONE]"
                 for event in decoder.feed(name, data):
                     if isinstance(event, ir.Finish):
                         finishes.append(event)

@@ -119,6 +119,10 @@ class Health:
     def set_headroom(self, account_id: str, fraction: float, reset_in: float) -> None:
         self._headroom[account_id] = Headroom(fraction, time.monotonic() + max(reset_in, 1.0))
 
+    def headroom(self, account_id: str) -> Headroom | None:
+        """The last rate-limit window an upstream reported for the account (None: none seen)."""
+        return self._headroom.get(account_id)
+
     def short_of_headroom(self, account_id: str) -> bool:
         if not self._headroom:
             return False

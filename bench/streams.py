@@ -1,0 +1,143 @@
+"""Memory with many open streams: the RSS of a proxy while N streams are open
+through it at once, against the raw pass-through proxy in the same run.
+
+    python bench/streams.py [--streams 1000] [--idle 10000] [--seconds 20]
+
+The bench upstream's ``hold`` model sends one chunk, idles, then ends; the clients
+open ``--streams`` streams through each proxy in turn, wait until every one
+has received its first chunk, read the RSS of the proxy's whole process tree
+(granian's main process and its worker, or the raw proxy's), then let the
+streams finish and count errors. ``--idle`` then opens that many streams at
+once through Crossroads (the file-descriptor limit is raised to the hard
+limit where allowed; ``serve`` does the same for the server) and reports how
+many completed without error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import run
+from run import (
+    BENCH_DIR,
+    CHAT_ALIAS,
+    CLIENT_KEY,
+    HOST,
+    Children,
+    crossroads_command,
+    crossroads_config,
+    descendants,
+    free_ports,
+    venv_python,
+)
+from soak import tree_rss_mb
+
+
+def raise_fd_limit() -> int:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    return soft
+
+
+async def open_streams(port: int, model: str, count: int, seconds: int, root: int) -> dict[str, Any]:
+    body = orjson.dumps({"model": model, "stream": True, "max_tokens": seconds,
+                         "messages": [{"role": "user", "content": "hold"}]})
+    headers = {"authorization": f"Bearer {CLIENT_KEY}", "content-type": "application/json"}
+    opened = asyncio.Event()
+    first = 0
+    errors: list[str] = []
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=seconds + 60)) as s:
+
+        async def one() -> None:
+            nonlocal first
+            try:
+                async with s.post(f"http://{HOST}:{port}/v1/chat/completions", data=body, headers=headers) as r:
+                    if r.status != 200:
+                        errors.append(f"HTTP {r.status}")
+                        return
+                    await r.content.readany()
+                    first += 1
+                    if first == count:
+                        opened.set()
+                    data = await r.read()
+                    if b"[DONE]" not in data:
+                        errors.append("no [DONE]")
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                errors.append(type(exc).__name__)
+                if first + len(errors) >= count:
+                    opened.set()
+
+        started = time.monotonic()
+        tasks = [asyncio.create_task(one()) for _ in range(count)]
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(opened.wait(), timeout=seconds + 30)
+        rss = tree_rss_mb(root)
+        open_after = time.monotonic() - started
+        await asyncio.gather(*tasks)
+    return {"streams": count, "open_at_once": first, "rss_mb_all_open": round(rss, 1),
+            "seconds_to_open_all": round(open_after, 2), "errors": len(errors),
+            "error_kinds": sorted(set(errors))[:5]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--streams", type=int, default=1000)
+    parser.add_argument("--idle", type=int, default=10000)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--output", type=Path, default=BENCH_DIR / "streams.json")
+    args = parser.parse_args()
+    limit = raise_fd_limit()
+    run.SUBPROCESS_LIFETIME = 900
+    result: dict[str, Any] = {"fd_soft_limit": limit}
+    with tempfile.TemporaryDirectory(prefix="crossroads-streams-") as tmp:
+        workdir = Path(tmp)
+        children = Children(workdir)
+        try:
+            upstream, raw, ours = free_ports(3)
+            ports = run.Ports(upstream, raw, ours)
+            config = workdir / "crossroads.yaml"
+            config.write_text(crossroads_config(ports).replace("gpt-4o-mini, alias", "hold, alias"))
+            children.start("upstream", [venv_python(), str(BENCH_DIR / "upstream.py"), "--port", str(upstream),
+                                        "--lifetime", "900"], None)
+            children.start("raw_proxy", [venv_python(), str(BENCH_DIR / "rawproxy.py"), "--port", str(raw),
+                                         "--lifetime", "900"], None, {"RAWPROXY_UPSTREAM": f"http://{HOST}:{upstream}"})
+            children.start("crossroads", crossroads_command(config, "granian"), None, {"HOME": tmp})
+            for name, port in (("upstream", upstream), ("raw_proxy", raw), ("crossroads", ours)):
+                children.wait_ready(name, port)
+            idle = {name: round(tree_rss_mb(children.procs[name].pid), 1) for name in ("raw_proxy", "crossroads")}
+            result["rss_mb_idle"] = idle
+            result["raw_proxy"] = asyncio.run(open_streams(raw, "hold", args.streams, args.seconds,
+                                                           children.procs["raw_proxy"].pid))
+            result["crossroads"] = asyncio.run(open_streams(ours, CHAT_ALIAS, args.streams, args.seconds,
+                                                            children.procs["crossroads"].pid))
+            for name in ("raw_proxy", "crossroads"):
+                added = result[name]["rss_mb_all_open"] - idle[name]
+                result[name]["kb_per_stream"] = round(added * 1024 / max(1, result[name]["open_at_once"]), 1)
+            if args.idle:
+                result["crossroads_idle_streams"] = asyncio.run(open_streams(
+                    ours, CHAT_ALIAS, args.idle, args.seconds, children.procs["crossroads"].pid))
+            result["crossroads_processes"] = len(descendants(children.procs["crossroads"].pid))
+        finally:
+            children.stop_all()
+    args.output.write_text(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+    print(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
+
+
+if __name__ == "__main__":
+    main()
