@@ -18,6 +18,7 @@ from crossroads.auth.refresher import Refresher
 from crossroads.auth.spec import OAuthSpec
 from crossroads.auth.table import OAuthTable
 from crossroads.config import Timeouts
+from crossroads.configkeys import ANY_KEYS
 from crossroads.credentials.base import Record
 from crossroads.providers import ratelimit_headers
 from crossroads.redaction import mask
@@ -179,9 +180,10 @@ class ProviderBase:
     dialect: ClassVar[str]
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads
     oauth: ClassVar[OAuthSpec | None] = None
-    # the shape of one entry of ``config_key`` (crossroads.configkeys); None: the provider reads no
-    # config entries (its config_key only names its auth-file channel)
-    entry_keys: ClassVar[Mapping[str, Any] | None] = None
+    # the shape of one entry of ``config_key`` (crossroads.configkeys; the default: entries whose keys
+    # the provider checks itself); None: the provider reads no config entries (its config_key only
+    # names its auth-file channel)
+    entry_keys: ClassVar[Mapping[str, Any] | None] = ANY_KEYS
     # other top-level keys the provider owns: their shape, or why it does not act on them
     settings: ClassVar[Mapping[str, Any]] = {}
 

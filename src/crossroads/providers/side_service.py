@@ -23,7 +23,6 @@ import orjson
 from crossroads import dialects, ir
 from crossroads.assemble import events_for
 from crossroads.config import Timeouts
-from crossroads.configkeys import ANY_KEYS
 from crossroads.providers.base import Account, AccountContext, ModelRoute, Outcome, ProviderBase, UpstreamCall
 from crossroads.services import spec as specs
 from crossroads.services.book import SERVICE_DOWN, Service, SideServices
@@ -38,7 +37,6 @@ _OWN_ERRORS = (SERVICE_DOWN, QUEUE_FULL, QUEUE_TIMEOUT)  # about the service's s
 
 class SideServiceProvider(ProviderBase):
     config_key: ClassVar[str]
-    entry_keys: ClassVar[Mapping[str, Any] | None] = ANY_KEYS  # services.spec validates them
     dialect: ClassVar[str] = "openai-chat"
     default_base_url: ClassVar[str] = "http://127.0.0.1"
     owns_exchange: ClassVar[bool] = True
