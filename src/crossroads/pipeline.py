@@ -31,8 +31,8 @@ from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.dialects.kit import durations
 from crossroads.http import Reply, StreamReply
 from crossroads.providers import error_rules
-from crossroads.providers.base import Account, Outcome, Provider
-from crossroads.providers.subscription_catalogue import Catalogue
+from crossroads.providers.base import Account, ModelRoute, Outcome, Provider
+from crossroads.providers.subscription_catalogue import Catalogue, ModelInfo
 from crossroads.record import RequestRecord
 from crossroads.routing import suffix
 from crossroads.routing.registry import Candidate, Pool
@@ -250,15 +250,15 @@ class Pipeline:
         # the same dialect: the reply passes through (re-framed when the client wants another framing)
         passthrough = upstream.name == inbound.dialect.name
         upstream_stream = provider.upstream_stream(inbound.stream)
-        if passthrough and progress.suffix_reasoning is None:
+        if passthrough and progress.suffix_reasoning is None and cand.route.levels is None:
             with client_data:
                 body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider,
                                                                  progress.snapshot.config.payload)
         else:
             if progress.ir_request is None:
                 progress.ir_request = _parse_client(inbound)
-            # a reasoning suffix on the same dialect: the body is re-rendered in its own dialect (a
-            # lossless round trip), the reply still passes through
+            # a reasoning suffix (or the model's configured thinking levels) on the same dialect: the body
+            # is re-rendered in its own dialect (a lossless round trip), the reply still passes through
             with client_data:
                 body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
                                                    progress.suffix_reasoning, provider, progress.snapshot, inbound,
@@ -666,7 +666,10 @@ def _fitted(request: ir.Request, cand: Candidate, upstream_stream: bool, suffix_
             catalogue: Catalogue) -> ir.Request:
     """The request as this account's model gets it: its name, and one
     canonical reasoning setting fitted to what the model supports."""
-    thinking = suffix.fit(suffix.merged(request.reasoning, suffix_reasoning), catalogue.lookup(cand.route.upstream))
+    info = catalogue.lookup(cand.route.upstream)
+    if cand.route.levels is not None:  # the config's thinking levels for this model
+        info = _with_levels(info, cand.route)
+    thinking = suffix.fit(suffix.merged(request.reasoning, suffix_reasoning), info)
     if thinking is not None and thinking.include_thoughts is None:
         # the client asked for reasoning; have it come back (Responses summaries, Gemini thoughts)
         thinking = dataclasses.replace(thinking, include_thoughts=True)
@@ -782,6 +785,16 @@ def _model_renamer(upstream: str, served: str) -> Callable[[bytes], bytes] | Non
         return data
 
     return rename
+
+
+def _with_levels(info: ModelInfo | None, route: ModelRoute) -> ModelInfo:
+    """The model as the config describes it: reasoning by these levels only
+    ("none" among them: it may be switched off; none at all: no reasoning)."""
+    levels = route.levels or ()
+    named = tuple(level for level in levels if level not in ("none", "auto"))
+    base = info or ModelInfo(route.upstream, route.context or 128_000, 8_192)
+    return dataclasses.replace(base, reasoning="level" if named else "none", levels=named,
+                               can_disable="none" in levels)
 
 
 def _retries(own: int | None, default: int) -> int:

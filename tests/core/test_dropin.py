@@ -303,3 +303,29 @@ def test_passthrough_headers_forwards_the_upstreams_response_headers(stream: boo
     assert "x-ratelimit-remaining-requests" not in off.headers
     assert not on.headers["x-request-id"].startswith("req_")  # the router's own id, not the upstream's
     assert len(on.headers.getlist("content-type")) == 1
+
+
+def test_per_model_thinking_levels_display_name_and_context() -> None:
+    import urllib3
+
+    with FakeOpenAIChat(api_keys=[KEY]) as fake:
+        entry = {"name": "m", "base-url": f"{fake.base_url}/v1", "api-key-entries": [{"api-key": KEY}],
+                 "models": [{"name": "gpt-4o-mini", "alias": "two-levels", "display-name": "Two Levels",
+                             "max-context-length": 65536, "thinking": {"levels": ["low", "high"]}},
+                            {"name": "gpt-4o", "alias": "no-thinking", "thinking": {"levels": []}}]}
+        with RouterProcess({"openai-compatibility": [entry]}) as router:
+            client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            for model, effort in (("two-levels", "medium"), ("two-levels", "minimal"), ("no-thinking", "high")):
+                client.chat.completions.create(model=model, reasoning_effort=effort,  # type: ignore[arg-type]
+                                               messages=[{"role": "user", "content": "q"}])
+            claude_list = urllib3.request("GET", f"{router.base_url}/v1/models",
+                                          headers={"anthropic-version": "2023-06-01"}).json()
+            gemini_list = urllib3.request("GET", f"{router.base_url}/v1beta/models").json()
+        sent = [r.body for r in fake.requests if r.path.endswith("/chat/completions")]
+    assert sent[0]["reasoning_effort"] in ("low", "high") and sent[1]["reasoning_effort"] == "low"
+    assert "reasoning_effort" not in sent[2]  # no levels: the model takes no reasoning setting
+    assert {m["id"]: m["display_name"] for m in claude_list["data"]}["two-levels"] == "Two Levels"
+    listed = {m["name"]: m for m in gemini_list["models"]}["models/two-levels"]
+    assert listed["displayName"] == "Two Levels" and listed["inputTokenLimit"] == 65536
+    with pytest.raises(config.ConfigError, match=r"thinking.levels: extreme not one of"):
+        preview(config.parse("claude-api-key: [{api-key: a, models: [{name: x, thinking: {levels: [extreme]}}]}]\n"))

@@ -80,9 +80,8 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
     silent = sorted(k for k in top - ACTED_ON if not any(p == k or p.startswith(f"{k}.") for p in reported))
     assert silent == [], f"keys neither acted on nor reported: {silent}"
     # per-entry and per-model keys are reported too, at their depth
-    for path in ("claude-api-key[1].cloak",
-                 "openai-compatibility[0].models[0].thinking", "xai-api-key[0].websockets",
-                 "codex-api-key[0].models[0].max-context-length", "payload.default[0]",
+    for path in ("claude-api-key[1].cloak", "xai-api-key[0].websockets", "payload.default[0]",
+                 "openai-compatibility[0].models[0].input-modalities",
                  "ws-auth", "quota-exceeded.switch-project", "streaming.bootstrap-retries"):
         assert path in reported, path
     assert reported["xai-api-key[0].websockets"].reason  # known to CLIProxyAPI: a reason, not "unknown"
@@ -92,7 +91,9 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
                  "gemini-api-key[0].request-retry", "openai-compatibility[0].models[0].force-mapping",
                  "xai-api-key", "vertex-api-key", "oauth-model-alias", "oauth-excluded-models",
                  "gemini-api-key[0].request-scoped-errors", "oauth-request-scoped-errors",
-                 "streaming.keepalive-seconds", "passthrough-headers"):
+                 "streaming.keepalive-seconds", "passthrough-headers",
+                 "openai-compatibility[0].models[0].thinking", "codex-api-key[0].models[0].max-context-length",
+                 "gemini-api-key[0].models[0].display-name"):
         assert path not in reported, path
     all_paths = _key_paths(yaml.safe_load(EXAMPLE.read_text()))
     assert {re.sub(r"\[\d+\]$", "", p) for p in reported} <= all_paths
@@ -101,14 +102,14 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
 def test_check_config_prints_what_serve_prints(tmp_path: Path) -> None:
     typo = tmp_path / "config.yaml"
     typo.write_text("port: 8400\nclaude-api-key:\n  - api-key: sk-1\n    modles: [x]\n"
-                    "    models:\n      - {name: a, alias: b, thinking: {levels: [low]}}\n"
+                    "    models:\n      - {name: a, alias: b, is-compat: true}\n"
                     "pprof: {enable: true}\n")
     out = subprocess.run([sys.executable, "-m", "crossroads", "check-config", str(typo)],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     text = " ".join(out.stderr.split())
     assert "line 4: claude-api-key[0].modles (unknown key, ignored)" in text
-    assert "line 6: claude-api-key[0].models[0].thinking (not acted on:" in text
+    assert "line 6: claude-api-key[0].models[0].is-compat (not acted on:" in text
     assert "line 7: pprof (not acted on:" in text
     assert "3 key(s) the router does not act on (1 unknown)" in text
     example = subprocess.run([sys.executable, "-m", "crossroads", "check-config", str(EXAMPLE)],

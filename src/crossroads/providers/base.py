@@ -42,6 +42,9 @@ class ModelRoute:
     upstream: str  # name sent upstream
     exposed: str  # name clients use (alias and/or prefix applied)
     listed: bool = True  # False: routed (to a clear error or a fallback) but not in /v1/models
+    display_name: str | None = None  # the config's display-name, for model lists
+    context: int | None = None  # the config's max-context-length, for model lists
+    levels: tuple[str, ...] | None = None  # the config's thinking levels: the only ones sent
 
 
 @dataclass(slots=True, eq=False)

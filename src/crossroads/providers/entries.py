@@ -6,6 +6,7 @@ import dataclasses
 import hashlib
 from typing import Any
 
+from crossroads import reasoning
 from crossroads.config import ConfigError, Timeouts, parse_timeouts
 from crossroads.providers import error_rules
 from crossroads.providers.base import Account, ModelRoute, Provider
@@ -15,9 +16,9 @@ _NO_CATALOGUE_METADATA = "the model list carries no per-model metadata"
 MODEL_KEYS: dict[str, Any] = {
     "name": None, "alias": None,
     "force-mapping": None,  # what every reply does anyway: its model field is the name the client asked for
-    "display-name": _NO_CATALOGUE_METADATA, "max-context-length": _NO_CATALOGUE_METADATA,
+    "display-name": None, "max-context-length": None,  # in the Anthropic and Gemini model lists
+    "thinking": {"levels": None},  # the reasoning levels this model takes; others are fitted to them
     "input-modalities": _NO_CATALOGUE_METADATA, "output-modalities": _NO_CATALOGUE_METADATA,
-    "thinking": "per-model thinking levels are not enforced; a level the model lacks is fitted by the catalogue",
     "is-compat": "thinking blocks are translated the same way for every upstream",
     "image": "the image generation endpoints are not served",
 }
@@ -73,12 +74,12 @@ def build_account(provider: Provider, index: int, entry: dict[str, Any], secret:
             account.timeouts = parse_timeouts(timeouts, Timeouts(), f"{where}.timeouts", "config")
         except ConfigError as exc:
             raise ValueError(str(exc).removeprefix("config: ")) from None
-    for upstream, exposed in _model_pairs(entry, where, catalogue):
+    for upstream, exposed, extras in _model_pairs(entry, where, catalogue):
         if account.is_excluded(upstream):
             continue
         names = (exposed, f"{account.prefix}/{exposed}") if account.prefix else (exposed,)
         for name in names:
-            route = ModelRoute(upstream=upstream, exposed=name)
+            route = ModelRoute(upstream=upstream, exposed=name, **extras)
             if name in account.routes:  # an alias repeated over several models: a pool of them
                 account.pooled.append(route)
             else:
@@ -132,22 +133,47 @@ def credential_id(config_key: str, secret: str, base_url: str, prefix: Any) -> s
     return f"{config_key}#{digest}"
 
 
-def _model_pairs(entry: dict[str, Any], where: str, catalogue: list[str] | None) -> list[tuple[str, str]]:
+def _model_pairs(entry: dict[str, Any], where: str,
+                 catalogue: list[str] | None) -> list[tuple[str, str, dict[str, Any]]]:
+    """(upstream name, exposed name, the route's other fields) per model."""
     models = entry.get("models")
     if not models:
-        return [(m, m) for m in (catalogue or [])]
+        return [(m, m, {}) for m in (catalogue or [])]
     if not isinstance(models, list):
         raise ValueError(f"{where}: 'models' must be a list")
-    pairs = []
+    pairs: list[tuple[str, str, dict[str, Any]]] = []
     for i, model in enumerate(models):
         if isinstance(model, str):
-            pairs.append((model, model))
+            pairs.append((model, model, {}))
             continue
         if not isinstance(model, dict) or not model.get("name"):
             raise ValueError(f"{where}.models[{i}]: each model needs a 'name'")
         name = str(model["name"])
-        pairs.append((name, str(model.get("alias") or name)))
+        pairs.append((name, str(model.get("alias") or name), _model_extras(model, f"{where}.models[{i}]")))
     return pairs
+
+
+def _model_extras(model: dict[str, Any], where: str) -> dict[str, Any]:
+    """``display-name``, ``max-context-length`` and ``thinking: {levels}`` of one configured model."""
+    extras: dict[str, Any] = {}
+    if model.get("display-name"):
+        extras["display_name"] = str(model["display-name"])
+    context = model.get("max-context-length")
+    if context is not None:
+        if isinstance(context, bool) or not isinstance(context, int) or context <= 0:
+            raise ValueError(f"{where}: 'max-context-length' must be a positive integer, got {context!r}")
+        extras["context"] = context
+    thinking = model.get("thinking")
+    if thinking is not None:
+        levels = thinking.get("levels") if isinstance(thinking, dict) else None
+        if not isinstance(levels, list) or not all(isinstance(v, str) for v in levels):
+            raise ValueError(f"{where}: 'thinking' must be {{levels: [...]}}")
+        known = reasoning.LEVEL_BUDGETS
+        unknown = [v for v in levels if v.lower() not in known]
+        if unknown:
+            raise ValueError(f"{where}.thinking.levels: {', '.join(unknown)} not one of {', '.join(known)}")
+        extras["levels"] = tuple(v.lower() for v in levels)
+    return extras
 
 
 def simple_accounts(provider: Provider, entries: list[dict[str, Any]]) -> list[Account]:
