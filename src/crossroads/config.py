@@ -54,7 +54,7 @@ SHAPE: dict[str, Any] = {
     "ws-auth": "Crossroads serves no /v1/ws relay; its WebSocket Responses API always takes a client key",
     "pprof": "there is no Go profiler to expose",
     "commercial-mode": "there is no heavy per-request middleware to turn off",
-    "usage-statistics-enabled": "usage is always recorded, in the usage database (see 'usage:')",
+    "usage-statistics-enabled": None,  # false: nothing for the usage queue (observe.observer)
     "redis-usage-queue-retention-seconds": None,  # observe.usage_queue reads it
     "save-cooldown-status": "cooldowns live in 'state:' (memory, or Redis to survive restarts)",
     "auth-auto-refresh-workers": "token refreshes are scheduled per account; there is no pool to size",

@@ -329,3 +329,19 @@ def test_per_model_thinking_levels_display_name_and_context() -> None:
     assert listed["displayName"] == "Two Levels" and listed["inputTokenLimit"] == 65536
     with pytest.raises(config.ConfigError, match=r"thinking.levels: extreme not one of"):
         preview(config.parse("claude-api-key: [{api-key: a, models: [{name: x, thinking: {levels: [extreme]}}]}]\n"))
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_usage_statistics_enabled_false_keeps_requests_out_of_the_usage_queue(enabled: bool) -> None:
+    import urllib3
+
+    with FakeOpenAIChat(api_keys=[KEY]) as fake:
+        cfg = {"usage-statistics-enabled": enabled, "remote-management": {"secret-key": "mgmt-secret-000"},
+               "openai-compatibility": [_chat_entry(fake, "q")]}
+        with RouterProcess(cfg) as router:
+            openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0).chat.completions.create(
+                model="pool", messages=[{"role": "user", "content": "hi"}])
+            time.sleep(0.3)  # the request line (and its usage) is written as the request ends
+            queued = urllib3.request("GET", f"{router.base_url}/v0/management/usage-queue?count=10",
+                                     headers={"x-management-key": "mgmt-secret-000"}).json()
+    assert len(queued) == (1 if enabled else 0)
