@@ -106,10 +106,16 @@ class RouterProcess:
         if self._proc is not None:
             self.scan_log_for_secrets()
         if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            # a graceful stop; then a second signal, on which serve ends its server at once (killing only
+            # the supervisor would leave the server writing into a directory that is about to go)
+            for signal_number, patience in ((signal.SIGINT, 15), (signal.SIGINT, 5)):
+                self._proc.send_signal(signal_number)
+                try:
+                    self._proc.wait(timeout=patience)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            else:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None

@@ -40,6 +40,7 @@ from crossroads.images import ImageFetcher
 from crossroads.inflight import InFlight
 from crossroads.observe import Observer
 from crossroads.observe.alerts import Budget, Facts
+from crossroads.observe.metrics import Gauges
 from crossroads.providers import Provider, all_providers
 from crossroads.redaction import Redaction
 from crossroads.routing.health import Health
@@ -95,10 +96,10 @@ class Runtime:
                      [Budget(self.observer.client_name(p.key), p.budget_tokens, *budget_window(p, now))
                       for p in self.config.key_policies.values() if p.budget_tokens])
 
-    def _gauges(self) -> tuple[list[str], tuple[int, int] | None]:
+    def _gauges(self) -> Gauges:
         labels = {account.id: account.label for account in self.snapshot.accounts}
         cooling = [labels.get(account, account) for account, _model in self.health.snapshot()]
-        return cooling, self.transport.connections()
+        return Gauges(cooling, self.transport.connections(), self.services.queues() if len(self.services) else {})
 
     @property
     def config(self) -> Config:

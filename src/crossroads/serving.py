@@ -92,6 +92,9 @@ def supervise(command: Sequence[str], grace: float, env: dict[str, str] | None =
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if child.poll() is None:  # the supervisor is leaving by an error: the server goes with it
+            _kill_group(child)
+            child.wait()
     if stopping and status in (-signal.SIGTERM, 128 + signal.SIGTERM):
         return 0  # stopped as asked
     return status if status >= 0 else 128 - status

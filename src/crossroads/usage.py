@@ -20,6 +20,11 @@ JSON = dict[str, Any]
 USAGE_MARKERS = (b'"usage":{', b'"usage": {', b'"usageMetadata"', b'"usage_metadata"')
 
 
+def _next_marker(data: bytes, start: int) -> int:
+    found = [p for p in (data.find(m, start) for m in USAGE_MARKERS) if p >= 0]
+    return min(found) if found else -1
+
+
 def from_body(dialect: Dialect, body: bytes) -> ir.Usage | None:
     try:
         payload = orjson.loads(body)
@@ -52,16 +57,25 @@ class StreamUsage:
             return b""
         self._buffer = data[end:]
         complete = data[:end]
-        if not any(m in complete for m in USAGE_MARKERS):
+        position = _next_marker(complete, 0)
+        if position < 0:
             return complete
+        # usage sits in a few events at the stream's tail: visit only those, not every event
         separator = b"\r\n\r\n" if b"\r\n\r\n" in complete else b"\n\n"
         kept: list[bytes] = []
-        for event in complete.split(separator):
-            if not event:
-                continue
-            if any(m in event for m in USAGE_MARKERS) and self._observe(event) and self._drop:
-                continue
-            kept.append(event + separator)
+        done = 0  # forwarded up to here
+        while position >= 0:
+            start = complete.rfind(separator, done, position)
+            start = done if start < 0 else start + len(separator)
+            stop = complete.find(separator, position)
+            stop = len(complete) if stop < 0 else stop + len(separator)
+            if self._observe(complete[start:stop]) and self._drop:
+                kept.append(complete[done:start])
+                done = stop
+            position = _next_marker(complete, stop)
+        if not kept:
+            return complete
+        kept.append(complete[done:])
         return b"".join(kept)
 
     def flush(self) -> bytes:

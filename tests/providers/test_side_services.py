@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,9 +155,14 @@ def test_ten_concurrent_requests_reach_aistudio_one_at_a_time_in_order(aistudio:
             thread.start()
             threads.append(thread)
             time.sleep(0.04)  # they arrive in this order
+        scraped = urllib.request.urlopen(urllib.request.Request(  # the queue as /metrics shows it, mid-way
+            f"{url}/metrics", headers={"authorization": f"Bearer {CLIENT_KEY}"}), timeout=10).read().decode()
         for thread in threads:
             thread.join(timeout=30)
     assert answers == {n: f"Hello from aistudio. You said: request {n}" for n in range(10)}
+    waiting = [line for line in scraped.splitlines()
+               if line.startswith("crossroads_service_queue{") and 'state="waiting"' in line]
+    assert waiting and float(waiting[0].rsplit(" ", 1)[1]) >= 1, scraped[-1500:]
     assert aistudio.max_active == 1 and aistudio.overlaps == 0
     assert aistudio.served == [f"request {n}" for n in range(10)]
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client import multiprocess as prometheus_multiprocess
@@ -21,10 +23,22 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from crossroads.record import RequestRecord
 
+_Series = tuple[Any, Any, Any, tuple[Any, ...]]  # requests counter, latency and TTFT histograms, token counters
+
+
+@dataclass(frozen=True, slots=True)
+class Gauges:
+    """What the runtime reports for the gauges, sampled every few seconds and at each scrape."""
+
+    cooling: Iterable[str]  # one account label per cooling model
+    connections: tuple[int, int] | None  # upstream connections (in use, idle)
+    queues: dict[str, tuple[int, int]] = field(default_factory=dict)  # service -> (waiting, being served)
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120, 300)
 TTFT_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 15, 30, 60)
+MAX_CACHED_SERIES = 20_000  # label combinations whose children are kept at hand
 TOKEN_KINDS = (("input", "input_tokens"), ("output", "output_tokens"), ("cached", "cache_read_tokens"),
                ("reasoning", "reasoning_tokens"))
 
@@ -56,7 +70,11 @@ class Metrics:
                                ("account",), multiprocess_mode="livemax", registry=own)
         self.connections = Gauge("crossroads_upstream_connections", "Open upstream connections (in_use, "
                                  "idle).", ("state",), multiprocess_mode="livesum", registry=own)
+        self.queues = Gauge("crossroads_service_queue", "Side services that serve a limited number of "
+                            "requests at once: requests waiting and being served.", ("service", "state"),
+                            multiprocess_mode="livesum", registry=own)
         self._cooling: set[str] = set()
+        self._series: dict[tuple[str, str, str, str, int], _Series] = {}
         if self.directory:
             self.registry = CollectorRegistry()
             prometheus_multiprocess.MultiProcessCollector(self.registry, path=self.directory)
@@ -70,30 +88,48 @@ class Metrics:
         account, provider = record.account or "-", record.provider or "-"
         ingress = record.ingress or "-"
         status = record.error.status if record.error is not None and record.status < 400 else record.status
-        self.requests.labels(model, account, provider, ingress, f"{status // 100}xx").inc()
-        self.latency.labels(model, provider, ingress).observe(record.latency)
+        series = self._series.get((model, account, provider, ingress, status // 100))
+        if series is None:
+            series = self._new_series(model, account, provider, ingress, status // 100)
+        requests, latency, ttft_histogram, tokens = series
+        requests.inc()
+        latency.observe(record.latency)
         ttft = record.ttft
         if ttft is not None:
-            self.ttft.labels(model, provider, ingress).observe(ttft)
+            ttft_histogram.observe(ttft)
         usage = record.usage
         if served and usage is not None:
-            for kind, attribute in TOKEN_KINDS:
+            for (_kind, attribute), counter in zip(TOKEN_KINDS, tokens, strict=True):
                 count = getattr(usage, attribute)
                 if count:
-                    self.tokens.labels(model, account, provider, kind).inc(count)
+                    counter.inc(count)
         for attempt in record.attempts:
             if attempt.outcome != "ok":
                 self.upstream_errors.labels(attempt.provider, attempt.account, attempt.outcome).inc()
         if record.error is not None and served:  # broke after the stream began
             self.upstream_errors.labels(provider, account, f"{record.error.status} {record.error.kind}").inc()
 
+    def _new_series(self, model: str, account: str, provider: str, ingress: str, status_class: int) -> _Series:
+        """The children of one label combination, looked up once (``labels()`` takes a lock and builds a
+        key on every call, and a request updates several of them)."""
+        series = (self.requests.labels(model, account, provider, ingress, f"{status_class}xx"),
+                  self.latency.labels(model, provider, ingress), self.ttft.labels(model, provider, ingress),
+                  tuple(self.tokens.labels(model, account, provider, kind) for kind, _ in TOKEN_KINDS))
+        if len(self._series) < MAX_CACHED_SERIES:
+            self._series[(model, account, provider, ingress, status_class)] = series
+        return series
+
     def refreshed(self, result: str) -> None:
         self.refreshes.labels(result).inc()
 
-    def sample(self, cooling_accounts: Iterable[str], connections: tuple[int, int] | None) -> None:
+    def sample(self, gauges: Gauges) -> None:
         """Gauges from this worker's view; accounts no longer cooling go to 0."""
+        connections = gauges.connections
+        for service, (waiting, active) in gauges.queues.items():
+            self.queues.labels(service, "waiting").set(waiting)
+            self.queues.labels(service, "active").set(active)
         counts: dict[str, int] = {}
-        for account in cooling_accounts:
+        for account in gauges.cooling:
             counts[account] = counts.get(account, 0) + 1
         for account in self._cooling - counts.keys():
             self.cooldowns.labels(account).set(0)

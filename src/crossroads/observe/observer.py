@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from crossroads import requestid
@@ -28,7 +28,7 @@ from crossroads.http import StreamReply
 from crossroads.observe import requestlog
 from crossroads.observe.alerts import Alerts
 from crossroads.observe.logfiles import AUDIT_LOG, MAIN_LOG, RequestFiles, SharedFileHandler
-from crossroads.observe.metrics import Metrics
+from crossroads.observe.metrics import Gauges, Metrics
 from crossroads.observe.redact import Text
 from crossroads.observe.tracing import Tracer, close_soon, open_tracer
 from crossroads.observe.usage_queue import UsageQueue, retention_of
@@ -42,6 +42,23 @@ audit_log = logging.getLogger("crossroads.audit")
 SAMPLE_EVERY = 5.0  # seconds between gauge samples
 # probes, scrapes and management calls: logged at debug level, not counted as traffic
 QUIET_PATHS = ("/healthz", "/metrics", "/v0/management/")
+
+
+class TextFormatter(logging.Formatter):
+    """``%(asctime)s %(levelname)s %(name)s: %(message)s``, with the time text
+    made once per second rather than once per line (a request line is written
+    for every request)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
+        return f"{self._stamp},{int(record.msecs):03d}"
 
 
 class JsonFormatter(logging.Formatter):
@@ -61,7 +78,7 @@ class JsonFormatter(logging.Formatter):
 
 class Observer:
     def __init__(self, config: Callable[[], Config], redactor: Callable[[], Text],
-                 gauges: Callable[[], tuple[Iterable[str], tuple[int, int] | None]]) -> None:
+                 gauges: Callable[[], Gauges]) -> None:
         self._config = config
         self.redactor = redactor  # the runtime's, for the config in force
         self._gauges = gauges
@@ -137,8 +154,10 @@ class Observer:
             self._handlers.append(handler)
         if not root.handlers:
             root.addHandler(logging.StreamHandler())
-        formatter = (JsonFormatter() if ops.log_format == "json"
-                     else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        # nothing of ours reads a record's caller, thread or process: the logging module need not look them up
+        logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+        logging._srcfile = None  # the documented way to skip the caller lookup
+        formatter = JsonFormatter() if ops.log_format == "json" else TextFormatter()
         for handler in root.handlers:
             handler.setFormatter(formatter)
 
@@ -240,8 +259,7 @@ class Observer:
     # ---------------------------------------------------------------- gauges
 
     def sample(self) -> None:
-        cooling, connections = self._gauges()
-        self.metrics.sample(cooling, connections)
+        self.metrics.sample(self._gauges())
 
     async def _sample_forever(self) -> None:
         while True:

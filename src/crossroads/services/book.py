@@ -293,5 +293,10 @@ class SideServices:
     def report(self) -> list[dict[str, Any]]:
         return [service.report() for service in self._services.values()]
 
+    def queues(self) -> dict[str, tuple[int, int]]:
+        """Per service with a concurrency limit: (requests waiting, requests being served)."""
+        return {name: (service.gate.waiting, service.gate.active) for name, service in self._services.items()
+                if service.gate.limit is not None}
+
     def __len__(self) -> int:
         return len(self._services)
