@@ -63,7 +63,7 @@ SHAPE: dict[str, Any] = {
                           "always fails over to the next",
         "switch-preview-model": "a model out of quota is never swapped for a preview model; use 'fallbacks'",
         "antigravity-credits": "credits are not used as a last resort"},
-    "nonstream-keepalive-interval": "non-streaming replies are not padded with blank lines",
+    "nonstream-keepalive-interval": None,  # crossroads.nonstream
     "streaming": {"keepalive-seconds": None,
                   "bootstrap-retries": "streams fail over until their first event anyway (see README)"},
     "payload": None,  # crossroads.payload reads it
@@ -133,6 +133,7 @@ class Config:
     tls: TLS | None = None  # HTTPS on the listener
     passthrough_headers: bool = False  # the upstream's response headers go on to the client (filtered)
     payload: payload_rules.Rules = field(default_factory=payload_rules.Rules)  # payload: body edits
+    nonstream_keepalive: float = 0.0  # nonstream-keepalive-interval: blank lines while a reply is made (0: none)
     stream_keepalive: float = 0.0  # streaming.keepalive-seconds: SSE comments after this much silence (0: none)
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch: ImageFetchPolicy = field(default_factory=ImageFetchPolicy)
@@ -264,6 +265,9 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None
     cfg.tls = _tls(_section(data, "tls", source), source)
+    if data.get("nonstream-keepalive-interval") is not None:
+        cfg.nonstream_keepalive = max(0.0, _number(data["nonstream-keepalive-interval"],
+                                                   "nonstream-keepalive-interval", source))
     streaming = _section(data, "streaming", source)
     if streaming.get("keepalive-seconds") is not None:
         cfg.stream_keepalive = max(0.0, _number(streaming["keepalive-seconds"], "streaming.keepalive-seconds", source))

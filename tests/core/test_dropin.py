@@ -5,6 +5,7 @@ entries and HTTPS on the listener (tls)."""
 from __future__ import annotations
 
 import datetime
+import json
 import http.client
 import ssl
 import subprocess
@@ -345,3 +346,30 @@ def test_usage_statistics_enabled_false_keeps_requests_out_of_the_usage_queue(en
             queued = urllib3.request("GET", f"{router.base_url}/v0/management/usage-queue?count=10",
                                      headers={"x-management-key": "mgmt-secret-000"}).json()
     assert len(queued) == (1 if enabled else 0)
+
+
+def test_nonstream_keepalive_pads_a_slow_reply_with_blank_lines() -> None:
+    import urllib3
+
+    from tests.fakes.common import FakeError
+
+    with FakeOpenAIChat(api_keys=[KEY]) as fake:
+        fake.push(Scenario(delay=1.0), Scenario(delay=1.0),
+                  Scenario(delay=1.0, error=FakeError(400, "this prompt is not allowed")))
+        cfg = {"nonstream-keepalive-interval": 0.25, "openai-compatibility": [_chat_entry(fake, "slow")]}
+        body = {"model": "pool", "messages": [{"role": "user", "content": "slowly"}]}
+        with RouterProcess(cfg) as router:
+            url = f"{router.base_url}/v1/chat/completions"
+            slow = urllib3.request("POST", url, json=body, timeout=30)
+            sdk = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key="x", max_retries=0)
+            answer = sdk.chat.completions.create(model="pool", messages=body["messages"])
+            failed = urllib3.request("POST", url, json=body, timeout=30)
+            fast = urllib3.request("POST", url, json=body, timeout=30)  # no scenario left: at once
+            streamed = urllib3.request("POST", url, json={**body, "stream": True}, timeout=30)
+    pad = len(slow.data) - len(slow.data.lstrip(b"\n"))
+    assert slow.status == 200 and pad >= 2
+    assert json.loads(slow.data)["choices"][0]["message"]["content"]
+    assert "You said: slowly" in (answer.choices[0].message.content or "")  # SDKs read the padded JSON
+    assert failed.status == 200 and "this prompt is not allowed" in json.loads(failed.data)["error"]["message"]
+    assert not fast.data.startswith(b"\n")
+    assert streamed.data.startswith(b"data:")  # streams are not padded
