@@ -5,8 +5,8 @@ entries and HTTPS on the listener (tls)."""
 from __future__ import annotations
 
 import datetime
-import json
 import http.client
+import json
 import ssl
 import subprocess
 import sys
