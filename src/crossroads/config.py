@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from crossroads import opsconfig
+from crossroads import configkeys, opsconfig
 from crossroads import payload as payload_rules
 from crossroads.access.lockout import LockoutPolicy
 from crossroads.access.policy import KeyPolicy, parse_key
@@ -59,8 +59,9 @@ SHAPE: dict[str, Any] = {
     "save-cooldown-status": "cooldowns live in 'state:' (memory, or Redis to survive restarts)",
     "auth-auto-refresh-workers": "token refreshes are scheduled per account; there is no pool to size",
     "quota-exceeded": {
-        "switch-project": "every project of a login is an account of its own, so a project out of quota "
-                          "always fails over to the next",
+        # every project of a login is an account of its own: one out of quota always fails over to the next
+        "switch-project": configkeys.OnlyAs(True, "a project out of quota always fails over to the next "
+                                                  "(each project is an account of its own)"),
         "switch-preview-model": "a model out of quota is never swapped for a preview model; use 'fallbacks'",
         "antigravity-credits": "credits are not used as a last resort"},
     "nonstream-keepalive-interval": None,  # crossroads.nonstream

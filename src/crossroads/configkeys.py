@@ -6,7 +6,9 @@ A *shape* says what a part of the file may hold:
 - a mapping ``{key: shape}``: a section whose keys are checked one by one;
   the key ``"*"`` admits any key (a section another module validates);
 - a one-item list ``[shape]``: a list whose items have that shape;
-- a string: a key CLIProxyAPI knows that Crossroads does not act on, and why.
+- a string: a key CLIProxyAPI knows that Crossroads does not act on, and why;
+- ``OnlyAs(value, reason)``: a key whose meaning with ``value`` is what the
+  router does anyway; any other value is reported with the reason.
 
 :func:`report` walks the file's YAML nodes against a shape and returns every
 key that is unknown or not acted on, with its line, so ``serve`` and
@@ -24,6 +26,12 @@ import yaml
 
 Shape = Any  # None | Mapping[str, Shape] | list[Shape] | str (see the module docstring)
 ANY_KEYS: Mapping[str, Shape] = {"*": None}
+
+
+@dataclass(frozen=True, slots=True)
+class OnlyAs:
+    value: Any
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +101,10 @@ def _mapping(node: yaml.MappingNode, shape: Mapping[str, Shape], path: str, foun
             sub = shape["*"]
         else:
             found.append(Finding(here, line, None))
+            continue
+        if isinstance(sub, OnlyAs):
+            if not (isinstance(value_node, yaml.ScalarNode) and yaml.safe_load(value_node.value) == sub.value):
+                found.append(Finding(here, line, sub.reason))
             continue
         if isinstance(sub, str):
             if not _switched_off(value_node):

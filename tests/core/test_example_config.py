@@ -82,7 +82,7 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
     # per-entry and per-model keys are reported too, at their depth
     for path in ("claude-api-key[1].cloak", "xai-api-key[0].websockets", "payload.default[0]",
                  "openai-compatibility[0].models[0].input-modalities",
-                 "ws-auth", "quota-exceeded.switch-project", "streaming.bootstrap-retries"):
+                 "ws-auth", "quota-exceeded.switch-preview-model", "streaming.bootstrap-retries"):
         assert path in reported, path
     assert reported["xai-api-key[0].websockets"].reason  # known to CLIProxyAPI: a reason, not "unknown"
     assert snapshot.unknown_keys == []  # every key of CLIProxyAPI's own example is recognised
@@ -93,7 +93,7 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
                  "gemini-api-key[0].request-scoped-errors", "oauth-request-scoped-errors",
                  "streaming.keepalive-seconds", "passthrough-headers",
                  "openai-compatibility[0].models[0].thinking", "codex-api-key[0].models[0].max-context-length",
-                 "gemini-api-key[0].models[0].display-name"):
+                 "gemini-api-key[0].models[0].display-name", "quota-exceeded.switch-project"):
         assert path not in reported, path
     all_paths = _key_paths(yaml.safe_load(EXAMPLE.read_text()))
     assert {re.sub(r"\[\d+\]$", "", p) for p in reported} <= all_paths
@@ -118,3 +118,10 @@ def test_check_config_prints_what_serve_prints(tmp_path: Path) -> None:
     assert "gemini-api-key[0] serves no model" in listed
     for finding in preview(config.load(EXAMPLE)).findings:
         assert " ".join(str(finding).split()) in listed
+
+
+def test_a_setting_is_reported_only_when_it_asks_for_something_else() -> None:
+    on = preview(config.parse("quota-exceeded: {switch-project: true}\n"))
+    off = preview(config.parse("quota-exceeded: {switch-project: false}\n"))
+    assert on.findings == ()  # what the router does anyway
+    assert [f.path for f in off.findings] == ["quota-exceeded.switch-project"]
