@@ -51,7 +51,8 @@ SHAPE: dict[str, Any] = {
     "state": {"backend": None, "url": None, "prefix": None},
     **{key: None for key in opsconfig.KEYS},  # request log, log files, metrics, usage database
     # CLIProxyAPI's keys that this version does not act on, and why (README: "Not supported")
-    "ws-auth": "Crossroads serves no /v1/ws relay; its WebSocket Responses API always takes a client key",
+    "ws-auth": configkeys.OnlyAs(True, "the WebSocket API always takes a client key (there is no /v1/ws relay "
+                                       "to open)"),
     "pprof": "there is no Go profiler to expose",
     "commercial-mode": "there is no heavy per-request middleware to turn off",
     "usage-statistics-enabled": None,  # false: nothing for the usage queue (observe.observer)

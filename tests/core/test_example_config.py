@@ -23,7 +23,7 @@ ACTED_ON = {
     "usage-statistics-enabled", "redis-usage-queue-retention-seconds", "proxy-url", "force-model-prefix", "passthrough-headers", "request-retry",
     "max-retry-credentials", "max-retry-interval", "disable-cooling", "save-cooldown-status",
     "transient-error-cooldown-seconds", "disable-claude-cloak-mode", "claude-code", "disable-image-generation",
-    "routing", "codex", "xai", "nonstream-keepalive-interval", "antigravity-signature-bypass-strict",
+    "routing", "codex", "xai", "nonstream-keepalive-interval", "ws-auth", "antigravity-signature-bypass-strict",
     "gemini-api-key", "codex-api-key", "xai-api-key", "claude-api-key", "openai-compatibility",
     "vertex-api-key", "oauth-model-alias", "oauth-excluded-models", "oauth-request-scoped-errors", "payload",
 }
@@ -82,7 +82,7 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
     # per-entry and per-model keys are reported too, at their depth
     for path in ("claude-api-key[1].cloak", "xai-api-key[0].websockets", "payload.default[0]",
                  "openai-compatibility[0].models[0].input-modalities",
-                 "ws-auth", "quota-exceeded.switch-preview-model", "streaming.bootstrap-retries"):
+                 "quota-exceeded.switch-preview-model", "streaming.bootstrap-retries"):
         assert path in reported, path
     assert reported["xai-api-key[0].websockets"].reason  # known to CLIProxyAPI: a reason, not "unknown"
     assert snapshot.unknown_keys == []  # every key of CLIProxyAPI's own example is recognised
@@ -93,7 +93,7 @@ def test_every_key_is_acted_on_or_reported_with_its_line() -> None:
                  "gemini-api-key[0].request-scoped-errors", "oauth-request-scoped-errors",
                  "streaming.keepalive-seconds", "passthrough-headers",
                  "openai-compatibility[0].models[0].thinking", "codex-api-key[0].models[0].max-context-length",
-                 "gemini-api-key[0].models[0].display-name", "quota-exceeded.switch-project"):
+                 "gemini-api-key[0].models[0].display-name", "quota-exceeded.switch-project", "ws-auth"):
         assert path not in reported, path
     all_paths = _key_paths(yaml.safe_load(EXAMPLE.read_text()))
     assert {re.sub(r"\[\d+\]$", "", p) for p in reported} <= all_paths
