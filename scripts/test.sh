@@ -4,12 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PYTHON="${PYTHON:-python3}"
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
-fi
-.venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+# the same install as scripts/serve.sh and the Dockerfile, plus the test extras
+bash scripts/install.sh -e '.[test]'
 
 for setup in scripts/setup.d/*.sh; do
   [ -e "$setup" ] || continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import logging
 import os
@@ -12,12 +13,13 @@ from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from crossroads import __version__, serving
+from crossroads import __version__, hints, serving
 from crossroads import config as config_module
 from crossroads.access.management_secret import hash_in_file, write_local_token
-from crossroads.config import RESTART_ONLY
+from crossroads.config import RESTART_ONLY, TLS
 from crossroads.observe.metrics import MULTIPROC_ENV
 from crossroads.server import CONFIG_ENV, LISTEN_ENV
 from crossroads.snapshot import Snapshot, preview
@@ -28,7 +30,11 @@ console = Console(stderr=True)
 
 ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="Path to config.yaml.")]
 
-EMPTY_POOL_HELP = """No upstream accounts are configured yet. Add some to a config.yaml, e.g.:
+EMPTY_POOL_HELP = """No upstream accounts yet. Log in to a subscription:
+
+  {cmd} login claude      # also: codex, gemini, antigravity, qwen, kimi, xai, iflow, vertex
+
+or write a config.yaml ({cmd} init asks a few questions) with API keys, e.g.:
 
   claude-api-key:
     - api-key: sk-ant-...
@@ -42,7 +48,7 @@ EMPTY_POOL_HELP = """No upstream accounts are configured yet. Add some to a conf
       api-key-entries: [{api-key: sk-or-...}]
       models: [{name: moonshotai/kimi-k2, alias: kimi-k2}]
 
-then run: crossroads serve --config config.yaml"""
+then run: {cmd} serve --config config.yaml"""
 
 
 def _load(path: Path | None) -> Snapshot:
@@ -50,7 +56,7 @@ def _load(path: Path | None) -> Snapshot:
     try:
         return preview(config_module.load(path))
     except config_module.ConfigError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}", soft_wrap=True, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -81,11 +87,12 @@ def serve(
                 serving.check_port_free(bind, listen_port)
             except (serving.PortInUse, OSError) as exc:
                 _fail(str(exc))
+        os.environ[hints.COMMAND_ENV] = hints.command()  # the child runs as python -m crossroads
         args = ["serve", "--foreground", "--server", server, "--workers", str(workers), "--host", bind,
                 "--port", str(listen_port), *(["--config", str(config)] if config is not None else [])]
         raise typer.Exit(serving.supervise(serving.child_command(args), cfg.shutdown_grace))
     open_files = serving.raise_open_file_limit()
-    _print_banner(snapshot, bind, listen_port)
+    _print_banner(snapshot, bind, listen_port, config)
     if config is not None:
         os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
     else:
@@ -104,19 +111,21 @@ def serve(
         os.environ[MULTIPROC_ENV] = metrics_dir
         console.print(f"{workers} workers; metrics shared through {metrics_dir}")
     try:
-        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), open_files)
+        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), open_files, cfg.tls)
     finally:
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, open_files: int) -> None:
+def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, open_files: int,
+         tls: TLS | None) -> None:
     if server == "uvicorn":
         import uvicorn
 
         uvicorn.run("crossroads.server:create_app", factory=True, host=bind, port=listen_port,
-                    workers=workers, access_log=False, log_level="warning", timeout_graceful_shutdown=grace)
+                    workers=workers, access_log=False, log_level="warning", timeout_graceful_shutdown=grace,
+                    ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None)
         return
     from granian import Granian
     from granian.constants import Interfaces, Loops
@@ -126,27 +135,71 @@ def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, ope
             websockets=True, workers_kill_timeout=grace, backlog=2048,
             # granian's default admits only backlog/workers requests at once; an open stream is one
             # request for as long as it lasts, so admit what the open-file limit allows (two sockets each)
-            backpressure=max(2048, open_files // 2 // max(1, workers))).serve()
+            backpressure=max(2048, open_files // 2 // max(1, workers)),
+            ssl_cert=Path(tls.cert) if tls else None, ssl_key=Path(tls.key) if tls else None).serve()
 
 
-def _print_banner(snapshot: Snapshot, bind: str, listen_port: int) -> None:
+def _stored_logins(cfg: config_module.Config, config_path: Path | None) -> tuple[int | None, str]:
+    """How many credentials the store holds (None: it could not be read), and where it is."""
+    from crossroads.credentials.select import open_store, settings_of
+
+    kind = str(settings_of(cfg).get("type") or "file")
+    where = str(Path(cfg.auth_dir).expanduser()) if kind == "file" else f"the {kind} store"
+
+    async def count() -> int:
+        store = open_store(cfg, config_path)
+        try:
+            return len(await store.list())
+        finally:
+            await store.close()
+
+    try:
+        return asyncio.run(count()), where
+    except Exception as exc:  # the banner never stops the server; the store reports itself once running
+        logging.getLogger("crossroads").debug("stored logins not counted: %s", exc)
+        return None, where
+
+
+def _print_banner(snapshot: Snapshot, bind: str, listen_port: int, config_path: Path | None) -> None:
     cfg, accounts = snapshot.config, snapshot.accounts
-    console.print(f"crossroads {__version__} listening on http://{bind}:{listen_port}")
+    config_path = config_path.expanduser() if config_path is not None else None
+    scheme = "https" if cfg.tls else "http"
+    console.print(f"crossroads {__version__} listening on {scheme}://{bind}:{listen_port}")
     if cfg.is_open:
         note = " (loopback only; add api-keys to listen on other interfaces)" if bind == "127.0.0.1" else ""
         console.print(f"[yellow]no api-keys configured: access is open{note}[/yellow]")
-    if snapshot.unknown_keys:
-        console.print(f"[yellow]unknown config keys kept but ignored:[/yellow] {', '.join(snapshot.unknown_keys)}")
-    if snapshot.unused_keys:
-        console.print(f"config keys recognised but not used by this version: {', '.join(snapshot.unused_keys)}")
-    if not accounts:
-        console.print(EMPTY_POOL_HELP)
-    else:
-        console.print(f"{len(accounts)} upstream account(s)")
+    _print_findings(snapshot)
+    stored, where = _stored_logins(cfg, config_path)
+    configured = len(accounts)
+    if stored is None:
+        console.print(f"stored logins in {where}: could not be read", highlight=False)
+    if not configured and not stored:
+        console.print(EMPTY_POOL_HELP.replace("{cmd}", hints.command()), highlight=False, markup=False,
+                      soft_wrap=True)
+        return
+    console.print(f"{configured} upstream account(s) from the config, {stored or 0} stored login(s) in {where} "
+                  f"(add one: {hints.command()} login claude|codex|gemini|...; list them: "
+                  f"{hints.command()} auth list)", highlight=False, markup=False, soft_wrap=True)
+
+
+def _print_findings(snapshot: Snapshot) -> None:
+    """What the router does not act on, key by key with its line: the same
+    list from ``serve`` and ``check-config``."""
+    source = snapshot.config.source or "config"
+    for account in snapshot.accounts:
+        if not account.routes and not account.disabled:
+            console.print(f"[yellow]{source}: {account.label} serves no model (it lists none and has no "
+                          "built-in catalogue, or excluded-models excludes them all)[/yellow]", highlight=False)
+    if not snapshot.findings:
+        return
+    console.print(f"[yellow]{source}: {len(snapshot.findings)} key(s) the router does not act on "
+                  f"({len(snapshot.unknown_keys)} unknown):[/yellow]", highlight=False)
+    for finding in snapshot.findings:
+        console.print(f"  {finding}", highlight=False, markup=False, soft_wrap=True)
 
 
 def _fail(message: str) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(1)
 
 
@@ -167,10 +220,7 @@ def check_config(config: Annotated[Path, typer.Argument(help="Path to config.yam
     snapshot = _load(config)
     cfg = snapshot.config
     console.print(f"[green]ok[/green]: {len(snapshot.accounts)} account(s), {len(cfg.api_keys)} client key(s)")
-    if snapshot.unknown_keys:
-        console.print(f"unknown keys (ignored): {', '.join(snapshot.unknown_keys)}")
-    if snapshot.unused_keys:
-        console.print(f"recognised but not used by this version: {', '.join(snapshot.unused_keys)}")
+    _print_findings(snapshot)
     console.print(f"applied only when the server starts (a running server reports a change and keeps its "
                   f"values until restarted): {', '.join(RESTART_ONLY)}")
 
@@ -181,8 +231,9 @@ app.add_typer(auth_app, name="auth")
 
 def _register_plugins() -> None:
     """Command groups that live in their own modules."""
-    from crossroads.commands import connect, login, store, usage
+    from crossroads.commands import connect, init, login, store, usage
 
+    init.register(app)
     login.register(app, auth_app)
     store.register(app, auth_app)
     connect.register(app)

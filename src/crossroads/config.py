@@ -17,42 +17,74 @@ from typing import Any
 
 import yaml
 
-from crossroads import cost, opsconfig, quota
+from crossroads import configkeys, cost, opsconfig, quota
+from crossroads import payload as payload_rules
 from crossroads.access.lockout import LockoutPolicy
 from crossroads.access.policy import KeyPolicy, parse_key
 from crossroads.state import StateConfig
 from crossroads.state import parse_config as parse_state_config
 
 DEFAULT_PORT = 8317
+LEGACY_TRANSIENT_COOLDOWN = 60.0  # transient-error-cooldown-seconds: 0
 
-# Keys CLIProxyAPI knows that Crossroads accepts without acting on them yet.
-_RECOGNISED_NOT_USED = {
-    "ws-auth", "pprof", "commercial-mode", "usage-statistics-enabled",
-    "redis-usage-queue-retention-seconds", "passthrough-headers", "disable-cooling",
-    "save-cooldown-status", "auth-auto-refresh-workers",
-    "quota-exceeded", "nonstream-keepalive-interval", "streaming",
-    "oauth-request-scoped-errors", "payload", "plugins", "tls",
-    "interactions-api-key", "xai-api-key",
-    "antigravity-signature-cache-enabled", "antigravity-signature-bypass-strict", "antigravity",
-    "disable-claude-cloak-mode", "claude-code", "claude-header-defaults", "codex",
-    "codex-header-defaults", "xai", "disable-image-generation", "credential-concurrency",
-    "credential-in-flight",
+_TIMEOUTS = {"connect": None, "first-byte": None, "idle": None}
+
+# The server-wide keys this module reads, at every depth (see crossroads.configkeys for the
+# notation); providers, the snapshot and the side services add theirs.
+SHAPE: dict[str, Any] = {
+    "host": None, "port": None, "auth-dir": None, "api-keys": None, "debug": None, "proxy-url": None,
+    "request-retry": None, "max-retry-credentials": None, "max-retry-interval": None,
+    "routing": {"strategy": None, "session-affinity": None, "session-affinity-ttl": None,
+                "pause-at": None, "prefer-soonest-reset": None, "quota-probe": None},
+    "prices": None,  # crossroads.cost reads it
+    "timeouts": _TIMEOUTS, "fallbacks": None, "force-model-prefix": None,
+    "stream-resume": None,  # crossroads.resume
+    "image-fetch": {"max-bytes": None, "max-images": None, "timeout": None, "allowed-hosts": None,
+                    "allowed-networks": None},
+    "transient-error-cooldown-seconds": None, "disable-cooling": None, "passthrough-headers": None,
+    "remote-management": {
+        "allow-remote": None, "secret-key": None,
+        "disable-control-panel": None,  # the built-in dashboard (frontdoors.management_dashboard)
+        "disable-auto-update-panel": "the dashboard is built in; nothing is downloaded or updated",
+        "panel-github-repository": "the dashboard is built in; nothing is downloaded or updated"},
+    "request-body": {"max-bytes": None, "read-timeout": None},
+    "auth-lockout": {"attempts": None, "window": None, "duration": None},
+    "shutdown-grace-seconds": None, "tls": {"enable": None, "cert": None, "key": None},
+    "store": {"*": None},  # crossroads.credentials.select validates it
+    "state": {"backend": None, "url": None, "prefix": None},
+    **{key: None for key in opsconfig.KEYS},  # request log, log files, metrics, usage database
+    # CLIProxyAPI's keys that this version does not act on, and why (README: "Not supported")
+    "ws-auth": configkeys.OnlyAs(True, "the WebSocket API always takes a client key (there is no /v1/ws relay "
+                                       "to open)"),
+    "pprof": "there is no Go profiler to expose",
+    "commercial-mode": "there is no heavy per-request middleware to turn off",
+    "usage-statistics-enabled": None,  # false: nothing for the usage queue (observe.observer)
+    "redis-usage-queue-retention-seconds": None,  # observe.usage_queue reads it
+    "save-cooldown-status": "cooldowns live in 'state:' (memory, or Redis to survive restarts)",
+    "auth-auto-refresh-workers": "token refreshes are scheduled per account; there is no pool to size",
+    "quota-exceeded": {
+        # every project of a login is an account of its own: one out of quota always fails over to the next
+        "switch-project": configkeys.OnlyAs(True, "a project out of quota always fails over to the next "
+                                                  "(each project is an account of its own)"),
+        "switch-preview-model": "a model out of quota is never swapped for a preview model; use 'fallbacks'",
+        "antigravity-credits": "credits are not used as a last resort"},
+    "nonstream-keepalive-interval": None,  # crossroads.nonstream
+    "streaming": {"keepalive-seconds": None,
+                  "bootstrap-retries": "streams fail over until their first event anyway (see README)"},
+    "payload": None,  # crossroads.payload reads it
+    "plugins": "Go plugins cannot be loaded",
+    "interactions-api-key": "the Gemini Interactions API (/v1beta/interactions) is not served",
+    "disable-image-generation": "no image_generation tool is injected, so there is nothing to disable",
+    "gpt-image-2-base-model": "the image generation endpoints are not served",
+    "video-result-auth-cache-ttl": "the video endpoints are not served",
+    "credential-concurrency": "per-credential concurrency comes from each provider (requests_per_credential)",
+    "credential-in-flight": "there is no in-flight observation snapshot",
 }
 
-_KNOWN = {
-    "host", "port", "auth-dir", "api-keys", "debug", "proxy-url", "request-retry",
-    "max-retry-credentials", "max-retry-interval", "routing",
-    "timeouts", "image-fetch", "fallbacks", "force-model-prefix",
-    "transient-error-cooldown-seconds", "remote-management", "request-body", "auth-lockout",
-    "shutdown-grace-seconds", "prices", "stream-resume",
-    "store",  # credential/config store selection (crossroads.credentials.select)
-    "state",  # state shared between replicas (crossroads.state)
-    *opsconfig.KEYS,  # request log, log files, metrics, usage database
-}
 
 # Read once when the server starts: a running server reports a change of
 # these and keeps its current values until it is restarted.
-RESTART_ONLY = ("host", "port", "auth-dir", "store", "state", "usage", "logs-dir", "logging-to-file")
+RESTART_ONLY = ("host", "port", "tls", "auth-dir", "store", "state", "usage", "logs-dir", "logging-to-file")
 
 
 class ConfigError(Exception):
@@ -64,6 +96,12 @@ class Timeouts:
     connect: float = 10.0
     first_byte: float = 120.0  # time to response headers
     idle: float = 300.0  # max silence between stream chunks
+
+
+@dataclass(slots=True, frozen=True)
+class TLS:
+    cert: str
+    key: str
 
 
 @dataclass(slots=True, frozen=True)
@@ -100,7 +138,13 @@ class Config:
     fallbacks: dict[str, list[str]] = field(default_factory=dict)
     key_policies: dict[str, KeyPolicy] = field(default_factory=dict)
     management_secret: str | None = None
-    transient_cooldown: float = 10.0
+    transient_cooldown: float = 10.0  # 0: transient errors do not cool an account
+    disable_cooling: bool = False  # no cooldowns at all (an entry's own disable-cooling wins)
+    tls: TLS | None = None  # HTTPS on the listener
+    passthrough_headers: bool = False  # the upstream's response headers go on to the client (filtered)
+    payload: payload_rules.Rules = field(default_factory=payload_rules.Rules)  # payload: body edits
+    nonstream_keepalive: float = 0.0  # nonstream-keepalive-interval: blank lines while a reply is made (0: none)
+    stream_keepalive: float = 0.0  # streaming.keepalive-seconds: SSE comments after this much silence (0: none)
     timeouts: Timeouts = field(default_factory=Timeouts)
     image_fetch: ImageFetchPolicy = field(default_factory=ImageFetchPolicy)
     max_body_bytes: int = 64 * 1024 * 1024
@@ -111,6 +155,7 @@ class Config:
     ops: opsconfig.OpsSettings = field(default_factory=opsconfig.OpsSettings)
     raw: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    text: str = ""  # the file as read (crossroads.configkeys finds each key's line in it)
 
     @property
     def bind_host(self) -> str:
@@ -123,14 +168,6 @@ class Config:
     @property
     def is_open(self) -> bool:
         return not self.api_keys
-
-    def key_report(self, consumed: set[str]) -> tuple[list[str], list[str]]:
-        """(unknown keys, keys recognised but not used by this version); keys
-        in ``consumed`` are read by other parts (providers, OAuth, catalogue)."""
-        known = _KNOWN | consumed
-        unknown = sorted(k for k in self.raw if k not in known and k not in _RECOGNISED_NOT_USED)
-        unused = sorted(k for k in self.raw if k in _RECOGNISED_NOT_USED and k not in consumed)
-        return unknown, unused
 
     def restart_changes(self, newer: Config) -> list[str]:
         """The start-only settings that differ in ``newer``."""
@@ -181,7 +218,9 @@ def parse(text: str, source: str = "<config>") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys, got {type(data).__name__}")
-    return _from_mapping(data, source)
+    cfg = _from_mapping(data, source)
+    cfg.text = text
+    return cfg
 
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when available
@@ -236,8 +275,22 @@ def _from_mapping(data: dict[str, Any], source: str) -> Config:
     cfg.force_model_prefix = bool(data.get("force-model-prefix", False))
     cfg.stream_resume = bool(data.get("stream-resume", False))
     if "transient-error-cooldown-seconds" in data:
-        cfg.transient_cooldown = float(_number(data["transient-error-cooldown-seconds"],
-                                               "transient-error-cooldown-seconds", source))
+        seconds = _number(data["transient-error-cooldown-seconds"], "transient-error-cooldown-seconds", source)
+        # CLIProxyAPI's meaning: 0 keeps its legacy 60 s, a negative value disables transient cooldowns
+        cfg.transient_cooldown = LEGACY_TRANSIENT_COOLDOWN if seconds == 0 else max(0.0, seconds)
+    cfg.disable_cooling = _flag(data, "disable-cooling", source)
+    cfg.passthrough_headers = _flag(data, "passthrough-headers", source)
+    try:
+        cfg.payload = payload_rules.parse(data.get("payload"))
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    cfg.tls = _tls(_section(data, "tls", source), source)
+    if data.get("nonstream-keepalive-interval") is not None:
+        cfg.nonstream_keepalive = max(0.0, _number(data["nonstream-keepalive-interval"],
+                                                   "nonstream-keepalive-interval", source))
+    streaming = _section(data, "streaming", source)
+    if streaming.get("keepalive-seconds") is not None:
+        cfg.stream_keepalive = max(0.0, _number(streaming["keepalive-seconds"], "streaming.keepalive-seconds", source))
     fallbacks = data.get("fallbacks") or {}
     if not isinstance(fallbacks, dict) or not all(
             isinstance(k, str) and isinstance(v, list) and all(isinstance(m, str) for m in v)
@@ -286,6 +339,29 @@ def _section(data: dict[str, Any], key: str, source: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{source}: '{key}' must be a mapping")
     return value
+
+
+def _flag(data: dict[str, Any], key: str, source: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{source}: '{key}' must be true or false, got {value!r}")
+    return value
+
+
+def _tls(tls: dict[str, Any], source: str) -> TLS | None:
+    """CLIProxyAPI's ``tls: {enable, cert, key}``: HTTPS with that certificate and key."""
+    if not _flag(tls, "enable", source):
+        return None
+    paths = []
+    for name in ("cert", "key"):
+        value = tls.get(name)
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{source}: 'tls.enable' is true but 'tls.{name}' names no file")
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{source}: 'tls.{name}': {path} is not a readable file")
+        paths.append(str(path))
+    return TLS(*paths)
 
 
 def _image_fetch(img: dict[str, Any], source: str) -> ImageFetchPolicy:

@@ -19,20 +19,21 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import orjson
 
-from crossroads import cost, dialects, ir, usage
+from crossroads import cost, dialects, ir, passthrough, payload, usage
 from crossroads.assemble import Assembler
 from crossroads.dialects.base import Dialect, StreamDecoder
 from crossroads.dialects.kit import durations
 from crossroads.http import Reply, StreamReply
-from crossroads.providers.base import REQUEST_RATE_LIMIT, Account, Outcome, Provider
-from crossroads.providers.subscription_catalogue import Catalogue
+from crossroads.providers import error_rules
+from crossroads.providers.base import REQUEST_RATE_LIMIT, Account, ModelRoute, Outcome, Provider
+from crossroads.providers.subscription_catalogue import Catalogue, ModelInfo
 from crossroads.record import RequestRecord
 from crossroads.resume import Resume, broken, decoded, first_events
 from crossroads.routing import suffix
@@ -70,6 +71,8 @@ class _Progress:
     ir_request: ir.Request | None = None
     suffix_reasoning: ir.Reasoning | None = None  # from the model name; forces translation
     last_error: ir.Error | None = None
+    last_account: str | None = None  # the label of the account that gave last_error
+    upstream_headers: Any = None  # the answering upstream's response headers (passthrough-headers)
     soonest: float | None = None  # monotonic time the first cooling account recovers
     served_pools: int = 0
     attempts: list[str] = dataclasses.field(default_factory=list)  # "account: outcome", for the final error
@@ -147,7 +150,12 @@ class Pipeline:
         progress.pool, progress.session = pool, session
         pinned = self.limiter.pinned(inbound.client_key)
         allowed = pinned.may_use if pinned is not None else None
-        for round_number in range(max(0, config.request_retry) + 1):
+        own_retries = any(c.account.request_retry is not None for c in pool.candidates)
+        rounds = max(_retries(c.account.request_retry, config.request_retry) for c in pool.candidates) \
+            if own_retries else max(0, config.request_retry)
+        for round_number in range(rounds + 1):
+            if round_number and own_retries:  # as CLIProxyAPI: round r admits accounts whose request-retry >= r
+                pool = _admitted(pool, round_number, config.request_retry)
             tried = 0
             for cand in self.selector.candidates(pool, session, allowed):
                 if config.max_retry_credentials and tried >= config.max_retry_credentials:
@@ -162,13 +170,14 @@ class Pipeline:
                     result = await self._try(inbound, model, probe, session, progress)
                     if result is not None:
                         return result
-            soonest = self.selector.soonest_recovery(pool, allowed)
+            upcoming = _admitted(pool, round_number + 1, config.request_retry) if own_retries else pool
+            soonest = self.selector.soonest_recovery(upcoming, allowed)
             if soonest is None:
                 return None
             if progress.soonest is None or soonest < progress.soonest:
                 progress.soonest = soonest
             wait = soonest - time.monotonic()
-            if round_number >= config.request_retry or wait > config.max_retry_interval:
+            if round_number >= rounds or wait > config.max_retry_interval:
                 return None
             log.info("all accounts for %s rate-limited; waiting %.1fs for the first to recover", model, wait)
             await asyncio.sleep(max(0.0, wait))
@@ -182,10 +191,15 @@ class Pipeline:
         except ir.Error as error:
             inbound.record.failed_attempt(cand.account, error)
             outcome = cand.account.provider.classify(error)
+            if cand.account.error_rules:  # the config's request-scoped-errors come first
+                outcome = error_rules.decide(cand.account.error_rules, error, outcome)
             if not outcome.retry:
+                if outcome.scope != "none":  # stop-and-cooldown
+                    self._cool(cand, error, outcome)
                 raise
             progress.attempts.append(f"{cand.account.label}: {error.status} {error.message[:120]}")
             progress.last_error = error
+            progress.last_account = cand.account.label
             if error.status != 500:
                 self._cool(cand, error, outcome)
             elif progress.suspect is None:
@@ -200,12 +214,16 @@ class Pipeline:
             self._cool(*progress.suspect)
             progress.suspect = None
         self.health.record_success(cand.account.id, cand.route.upstream)
+        if progress.upstream_headers is not None and progress.snapshot.config.passthrough_headers:
+            result.headers.extend(passthrough.forwardable(progress.upstream_headers.items()))
         inbound.record.served(cand.account, model)
         if session is not None:
             self.affinity.remember(model, session, cand.account.id)
         return result
 
     def _cool(self, cand: Candidate, error: ir.Error, outcome: Outcome) -> None:
+        if _cooling_off(cand.account, self.runtime.snapshot.config.disable_cooling):
+            return
         seconds = self.health.record_failure(cand.account.id, cand.route.upstream, error, outcome)
         log.warning("account %s failed for %s (%s); cooling %.0fs", cand.account.label,
                     cand.route.upstream, error, seconds)
@@ -221,7 +239,7 @@ class Pipeline:
                             retry_after=max(1.0, wait), code="all_accounts_cooling")
         if error is None:
             return ir.Error(503, "overloaded", f"no account is available for {model}", code="no_available_account")
-        final = _client_facing(error, model)
+        final = _client_facing(error, model, progress.last_account)
         if len(progress.attempts) > 1:
             final.message = f"{final.message} (tried {'; '.join(progress.attempts)})"
         return final
@@ -232,6 +250,7 @@ class Pipeline:
                        progress: _Progress) -> Reply | StreamReply:
         account = cand.account
         provider = account.provider
+        progress.upstream_headers = None
         if provider.owns_exchange:
             return await self._exchange(inbound, model, cand, progress, provider)
         upstream = dialects.get(provider.speaks(inbound.dialect.name))
@@ -240,20 +259,22 @@ class Pipeline:
         passthrough = upstream.name == inbound.dialect.name and not (
             inbound.stream and progress.snapshot.config.stream_resume)
         upstream_stream = provider.upstream_stream(inbound.stream)
-        if passthrough and progress.suffix_reasoning is None:
+        if passthrough and progress.suffix_reasoning is None and cand.route.levels is None:
             with client_data:
-                body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider)
+                body, drop_usage_chunks = self._passthrough_body(inbound, cand, upstream_stream, provider,
+                                                                 progress.snapshot.config.payload)
         else:
             if progress.ir_request is None:
                 progress.ir_request = _parse_client(inbound)
-            # a reasoning suffix on the same dialect: the body is re-rendered in its own dialect (a
-            # lossless round trip), the reply still passes through
+            # a reasoning suffix (or the model's configured thinking levels) on the same dialect: the body
+            # is re-rendered in its own dialect (a lossless round trip), the reply still passes through
             with client_data:
                 body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
-                                                   progress.suffix_reasoning, provider, progress.snapshot.catalogue,
+                                                   progress.suffix_reasoning, provider, progress.snapshot, inbound,
                                                    inline_images=not passthrough)
             drop_usage_chunks = passthrough and upstream_stream and not progress.ir_request.include_usage
         response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
+        progress.upstream_headers = response.headers
         served = _Served(account, model, cand.route.upstream, inbound.record)
         if inbound.stream:
             if passthrough:
@@ -272,7 +293,8 @@ class Pipeline:
             response.release()
         if passthrough:
             self._account(inbound, served, usage.from_body(upstream, data))
-            return Reply(200, data)
+            rename = _model_renamer(cand.route.upstream, model)
+            return Reply(200, rename(data) if rename else data)
         try:
             parsed = upstream.parse_response(orjson.loads(data))
         except (orjson.JSONDecodeError, ir.Error) as exc:
@@ -339,8 +361,7 @@ class Pipeline:
             self._account(inbound, served, encoder.spent)
 
     def _render_response(self, inbound: Inbound, parsed: ir.Response, model: str) -> dict[str, Any]:
-        if model != inbound.model:
-            parsed.model = model  # a fallback answered: say so
+        parsed.model = model  # the name the client asked for (a fallback's when one answered)
         return inbound.dialect.render_response(parsed)
 
     async def _send(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
@@ -353,6 +374,10 @@ class Pipeline:
                                        upstream.name)
             headers = {**(_STREAM_HEADERS if upstream_stream else _JSON_HEADERS),
                        "x-request-id": inbound.record.request_id, **call.headers, **account.headers}
+            for name, source in account.copied_headers.items():  # "$NAME": the client's own header
+                value = inbound.headers.get(source)
+                if value:
+                    headers[name] = value
             urls = (call.url, *call.fallback_urls)
             for number, url in enumerate(urls):
                 last_url = number == len(urls) - 1
@@ -395,11 +420,16 @@ class Pipeline:
 
     # ------------------------------------------------------------------ bodies
 
-    def _passthrough_body(self, inbound: Inbound, cand: Candidate,
-                          upstream_stream: bool, provider: Provider) -> tuple[bytes, bool]:
+    def _passthrough_body(self, inbound: Inbound, cand: Candidate, upstream_stream: bool, provider: Provider,
+                          rules: payload.Rules) -> tuple[bytes, bool]:
         body = dict(inbound.body)  # shallow: providers edit top-level keys only
         model = cand.route.upstream if cand.route.upstream != inbound.model else None
         changed, drop_usage_chunks = inbound.dialect.passthrough_edits(body, model, upstream_stream)
+        if rules.rules:  # the config's payload rules
+            edited = rules.apply(body, (cand.route.upstream, inbound.model), inbound.dialect.name,
+                                 inbound.dialect.name, inbound.headers)
+            if edited is not None:
+                body, changed = edited, True
         adapted = provider.adapt_body(cand.account, body)
         if adapted is not None:
             body, changed = adapted, True
@@ -407,11 +437,16 @@ class Pipeline:
 
     async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
                                upstream_stream: bool, suffix_reasoning: ir.Reasoning | None,
-                               provider: Provider, catalogue: Catalogue, inline_images: bool = True) -> bytes:
-        request = _fitted(request, cand, upstream_stream, suffix_reasoning, catalogue)
+                               provider: Provider, snapshot: Snapshot, inbound: Inbound,
+                               inline_images: bool = True) -> bytes:
+        request = _fitted(request, cand, upstream_stream, suffix_reasoning, snapshot.catalogue)
         if upstream.needs_inline_images and inline_images:
             await self.images.inline(request)
         body = upstream.render_request(request)
+        rules = snapshot.config.payload
+        if rules.rules:  # the config's payload rules, on the body as the upstream reads it
+            body = rules.apply(body, (cand.route.upstream, inbound.model), upstream.name, inbound.dialect.name,
+                               inbound.headers) or body
         adapted = provider.adapt_body(cand.account, body)
         return orjson.dumps(body if adapted is None else adapted)
 
@@ -505,6 +540,7 @@ class Pipeline:
         markers = inbound.dialect.stream_terminators
         meter = usage.StreamUsage(inbound.dialect, drop_usage_chunks)
         framer = inbound.dialect.passthrough_framer()
+        rename = _model_renamer(served.upstream_model, served.model)
         # look for the terminator as chunks pass (a final event can be long: a Responses
         # response.completed echoes every tool of the request); ``edge`` catches one split
         # across two chunks
@@ -514,6 +550,8 @@ class Pipeline:
         redact = self.runtime.redaction.redactor.bytes  # an error event may echo what the upstream was sent
 
         def passed(data: bytes) -> bytes:
+            if rename:  # whole events only (the meter's output), so a name is never split across reads
+                data = rename(data)
             if b"error" in data:
                 data = redact(data)
             return framer.feed(data) if framer else data
@@ -599,6 +637,8 @@ class Pipeline:
         client gets names the request (the status line went out long ago)."""
         served.record.broke(error)
         error.message = f"{error.message} (request id {served.record.request_id})"
+        if _cooling_off(served.account, self.runtime.snapshot.config.disable_cooling):
+            return
         outcome = served.account.provider.classify(error)
         seconds = self.health.record_failure(served.account.id, served.upstream_model, error, outcome)
         if not seconds:
@@ -653,7 +693,10 @@ def _fitted(request: ir.Request, cand: Candidate, upstream_stream: bool, suffix_
             catalogue: Catalogue) -> ir.Request:
     """The request as this account's model gets it: its name, and one
     canonical reasoning setting fitted to what the model supports."""
-    thinking = suffix.fit(suffix.merged(request.reasoning, suffix_reasoning), catalogue.lookup(cand.route.upstream))
+    info = catalogue.lookup(cand.route.upstream)
+    if cand.route.levels is not None:  # the config's thinking levels for this model
+        info = _with_levels(info, cand.route)
+    thinking = suffix.fit(suffix.merged(request.reasoning, suffix_reasoning), info)
     if thinking is not None and thinking.include_thoughts is None:
         # the client asked for reasoning; have it come back (Responses summaries, Gemini thoughts)
         thinking = dataclasses.replace(thinking, include_thoughts=True)
@@ -737,11 +780,57 @@ def _request_fault(error: ir.Error, progress: _Progress) -> ir.Error:
                                          f"(tried {'; '.join(progress.attempts)})", code="upstream_rejected_request")
 
 
-def _client_facing(error: ir.Error, model: str) -> ir.Error:
-    """An upstream credential problem is not the client's: never answer 401/403."""
+def _client_facing(error: ir.Error, model: str, account: str | None) -> ir.Error:
+    """An upstream credential problem is not the client's: never answer
+    401/403 (the client's own key was fine), but say what happened: a 502
+    whose code names refused upstream credentials, not an overload."""
     if error.status in (401, 402, 403):
-        return ir.Error(503, "overloaded",
-                        f"no account could serve {model}: upstream refused the credentials "
-                        f"({error.status}: {error.message})")
+        return ir.Error(502, "server_error",
+                        f"the upstream refused the credentials of account {account or '?'} for {model} "
+                        f"({error.status}: {error.message})", code="upstream_credentials_refused")
     return error
 
+
+def _model_renamer(upstream: str, served: str) -> Callable[[bytes], bytes] | None:
+    """A pass-through body or stream names the model as the upstream knows
+    it; the client gets the name it asked for. Only when the two differ (an
+    alias, a prefix, a fallback) is anything edited: a byte replacement of
+    the JSON member, no parsing."""
+    if upstream == served:
+        return None
+    sent, wanted = orjson.dumps(upstream), orjson.dumps(served)
+    pairs = [(f'"{field}":{sep}'.encode() + sent, f'"{field}":{sep}'.encode() + wanted)
+             for field in ("model", "modelVersion") for sep in ("", " ")]
+
+    def rename(data: bytes) -> bytes:
+        if sent not in data:
+            return data
+        for old, new in pairs:
+            data = data.replace(old, new)
+        return data
+
+    return rename
+
+
+def _with_levels(info: ModelInfo | None, route: ModelRoute) -> ModelInfo:
+    """The model as the config describes it: reasoning by these levels only
+    ("none" among them: it may be switched off; none at all: no reasoning)."""
+    levels = route.levels or ()
+    named = tuple(level for level in levels if level not in ("none", "auto"))
+    base = info or ModelInfo(route.upstream, route.context or 128_000, 8_192)
+    return dataclasses.replace(base, reasoning="level" if named else "none", levels=named,
+                               can_disable="none" in levels)
+
+
+def _retries(own: int | None, default: int) -> int:
+    return max(0, default if own is None else own)
+
+
+def _admitted(pool: Pool, round_number: int, default: int) -> Pool:
+    tiers = [[c for c in tier if _retries(c.account.request_retry, default) >= round_number] for tier in pool.tiers]
+    return Pool(pool.model, [tier for tier in tiers if tier])
+
+
+def _cooling_off(account: Account, default: bool) -> bool:
+    """``disable-cooling``: the entry's own value, else the config's."""
+    return default if account.disable_cooling is None else account.disable_cooling

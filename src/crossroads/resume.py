@@ -246,7 +246,7 @@ class Resume:
         provider = cand.account.provider
         stream = provider.upstream_stream(True)
         body = await pipeline._translated_body(request, cand, upstream, stream, progress.suffix_reasoning,
-                                               provider, progress.snapshot.catalogue)
+                                               provider, progress.snapshot, self.inbound)
         response = await pipeline._send(self.inbound, cand, upstream, body, stream, provider)
         decoder = upstream.stream_decoder()
         try:

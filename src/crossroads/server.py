@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from importlib import import_module
 
 from crossroads import config as config_module
-from crossroads import dialects, ir, reload, requestid
+from crossroads import dialects, ir, keepalive, nonstream, reload, requestid
 from crossroads.access import KeyCheck
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
@@ -131,7 +131,11 @@ class App:
                 await read_body(request, receive, config.max_body_bytes)
                 inflight.body_read(exchange)
                 observer.received(record, request.headers, request.body)
-                reply = await route.handler(self, request)
+                if config.nonstream_keepalive and nonstream.eligible(method, path, request.body):
+                    reply = await nonstream.padded(route.handler(self, request), config.nonstream_keepalive,
+                                                   lambda error: self._error_reply(error_dialect, error, record))
+                else:
+                    reply = await route.handler(self, request)
                 if not route.protected and not route.shipped and isinstance(reply, Reply):  # nothing secret shown
                     reply.body = self.runtime.redaction.redactor.bytes(reply.body)
             except ir.Error as error:
@@ -151,6 +155,8 @@ class App:
             record.status = reply.status
             reply.headers.append((b"x-request-id", record.request_id.encode()))
             if isinstance(reply, StreamReply):  # the watcher, still on, cancels the stream when the client leaves
+                if config.stream_keepalive and reply.content_type == b"text/event-stream":
+                    reply.chunks = keepalive.sse(reply.chunks, config.stream_keepalive)
                 await send_stream(send, observer.capture(reply, record))
             else:
                 inflight.end(exchange)

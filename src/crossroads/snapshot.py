@@ -14,13 +14,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from crossroads import configkeys
 from crossroads.access import KeyCheck
 from crossroads.auth.refresher import Refresher
 from crossroads.auth.table import OAuthTable
-from crossroads.config import Config, ConfigError
+from crossroads.config import SHAPE, Config, ConfigError
 from crossroads.credentials.base import Record
-from crossroads.providers import Account, Provider
+from crossroads.providers import Account, Provider, error_rules
 from crossroads.providers.base import AccountContext, ModelRoute
+from crossroads.providers.entries import alias_pool_siblings
 from crossroads.providers.subscription_catalogue import Catalogue
 from crossroads.routing.registry import Registry
 from crossroads.services.book import SideServices
@@ -28,7 +30,15 @@ from crossroads.services.book import SideServices
 log = logging.getLogger("crossroads")
 
 # read here rather than by config.py: the OAuth channel rules, endpoints and catalogue
-SNAPSHOT_KEYS = frozenset({"oauth-excluded-models", "oauth-model-alias", "oauth-endpoints", "model-catalogue"})
+SNAPSHOT_KEYS = frozenset({"oauth-excluded-models", "oauth-model-alias", "oauth-endpoints", "model-catalogue",
+                           "oauth-request-scoped-errors"})
+_SNAPSHOT_SHAPE = {
+    "oauth-excluded-models": None, "oauth-endpoints": None, "model-catalogue": None,
+    "oauth-request-scoped-errors": {"*": [{"status": None, "match": None, "match-regexr": None, "action": None}]},
+    # each rule: name, alias, fork; force-mapping is what every reply does (the client's name comes back)
+    "oauth-model-alias": {"*": [{"name": None, "alias": None, "fork": None, "force-mapping": None,
+                                 "display-name": "the model list carries no per-model metadata"}]},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,9 +48,10 @@ class Snapshot:
     keys: KeyCheck
     oauth: OAuthTable
     catalogue: Catalogue
-    unknown_keys: list[str] = field(default_factory=list)
-    unused_keys: list[str] = field(default_factory=list)
+    unknown_keys: list[str] = field(default_factory=list)  # paths, e.g. gemini-api-key[0].typo
+    unused_keys: list[str] = field(default_factory=list)  # known to CLIProxyAPI, not acted on here
     secrets: frozenset[str] = frozenset()  # everything that must never be shown (see crossroads.redaction)
+    findings: tuple[configkeys.Finding, ...] = ()  # both, with their lines and reasons
 
     @property
     def accounts(self) -> list[Account]:
@@ -58,10 +69,24 @@ def build(cfg: Config, records: Iterable[Record], providers: Sequence[Provider],
         raise ConfigError(f"{cfg.source}: {exc}") from None
     records = list(records)
     accounts = build_accounts(cfg, records, providers, AccountContext(refresher, oauth, services))
-    consumed = SNAPSHOT_KEYS | {p.config_key for p in providers}
-    unknown, unused = cfg.key_report(set(consumed))
+    ignored = [(note.split(": ", 1)[0], f"this rule is never applied: {note.split(': ', 1)[1]} (not supported)")
+               for note in cfg.payload.ignored]
+    findings = configkeys.report(cfg.text, config_shape(providers), ignored) if cfg.text else []
     return Snapshot(cfg, Registry(accounts, cfg.force_model_prefix), KeyCheck(cfg.api_keys), oauth, catalogue,
-                    unknown, unused, _secrets(cfg, accounts, records))
+                    [f.path for f in findings if f.unknown], [f.path for f in findings if not f.unknown],
+                    _secrets(cfg, accounts, records), tuple(findings))
+
+
+def config_shape(providers: Sequence[Provider]) -> dict[str, configkeys.Shape]:
+    """Every key the router reads, at every depth: config.py's, the
+    snapshot's and each provider's own (crossroads.configkeys notation)."""
+    shape: dict[str, configkeys.Shape] = {**SHAPE, **_SNAPSHOT_SHAPE}
+    for provider in providers:
+        if provider.entry_keys is not None:
+            shape[provider.config_key] = provider.entry_keys if provider.entry_keys is configkeys.ANY_KEYS \
+                else [provider.entry_keys]
+        shape.update(provider.settings)
+    return shape
 
 
 _SECRET_FIELD = re.compile(r"token|secret|key|cookie|password|psid|authorization", re.IGNORECASE)
@@ -102,21 +127,33 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
     """Accounts from the config's upstream lists and from stored credentials."""
     accounts: list[Account] = []
     by_type: dict[str, Provider] = {}
+    section = cfg.raw.get("oauth-request-scoped-errors") or {}
+    if not isinstance(section, dict):
+        raise ConfigError(f"{cfg.source}: 'oauth-request-scoped-errors' must map a channel to its rules")
+    try:
+        channel_errors = {str(channel): error_rules.parse(rules, f"oauth-request-scoped-errors.{channel}")
+                          for channel, rules in section.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{cfg.source}: {exc}") from None
     for provider in providers:
+        for auth_type in provider.auth_types:
+            by_type[auth_type] = provider
+        if provider.entry_keys is None:
+            continue  # its config_key names an auth-file channel, not a list of entries
         entries = cfg.raw.get(provider.config_key) or []
         if isinstance(entries, dict) and provider.config_mapping:  # ``ai-studio-proxy: {endpoint: ...}``
             entries = [entries]
         if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
             raise ConfigError(f"{cfg.source}: '{provider.config_key}' must be a list of mappings")
         try:
-            accounts.extend(provider.accounts(entries, ctx))
+            built = provider.accounts(entries, ctx)
+            accounts.extend(built)
+            accounts.extend(sibling for account in built for sibling in alias_pool_siblings(account))
         except ValueError as exc:
             raise ConfigError(f"{cfg.source}: {exc}") from None
         except (TypeError, KeyError, AttributeError) as exc:  # a value of the wrong type deep in an entry
             where = _failing_entry(provider, entries, ctx)
             raise ConfigError(f"{cfg.source}: {where}: a value has the wrong type ({exc})") from None
-        for auth_type in provider.auth_types:
-            by_type[auth_type] = provider
     for record in records:
         owner = by_type.get(record.type)
         if owner is None:
@@ -128,7 +165,7 @@ def build_accounts(cfg: Config, records: Iterable[Record], providers: Sequence[P
             log.error("credential %s cannot be used: %s", record.id, exc)
             continue
         for account in found:
-            apply_channel_rules(account, record.type, cfg)
+            apply_channel_rules(account, record.type, cfg, channel_errors)
             accounts.append(account)
     return _unique_ids(accounts)
 
@@ -155,11 +192,13 @@ def _unique_ids(accounts: list[Account]) -> list[Account]:
     return accounts
 
 
-def apply_channel_rules(account: Account, channel: str, cfg: Config) -> None:
+def apply_channel_rules(account: Account, channel: str, cfg: Config,
+                        channel_errors: dict[str, tuple[error_rules.ErrorRule, ...]]) -> None:
     """``oauth-excluded-models`` and ``oauth-model-alias`` for one OAuth channel
     (an auth-file type): exclude upstream models by wildcard, and expose
     upstream models under aliases (``fork: true`` keeps the original name as
     well)."""
+    account.error_rules = channel_errors.get(channel, ())
     excluded = (cfg.raw.get("oauth-excluded-models") or {}).get(channel) or []
     if excluded:
         account.excluded = (*account.excluded, *map(str, excluded))

@@ -247,6 +247,7 @@ def test_cli_browser_login_catches_the_redirect(tmp_path: Path, endpoints: FakeI
         return True
 
     monkeypatch.setattr("webbrowser.open", browser)
+    monkeypatch.setattr("webbrowser.get", lambda *a: object())  # a machine with a browser
     result = CliRunner().invoke(app, ["login", "claude", "--config", str(config), "--port", str(free_port())])
     assert result.exit_code == 0, result.output
     saved = orjson.loads((tmp_path / "auth" / "claude-cli@example.com.json").read_bytes())

@@ -156,6 +156,26 @@ def test_gemini_write_keeps_other_variables_and_settings(home: Path) -> None:
         "security": {"folderTrust": {"enabled": True}, "auth": {"selectedType": "gemini-api-key"}}}
 
 
+def test_write_keeps_a_backup_of_every_changed_file_and_says_how_to_undo(home: Path) -> None:
+    directory = home / ".gemini"
+    directory.mkdir()
+    env_before = "# mine\nFOO=bar\n"
+    (directory / ".env").write_text(env_before)
+    (directory / ".env").chmod(0o640)
+    code, out = invoke("gemini-cli", "--base-url", "http://localhost:8317", "--key", "k-5", "--write")
+    assert code == 0, out
+    backups = sorted(directory.glob(".env.crossroads-backup-*"))
+    assert len(backups) == 1 and backups[0].read_text() == env_before  # the file as it was
+    assert oct(backups[0].stat().st_mode & 0o777) == "0o640"
+    assert f"# backup of {directory / '.env'}: {backups[0]}" in out
+    assert not list(directory.glob("settings.json.crossroads-backup-*"))  # it did not exist: nothing to keep
+    undo = next(line for line in out.splitlines() if line.startswith("# to undo: "))
+    assert f"rm {directory / 'settings.json'}" in undo
+    subprocess.run(undo.removeprefix("# to undo: "), shell=True, check=True)
+    assert (directory / ".env").read_text() == env_before
+    assert not (directory / "settings.json").exists()
+
+
 def test_env_file_merge_replaces_in_place() -> None:
     merged = connect._merged_env_file("A=1\nB=2\n", {"B": "3", "C": "4"})
     assert merged == "A=1\nB=3\nC=4\n"

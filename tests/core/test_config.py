@@ -93,10 +93,10 @@ def test_empty_config_is_an_empty_pool() -> None:
 
 def test_keys_read_by_providers_and_oauth_are_not_reported_unused() -> None:
     cfg = config.parse("vertex-api-key: []\noauth-excluded-models: {}\noauth-model-alias: {}\n"
-                       "model-catalogue: {}\noauth-endpoints: {}\ntls: {enable: false}\n")
+                       "model-catalogue: {}\noauth-endpoints: {}\ntls: {enable: false}\npprof: {enable: true}\n")
     snapshot = preview(cfg)
     assert snapshot.unknown_keys == []
-    assert snapshot.unused_keys == ["tls"]
+    assert snapshot.unused_keys == ["pprof"]
 
 
 def test_account_ids_follow_the_credential_not_its_position() -> None:

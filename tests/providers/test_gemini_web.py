@@ -126,7 +126,8 @@ def test_dead_cookies_need_a_new_login(google: FakeGeminiWeb, tmp_path: Path) ->
     with router(google, tmp_path) as url:
         with pytest.raises(openai.APIStatusError) as refused:
             chat(url).chat.completions.create(model="gemini-web-pro", messages=[{"role": "user", "content": "x"}])
-        assert refused.value.status_code == 503 and "needs a new login" in refused.value.message
+        assert refused.value.status_code == 502 and "needs a new login" in refused.value.message
+        assert refused.value.code == "upstream_credentials_refused"
     assert orjson.loads(path.read_bytes())["needs_login"] is True
 
 

@@ -9,6 +9,7 @@ waiting flow. Without a browser the user pastes the redirect URL, or
 from __future__ import annotations
 
 import asyncio
+import os
 import urllib.parse
 from dataclasses import dataclass
 
@@ -46,6 +47,9 @@ def parse_redirect(text: str) -> Redirect:
     return Redirect(code, state or None)
 
 
+CALLBACK_HOST_ENV = "CROSSROADS_CALLBACK_HOST"  # where the login redirect is listened for
+
+
 class CallbackServer:
     """Listens on 127.0.0.1:``port`` for one redirect to ``path``."""
 
@@ -61,7 +65,8 @@ class CallbackServer:
         app.router.add_get(self.path, self._handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        # in a container the published port must reach it: the image sets 0.0.0.0 (see Dockerfile)
+        site = web.TCPSite(self._runner, os.environ.get(CALLBACK_HOST_ENV) or "127.0.0.1", self.port)
         try:
             await site.start()
         except OSError as exc:

@@ -15,7 +15,7 @@ provider's name.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -193,6 +193,7 @@ class OAuthSpec:
     options: frozenset[str] = frozenset()  # login options this provider's flows read
     discovery_domain: str = ""  # discovered endpoints must stay on it (unless overridden)
     memory_only: bool = False  # tokens minted from a long-lived key: kept in memory, never stored
+    plan: Callable[[Mapping[str, Any]], str] | None = None  # a stored credential's plan, for `auth list`
 
     def __post_init__(self) -> None:
         if self.defaults.type != self.type:

@@ -19,6 +19,8 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import shutil
+import time
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +31,7 @@ import orjson
 import typer
 
 from crossroads import config as config_module
+from crossroads import hints
 
 PROVIDER_ID = "crossroads"
 DEFAULT_KEY = "crossroads"  # any key works on a router without client keys
@@ -61,6 +64,19 @@ class FileEdit:
         new = self.after.splitlines(keepends=True)
         label = str(self.path)
         return "".join(difflib.unified_diff(old, new, "/dev/null" if self.before is None else label, label))
+
+    def backup(self, stamp: str) -> Path | None:
+        """A copy of the file as it was (same permissions), next to it; None for a new file."""
+        if self.before is None:
+            return None
+        copy = self.path.with_name(f"{self.path.name}.crossroads-backup-{stamp}")
+        shutil.copy2(self.path, copy)
+        return copy
+
+    def undo_command(self, copy: Path | None) -> str:
+        if copy is None:
+            return f"rm {_shell_quote(str(self.path))}"
+        return f"mv {_shell_quote(str(copy))} {_shell_quote(str(self.path))}"
 
     def apply(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -342,13 +358,20 @@ def register(app: typer.Typer) -> None:
         if not write:
             typer.echo("\n".join(plan.instructions))
             typer.echo(f"# {plan.note}", err=True)
-            typer.echo(f"# run again with --write to apply (crossroads connect {client} --write)", err=True)
+            typer.echo(f"# run again with --write to apply ({hints.command()} connect {client} --write)", err=True)
             return
         changed = [edit for edit in plan.edits if edit.changed]
         if not changed:
             typer.echo(f"{client} is already pointed at {target.base_url}; nothing to change")
             return
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        undo = []
         for edit in changed:
             typer.echo(edit.diff(), nl=False)
+            copy = edit.backup(stamp)
             edit.apply()
+            undo.append(edit.undo_command(copy))
+            if copy is not None:
+                typer.echo(f"# backup of {edit.path}: {copy}", err=True)
         typer.echo(f"# {client} now uses {target.base_url} ({', '.join(str(e.path) for e in changed)} updated)")
+        typer.echo(f"# to undo: {' && '.join(undo)}", err=True)

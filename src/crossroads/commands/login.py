@@ -14,14 +14,16 @@ import webbrowser
 from pathlib import Path
 from typing import Annotated, Any
 
+import aiohttp
 import orjson
 import typer
 
 from crossroads import config as config_module
+from crossroads import hints
 from crossroads.access.management_secret import is_hashed, local_token
 from crossroads.auth import device, flows, tokens
 from crossroads.auth.callback import CallbackServer, parse_redirect
-from crossroads.auth.oauth import LoginError
+from crossroads.auth.oauth import LoginError, OAuthError
 from crossroads.auth.persist import save_results
 from crossroads.auth.refresher import LAST_ERROR, NEEDS_LOGIN
 from crossroads.auth.spec import LoginResult, OAuthSpec
@@ -32,6 +34,7 @@ from crossroads.providers.base import mask
 
 SPECS = tuple(oauth_specs())
 KNOWN_TYPES = tuple(spec.type for spec in SPECS)
+SPECS_BY_TYPE = {spec.type: spec for spec in SPECS}
 LOGIN_NAMES = tuple(name for spec in SPECS for name in spec.all_login_names)
 # CLI flag of each login option a provider's spec may read (for one-line errors)
 OPTION_FLAGS = {"setup_token": "--setup-token", "project_ids": "--project-id", "service_account": "--service-account",
@@ -67,6 +70,13 @@ async def browser_login(table: OAuthTable, kind: str, *, no_browser: bool, port:
         typer.echo(f"Open this URL in a browser and sign in:\n\n  {login.url}\n")
         pasted = typer.prompt("Paste the redirect URL (or the code shown)")
         return await flows.complete(login, parse_redirect(pasted))
+    if no_browser_here():
+        spec = SPECS_BY_TYPE[kind]
+        name = spec.login_names[0]
+        cmd = hints.command()
+        raise LoginError(f"no web browser found on this machine; run `{cmd} login {name} --no-browser` "
+                         "(open the printed URL anywhere, then paste the redirect)"
+                         + (f" or `{cmd} login {name} --device`" if spec.device is not None else ""))
     login = flows.start(table, kind, loopback=True, port=port, options=options)
     server = await CallbackServer(login.settings.callback_port, login.settings.callback_path).start()
     try:
@@ -174,6 +184,14 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
         except (LoginError, StoreError, config_module.ConfigError, ValueError) as exc:
             typer.echo(f"login failed: {exc}", err=True)
             raise typer.Exit(1) from None
+        except (aiohttp.ClientError, OSError, TimeoutError, OAuthError) as exc:
+            if isinstance(exc, OAuthError) and exc.code != "unreachable":
+                typer.echo(f"login failed: the identity server refused: {exc}", err=True)
+            else:  # the identity server, not us
+                where = exc.description if isinstance(exc, OAuthError) else unreachable(exc)
+                typer.echo(f"login failed: the identity server for {name} could not be reached ({where}); "
+                           "check the network or a proxy (HTTPS_PROXY), then try again", err=True)
+            raise typer.Exit(1) from None
 
     @auth_app.command("list")
     def list_command(config: ConfigOption = None, auth_dir: AuthDirOption = None,
@@ -219,6 +237,27 @@ def register(app: typer.Typer, auth_app: typer.Typer) -> None:
                 typer.echo(f"{path}: not imported: {exc}", err=True)
         if failed:
             raise typer.Exit(1)
+
+
+def unreachable(exc: BaseException) -> str:
+    """One line about a failed connection: what failed and where, never a traceback."""
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    key = getattr(exc, "host", None)
+    where = f"{key}:{getattr(exc, 'port', '')}" if key else ""
+    cause = getattr(exc, "os_error", None) or exc.__cause__ or exc
+    reason = getattr(cause, "strerror", None) or str(cause) or type(cause).__name__
+    return f"{where}: {reason}" if where else str(reason)
+
+
+def no_browser_here() -> bool:
+    """True when this machine has no browser Python can open (a server over
+    SSH, a container): waiting for a callback would wait forever."""
+    try:
+        webbrowser.get()
+    except webbrowser.Error:
+        return True
+    return False
 
 
 def ask_server(config: Path | None, path: str) -> Any:
@@ -271,18 +310,22 @@ def describe(record: Record) -> dict[str, Any]:
     """One account for display: never a secret in clear."""
     data = record.data
     expiry = tokens.expires_at(data)
-    if data.get(NEEDS_LOGIN):
+    spec = SPECS_BY_TYPE.get(record.type)
+    if spec is None:
+        status = "unknown type" + (f" {record.type!r}" if record.type else " (no 'type' field)") + ": not used"
+    elif data.get(NEEDS_LOGIN):
         status = "needs-login"
     elif data.get("disabled"):
         status = "disabled"
-    elif expiry is not None and expiry < time.time() and not tokens.refresh_token(data):
-        status = "expired"
+    elif expiry is not None and expiry < time.time():
+        status = "expired (refreshable)" if tokens.refresh_token(data) else "expired"
     else:
         status = "ok"
+    plan = data.get("plan_type") or data.get("token_kind") or (spec.plan(data) if spec and spec.plan else "")
     return {
         "id": record.id, "provider": record.type,
         "email": str(data.get("email") or data.get("label") or ""),
-        "plan": str(data.get("plan_type") or data.get("token_kind") or ""),
+        "plan": str(plan or ""),
         "project": str(data.get("project_id") or ""),
         "expires": tokens.format_time(expiry) if expiry else "",
         "status": status,

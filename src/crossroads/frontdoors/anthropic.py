@@ -40,13 +40,14 @@ async def count_tokens(app: App, request: Request) -> Reply:
     return json_reply(200, {"input_tokens": estimate_tokens(parsed)})
 
 
-def model_object(name: str, started_at: float) -> dict[str, Any]:
+def model_object(name: str, started_at: float, display_name: str | None = None) -> dict[str, Any]:
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at))
-    return {"type": "model", "id": name, "display_name": name, "created_at": created}
+    return {"type": "model", "id": name, "display_name": display_name or name, "created_at": created}
 
 
 async def list_models(app: App, request: Request) -> Reply:
-    data = [model_object(name, app.started_at) for name, _ in app.registry.models()]
+    data = [model_object(name, app.started_at, pool.candidates[0].route.display_name)
+            for name, pool in app.registry.models()]
     return json_reply(200, {"data": data, "has_more": False,
                             "first_id": data[0]["id"] if data else None,
                             "last_id": data[-1]["id"] if data else None})

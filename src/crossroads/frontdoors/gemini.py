@@ -9,6 +9,7 @@ from crossroads.frontdoors import shapes
 from crossroads.frontdoors.base import Route, check_countable, estimate_tokens, json_body
 from crossroads.http import Reply, Request, StreamReply, json_reply
 from crossroads.pipeline import Inbound
+from crossroads.providers.base import ModelRoute
 
 if TYPE_CHECKING:
     from crossroads.server import App
@@ -16,13 +17,18 @@ if TYPE_CHECKING:
 _METHODS = ["generateContent", "streamGenerateContent", "countTokens"]
 
 
-def _model_object(name: str) -> dict[str, Any]:
-    return {"name": f"models/{name}", "version": "001", "displayName": name,
-            "supportedGenerationMethods": _METHODS}
+def _model_object(name: str, route: ModelRoute | None = None) -> dict[str, Any]:
+    found: dict[str, Any] = {"name": f"models/{name}", "version": "001",
+             "displayName": (route.display_name if route else None) or name,
+             "supportedGenerationMethods": _METHODS}
+    if route is not None and route.context:
+        found["inputTokenLimit"] = route.context  # the config's max-context-length
+    return found
 
 
 async def list_models(app: App, request: Request) -> Reply:
-    return json_reply(200, {"models": [_model_object(name) for name, _ in app.registry.models()]})
+    return json_reply(200, {"models": [_model_object(name, pool.candidates[0].route)
+                                       for name, pool in app.registry.models()]})
 
 
 async def model_action(app: App, request: Request) -> Reply | StreamReply:
@@ -33,7 +39,8 @@ async def model_action(app: App, request: Request) -> Reply | StreamReply:
             raise ir.Error(404, "not_found", f"unknown path {request.path}")
         if name not in app.registry:
             raise ir.Error(404, "not_found", f"model {name!r} is not served by any configured account")
-        return json_reply(200, _model_object(name))
+        pool = app.registry.pool(name)
+        return json_reply(200, _model_object(name, pool.candidates[0].route if pool else None))
     if request.method != "POST":
         raise ir.Error(405, "invalid_request", f"{action} needs POST")
     body = json_body(request)

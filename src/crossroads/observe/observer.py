@@ -218,7 +218,8 @@ class Observer:
         if record.model is not None:  # a model request (not /healthz, /metrics, management)
             row = _usage_row(record, client)
             self.usage.add(row)
-            self.usage_queue.add(row, record.path, record.stream)
+            if self._config().raw.get("usage-statistics-enabled") is not False:  # as CLIProxyAPI: false stops it
+                self.usage_queue.add(row, record.path, record.stream)
         if self.tracer is not None and not quiet:
             self.tracer.record(record)
         if record.error is not None:

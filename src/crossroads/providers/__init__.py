@@ -20,6 +20,7 @@ _MODULES = (
     "crossroads.providers.qwen",
     "crossroads.providers.kimi",
     "crossroads.providers.xai",
+    "crossroads.providers.xai_api_key",
     "crossroads.providers.iflow",
     "crossroads.providers.vertex",
     "crossroads.providers.vertex_api_key",

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
-from crossroads.providers.entries import simple_accounts
+from crossroads.providers.entries import ENTRY_KEYS, simple_accounts
 
 ANTHROPIC_VERSION = "2023-06-01"
 OFFICIAL_HOST = "https://api.anthropic.com"
@@ -20,6 +20,11 @@ class AnthropicProvider(ProviderBase):
     dialect: ClassVar[str] = "anthropic"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("anthropic",)
     default_base_url: ClassVar[str] = OFFICIAL_HOST
+    entry_keys: ClassVar[Mapping[str, Any] | None] = {
+        **ENTRY_KEYS,
+        "cloak": "requests are never disguised as Claude Code's",
+        "fingerprint-profile": "requests are never disguised as Claude Code's",
+        "rebuild-mid-system-message": "system messages are translated as they are"}
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)

@@ -75,6 +75,10 @@ OAUTH = OAuthSpec(
 class AntigravityProvider(SubscriptionProvider):
     prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "antigravity"
+    settings: ClassVar[Mapping[str, Any]] = {
+        "antigravity": {"sensitive-words": "system instructions are sent as written"},
+        "antigravity-signature-cache-enabled": "thinking signatures are passed on as the client sends them",
+        "antigravity-signature-bypass-strict": "thinking signatures are passed on as the client sends them"}
     dialect: ClassVar[str] = "cloudcode"
     credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)
     default_base_url: ClassVar[str] = "https://daily-cloudcode-pa.googleapis.com"

@@ -18,6 +18,7 @@ from crossroads.auth.refresher import Refresher
 from crossroads.auth.spec import OAuthSpec
 from crossroads.auth.table import OAuthTable
 from crossroads.config import Timeouts
+from crossroads.configkeys import ANY_KEYS
 from crossroads.credentials.base import Record
 from crossroads.providers import ratelimit_headers
 from crossroads.redaction import mask
@@ -41,6 +42,9 @@ class ModelRoute:
     upstream: str  # name sent upstream
     exposed: str  # name clients use (alias and/or prefix applied)
     listed: bool = True  # False: routed (to a clear error or a fallback) but not in /v1/models
+    display_name: str | None = None  # the config's display-name, for model lists
+    context: int | None = None  # the config's max-context-length, for model lists
+    levels: tuple[str, ...] | None = None  # the config's thinking levels: the only ones sent
 
 
 @dataclass(slots=True, eq=False)
@@ -62,6 +66,14 @@ class Account:
     timeouts: Timeouts | None = None  # None: the global timeouts
     params: dict[str, Any] = field(default_factory=dict)  # provider-specific, fixed when the account is built
     pause_at: float | None = None  # stop using a plan window at this fraction used (None: the pool's rule)
+    disable_cooling: bool | None = None  # None: the config's global disable-cooling
+    request_retry: int | None = None  # None: the config's global request-retry
+    # the same client-facing name over several upstream models of this entry: CLIProxyAPI's alias pool;
+    # the snapshot turns each further upstream into a sibling account (see entries.alias_pool_siblings)
+    pooled: list[ModelRoute] = field(default_factory=list)
+    # headers whose configured value is "$NAME": copied from the client's NAME header when it sends one
+    copied_headers: dict[str, str] = field(default_factory=dict)
+    error_rules: tuple[Any, ...] = ()  # crossroads.providers.error_rules.ErrorRule: request-scoped-errors
 
     @property
     def masked_secret(self) -> str:
@@ -86,6 +98,8 @@ class Provider(Protocol):
     dialect: ClassVar[str]  # crossroads.dialects name
     default_base_url: ClassVar[str]
     oauth: ClassVar[OAuthSpec | None]  # subscription providers: how to log in and refresh
+    entry_keys: ClassVar[Mapping[str, Any] | None]  # shape of one config entry; None: reads no entries
+    settings: ClassVar[Mapping[str, Any]]  # other top-level keys it owns (crossroads.configkeys)
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         """Accounts from this provider's config entries (raise ValueError with a clear message)."""
@@ -190,6 +204,12 @@ class ProviderBase:
     auth_types: ClassVar[tuple[str, ...]] = ()  # auth-file ``type`` values this provider loads
     oauth: ClassVar[OAuthSpec | None] = None
     quota_probe_interval: ClassVar[float | None] = None
+    # the shape of one entry of ``config_key`` (crossroads.configkeys; the default: entries whose keys
+    # the provider checks itself); None: the provider reads no config entries (its config_key only
+    # names its auth-file channel)
+    entry_keys: ClassVar[Mapping[str, Any] | None] = ANY_KEYS
+    # other top-level keys the provider owns: their shape, or why it does not act on them
+    settings: ClassVar[Mapping[str, Any]] = {}
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return []

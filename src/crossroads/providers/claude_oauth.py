@@ -122,6 +122,9 @@ class ClaudeOAuthProvider(SubscriptionProvider):
     prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "claude"
     signals_every_answer: ClassVar[bool] = True  # rate-limit headers on every answer, 429s included
+    settings: ClassVar[Mapping[str, Any]] = {
+        "disable-claude-cloak-mode": "requests are never disguised as Claude Code's", "claude-code": {"disable-cloaking-model-list": "requests are never disguised as Claude Code's"},
+        "claude-header-defaults": "requests are never disguised as Claude Code's"}
     dialect: ClassVar[str] = "anthropic"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("anthropic",)
     default_base_url: ClassVar[str] = "https://api.anthropic.com"

@@ -70,6 +70,12 @@ def plan_models(plan: str | None) -> list[str]:
     return PLAN_MODELS.get(key, PLAN_MODELS["team"])
 
 
+def stored_plan(data: Mapping[str, Any]) -> str:
+    """The ChatGPT plan of a stored credential: its ``plan_type``, else the
+    id token's claim (CLIProxyAPI's auth files keep only the token)."""
+    return str(data.get("plan_type") or codex_identity(str(data.get("id_token") or "")).get("plan_type") or "")
+
+
 def codex_identity(id_token: str) -> dict[str, Any]:
     """Account id, plan and email from a ChatGPT id token."""
     claims = tokens.jwt_claims(id_token)
@@ -166,6 +172,7 @@ OAUTH = OAuthSpec(
     device=CodexDeviceFlow(),
     device_login_names=("codex-device",),
     refresh=CodexRefresh(with_scope=True),
+    plan=lambda data: stored_plan(data),
 )
 
 
@@ -173,6 +180,13 @@ class CodexProvider(SubscriptionProvider):
     prompt_cache: ClassVar[bool] = True  # reports cached tokens: hits and misses are explained
     config_key: ClassVar[str] = "codex"
     signals_every_answer: ClassVar[bool] = True  # rate-limit headers on every answer, 429s included
+    settings: ClassVar[Mapping[str, Any]] = {
+        "codex": {"identity-confuse": "prompt_cache_key and installation ids are passed on as sent",
+                  "disable-codex-cloaking": "Codex requests carry the client's own User-Agent and originator",
+                  "stream-bootstrap-buffering": "a stream fails over until its first event anyway (see README)",
+                  "optimize-multi-agent-v2": "multi-agent requests are translated as they are",
+                  "live-media-relay": "Codex Live media is not relayed"},
+        "codex-header-defaults": "Codex requests carry the client's own User-Agent"}
     dialect: ClassVar[str] = "openai-responses"
     default_base_url: ClassVar[str] = "https://chatgpt.com/backend-api/codex"
     auth_types: ClassVar[tuple[str, ...]] = ("codex",)
@@ -239,7 +253,7 @@ class CodexProvider(SubscriptionProvider):
     def account_from_record(self, record: Record, ctx: AccountContext) -> Account:
         if not record.data.get("account_id"):
             raise ValueError("the codex credential has no account_id (log in again)")
-        plan = record.data.get("plan_type")
+        plan = stored_plan(record.data)
         label = f"codex:{record.data.get('email') or record.id}" + (f" ({plan})" if plan else "")
         return accounts.oauth_account(self, record, plan_models(str(plan or "")), ctx, label=label)
 

@@ -161,6 +161,7 @@ def prompt_of(request: ir.Request) -> str:
 class CtonewProvider(ProviderBase):
     billing: ClassVar[str] = "unknown"
     config_key: ClassVar[str] = "ctonew"
+    entry_keys: ClassVar[Mapping[str, Any] | None] = None  # logins are auth files, not config entries
     dialect: ClassVar[str] = "openai-chat"  # nominal: the exchange yields IR events itself
     default_base_url: ClassVar[str] = "https://api.enginelabs.ai"
     auth_types: ClassVar[tuple[str, ...]] = ("ctonew",)

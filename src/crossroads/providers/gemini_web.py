@@ -255,6 +255,7 @@ def gemini_error(code: int) -> ir.Error:
 class GeminiWebProvider(ProviderBase):
     billing: ClassVar[str] = "subscription"
     config_key: ClassVar[str] = "gemini-web"
+    entry_keys: ClassVar[Mapping[str, Any] | None] = None  # logins are auth files, not config entries
     dialect: ClassVar[str] = "openai-chat"  # nominal: the exchange yields IR events itself
     default_base_url: ClassVar[str] = "https://gemini.google.com"
     auth_types: ClassVar[tuple[str, ...]] = ("gemini-web",)

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from crossroads import quota
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
-from crossroads.providers.entries import build_account
+from crossroads.providers.entries import ENTRY_KEYS, build_account
 
 
 class OpenAICompatibleProvider(ProviderBase):
@@ -16,6 +16,10 @@ class OpenAICompatibleProvider(ProviderBase):
     dialect: ClassVar[str] = "openai-chat"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    entry_keys: ClassVar[Mapping[str, Any] | None] = {
+        **{k: v for k, v in ENTRY_KEYS.items() if k != "api-key"}, "name": None, "api-keys": None,
+        "api-key-entries": [{"api-key": None, "proxy-url": None, "weight": None}],
+        "support-prompt-cache-key": "prompt_cache_key is passed on as the client sends it, never derived"}
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         accounts = []
@@ -38,6 +42,8 @@ class OpenAICompatibleProvider(ProviderBase):
                 if key_entry.get("pause-at") is not None:  # one key of the entry keeps a reserve
                     account.pause_at = quota.fraction(key_entry["pause-at"],
                                                       f"openai-compatibility[{i}].api-key-entries[{j}].pause-at")
+                if key_entry.get("weight") is not None:  # a key's own share of weighted round robin
+                    account.weight = int(key_entry["weight"])
                 accounts.append(account)
         return accounts
 

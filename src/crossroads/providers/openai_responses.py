@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from crossroads.providers import catalogue
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
-from crossroads.providers.entries import simple_accounts
+from crossroads.providers.entries import ENTRY_KEYS, simple_accounts
 
 
 class OpenAIResponsesProvider(ProviderBase):
@@ -16,6 +16,8 @@ class OpenAIResponsesProvider(ProviderBase):
     dialect: ClassVar[str] = "openai-responses"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
+    entry_keys: ClassVar[Mapping[str, Any] | None] = {
+        **ENTRY_KEYS, "alpha-search": "/v1/alpha/search is not served"}
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from crossroads.credentials.base import Record
 from crossroads.providers import oauth_accounts
@@ -19,6 +19,7 @@ class SubscriptionProvider(ProviderBase):
     dialect: ClassVar[str]
     default_base_url: ClassVar[str]
     models: ClassVar[list[str]] = []
+    entry_keys: ClassVar[Mapping[str, Any] | None] = None  # logins are auth files, not config entries
 
     async def call(self, account: Account, model: str, stream: bool,
                    client_headers: Mapping[str, str], dialect: str) -> UpstreamCall:

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 from crossroads import quota
 from crossroads.providers import google_quota
 from crossroads.providers.base import Account, AccountContext, ProviderBase, UpstreamCall
-from crossroads.providers.entries import simple_accounts
+from crossroads.providers.entries import ENTRY_KEYS, simple_accounts
 from crossroads.providers.vertex import MODELS
 
 
@@ -20,6 +20,7 @@ class VertexApiKeyProvider(ProviderBase):
     dialect: ClassVar[str] = "gemini"
     credential_wide_markers: ClassVar[tuple[str, ...]] = ("quota exceeded for quota metric",)
     default_base_url: ClassVar[str] = "https://aiplatform.googleapis.com"
+    entry_keys: ClassVar[Mapping[str, Any] | None] = ENTRY_KEYS
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
         return simple_accounts(self, entries)

@@ -7,7 +7,7 @@ discovery document (refused when it points outside x.ai)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from crossroads.auth.device import StandardDeviceFlow
 from crossroads.auth.grants import RotatingRefresh
@@ -36,6 +36,7 @@ OAUTH = OAuthSpec(
 
 class XaiProvider(SubscriptionProvider):
     config_key: ClassVar[str] = "xai"
+    settings: ClassVar[Mapping[str, Any]] = {"xai": {"inject-x-search": "no x_search tool is injected"}}
     dialect: ClassVar[str] = "openai-responses"
     rate_limit_families: ClassVar[tuple[str, ...]] = ("openai",)
     default_base_url: ClassVar[str] = "https://cli-chat-proxy.grok.com/v1"

@@ -62,6 +62,14 @@ class CacheWatch:
         self._last: dict[str, _Last] = {}
 
     def begin(self, headers: Mapping[str, str], body: dict[str, Any]) -> Turn | None:
+        """The turn ``body`` makes (None when it cannot be followed: no conversation to name, or
+        content the encoder cannot take — the request was answered; only the explanation is lost)."""
+        try:
+            return self._begin(headers, body)
+        except (orjson.JSONEncodeError, TypeError, ValueError):
+            return None
+
+    def _begin(self, headers: Mapping[str, str], body: dict[str, Any]) -> Turn | None:
         conversation = _conversation(headers, body)
         if conversation is None:
             return None

@@ -96,6 +96,8 @@ class Health:
             seconds = MODEL_MISSING_COOLDOWN
         else:
             seconds = self.transient_cooldown
+        if seconds <= 0:
+            return 0.0
         self.state.put_cooldown(account_id, scope, Cooldown(time.monotonic() + seconds, f"{error.status} "
                                                             f"{error.kind}: {error.message[:200]}", strikes))
         return seconds

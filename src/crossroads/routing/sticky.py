@@ -43,7 +43,11 @@ def opening_hash(body: dict[str, Any]) -> str | None:
     opening = _opening(body)
     if opening is None:
         return None
-    return "c:" + hashlib.blake2b(orjson.dumps(opening), digest_size=12).hexdigest()
+    try:
+        encoded = orjson.dumps(opening)
+    except orjson.JSONEncodeError:  # nesting or numbers beyond what the encoder takes: no affinity, no failure
+        return None
+    return "c:" + hashlib.blake2b(encoded, digest_size=12).hexdigest()
 
 
 def _opening(body: dict[str, Any]) -> Any:
