@@ -39,7 +39,7 @@ def fakes() -> Iterator[dict[str, Any]]:
 def config(fakes: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
         "api-keys": [CLIENT_KEY],
-        "transient-error-cooldown-seconds": 0,  # each round starts with both accounts available
+        "transient-error-cooldown-seconds": -1,  # no transient cooldowns: each round has both accounts
         "claude-api-key": [{"api-key": key, "base-url": fakes["anthropic"].base_url,
                             "models": [{"name": "claude-sonnet-4-5", "alias": MODEL["anthropic"]}]}
                            for key in KEYS],
