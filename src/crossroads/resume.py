@@ -213,9 +213,12 @@ class Resume:
         answering (the failed account then cooled); None when none does."""
         pipeline, inbound, progress = self.pipeline, self.inbound, self.progress
         await _aclose(broken)
-        if progress.pool is None or progress.ir_request is None:
-            return None
-        for cand in pipeline.selector.candidates(progress.pool, progress.session):
+        if progress.pool is None or progress.ir_request is None \
+                or not self.served.account.provider.classify(failure).retry:
+            return None  # (an error the upstream meant for this request would only come again)
+        pinned = pipeline.limiter.pinned(inbound.client_key)  # a key pinned to some accounts stays on them
+        allowed = pinned.may_use if pinned is not None else None
+        for cand in pipeline.selector.candidates(progress.pool, progress.session, allowed):
             if cand.account.id in self.tried or cand.account.provider.owns_exchange:
                 continue
             self.tried.add(cand.account.id)
@@ -225,8 +228,10 @@ class Resume:
                 events = await self._open(cand, request, upstream)
             except ir.Error as error:
                 inbound.record.failed_attempt(cand.account, error)
-                pipeline.health.record_failure(cand.account.id, cand.route.upstream, error,
-                                               cand.account.provider.classify(error))
+                outcome = cand.account.provider.classify(error)
+                if not outcome.retry:
+                    return None  # the continuation request itself was refused
+                pipeline.health.record_failure(cand.account.id, cand.route.upstream, error, outcome)
                 continue
             failed = self.served.account
             log.info("stream of %s resumed on %s after %s", self.served.model, cand.account.label, failure)

@@ -24,6 +24,7 @@ MODEL = {"anthropic": "resume-claude", "chat": "resume-chat"}
 WORDS = ["alpha", "beta", "gamma", "déjà", "vu", "naïve", "3.14", "(x)", "über", "—", "tea", "\u6f22\u5b57",
          "🙂", "end.", "line\n"]
 ROUNDS = 4
+PINNED_KEY = "pinned-client-key"
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def fakes() -> Iterator[dict[str, Any]]:
 
 def config(fakes: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
-        "api-keys": [CLIENT_KEY],
+        "api-keys": [CLIENT_KEY, {"key": PINNED_KEY, "accounts": ["claude-api-key[[]0]"]}],  # [[] is a "["
         "transient-error-cooldown-seconds": -1,  # no transient cooldowns: each round has both accounts
         "claude-api-key": [{"api-key": key, "base-url": fakes["anthropic"].base_url,
                             "models": [{"name": "claude-sonnet-4-5", "alias": MODEL["anthropic"]}]}
@@ -156,3 +157,16 @@ def test_off_by_default_a_cut_still_ends_with_an_error_event(plain_router: Route
             text += "".join(c.delta.content or "" for c in chunk.choices)
     assert text and "one two three four five six".startswith(text) and text != "one two three four five six"
     assert len(generations(fake)) == 1
+
+
+def test_a_key_pinned_to_one_account_is_not_resumed_on_another(router: RouterProcess,
+                                                               fakes: dict[str, Any]) -> None:
+    fake = fakes["anthropic"]
+    fake.clear()
+    fake.push(Scenario(text="one two three four five six", text_pieces=6, cut_after=6))
+    client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key=PINNED_KEY, max_retries=0)
+    with pytest.raises(openai.APIError, match=r"broke"):
+        for _ in client.chat.completions.create(model=MODEL["anthropic"], stream=True,
+                                                messages=[{"role": "user", "content": "count"}]):
+            pass
+    assert [key_of(r) for r in generations(fake)] == [KEYS[0]]
