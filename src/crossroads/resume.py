@@ -219,8 +219,9 @@ class Resume:
         pinned = pipeline.limiter.pinned(inbound.client_key)  # a key pinned to some accounts stays on them
         allowed = pinned.may_use if pinned is not None else None
         for cand in pipeline.selector.candidates(progress.pool, progress.session, allowed):
-            if cand.account.id in self.tried or cand.account.provider.owns_exchange:
-                continue
+            provider = cand.account.provider
+            if cand.account.id in self.tried or provider.owns_exchange or not provider.upstream_stream(True):
+                continue  # (a continuation is read as a stream of events)
             self.tried.add(cand.account.id)
             upstream = dialects.get(cand.account.provider.speaks(inbound.dialect.name))
             request, overlap = continuation(progress.ir_request, transcript.text, upstream.accepts_prefill)
@@ -249,10 +250,9 @@ class Resume:
         before then is this account's failure, as for any attempt)."""
         pipeline, progress = self.pipeline, self.progress
         provider = cand.account.provider
-        stream = provider.upstream_stream(True)
-        body = await pipeline._translated_body(request, cand, upstream, stream, progress.suffix_reasoning,
+        body = await pipeline._translated_body(request, cand, upstream, True, progress.suffix_reasoning,
                                                provider, progress.snapshot, self.inbound)
-        response = await pipeline._send(self.inbound, cand, upstream, body, stream, provider)
+        response = await pipeline._send(self.inbound, cand, upstream, body, True, provider)
         decoder = upstream.stream_decoder()
         try:
             batches, first = await first_events(response, decoder)
