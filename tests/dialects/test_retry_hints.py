@@ -76,7 +76,9 @@ def test_retry_hint_in_stream_error_events(message: str, seconds: float) -> None
 def test_durations_in_rate_limit_headers(duration: str, seconds: float) -> None:
     headers = {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "10",
                "x-ratelimit-reset-requests": duration}
-    assert ratelimit_headers.openai_windows(headers) == [(0.1, pytest.approx(seconds))]
+    [window] = ratelimit_headers.openai_windows(headers)
+    assert window.used == pytest.approx(0.9) and window.kind == "requests-per-minute"
+    assert window.resets_at - window.observed_at == pytest.approx(seconds)
     assert durations.duration(duration) == pytest.approx(seconds)
 
 

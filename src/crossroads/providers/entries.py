@@ -28,6 +28,7 @@ ENTRY_KEYS: dict[str, Any] = {
     "weight": None, "excluded-models": None, "disabled": None, "timeouts": {"connect": None, "first-byte": None,
                                                                            "idle": None},
     "disable-cooling": None, "request-retry": None, "models": [MODEL_KEYS],
+    "pause-at": None,  # the account's own quota reserve (crossroads.quota)
     "request-scoped-errors": [{"status": None, "match": None, "match-regexr": None, "action": None}],
 }
 

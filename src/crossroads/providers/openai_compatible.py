@@ -18,7 +18,7 @@ class OpenAICompatibleProvider(ProviderBase):
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     entry_keys: ClassVar[Mapping[str, Any] | None] = {
         **{k: v for k, v in ENTRY_KEYS.items() if k != "api-key"}, "name": None, "api-keys": None,
-        "api-key-entries": [{"api-key": None, "proxy-url": None, "weight": None}],
+        "api-key-entries": [{"api-key": None, "proxy-url": None, "weight": None, "pause-at": None}],
         "support-prompt-cache-key": "prompt_cache_key is passed on as the client sends it, never derived"}
 
     def accounts(self, entries: list[dict[str, Any]], ctx: AccountContext) -> list[Account]:
