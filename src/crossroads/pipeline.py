@@ -46,6 +46,9 @@ from crossroads.transport import SSEParser, iter_sse_batches
 log = logging.getLogger("crossroads.pipeline")
 
 MARKER_EDGE = 32  # longer than any stream terminator marker
+# the event loop's clock has millisecond steps: a sleep until a cooldown ends can wake a hair before
+# it has, which would make the next round find nothing to try
+WAKE_MARGIN = 0.01
 # what every upstream request carries; a provider's own headers and then the entry's configured ones win
 _JSON_HEADERS = {"content-type": "application/json", "accept": "application/json"}
 _STREAM_HEADERS = {"content-type": "application/json", "accept": "text/event-stream"}
@@ -180,7 +183,7 @@ class Pipeline:
             if round_number >= rounds or wait > config.max_retry_interval:
                 return None
             log.info("all accounts for %s rate-limited; waiting %.1fs for the first to recover", model, wait)
-            await asyncio.sleep(max(0.0, wait))
+            await asyncio.sleep(max(0.0, wait) + WAKE_MARGIN)
         return None
 
     async def _try(self, inbound: Inbound, model: str, cand: Candidate, session: str | None,
