@@ -102,12 +102,6 @@ async def read_body(request: Request, receive: Receive, limit: int = MAX_BODY) -
     request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def read_request(scope: Scope, receive: Receive) -> Request:
-    request = head_request(scope)
-    await read_body(request, receive)
-    return request
-
-
 async def send_reply(send: Send, reply: Reply, head_only: bool = False) -> None:
     headers = [(b"content-type", reply.content_type), (b"content-length", str(len(reply.body)).encode())]
     headers.extend(reply.headers)

@@ -107,14 +107,9 @@ class FakeCodexBackend(FakeOpenAIResponses):
             "resets_at": int(reset), "resets_in_seconds": int(reset - now)}}, status=429, headers=self._headers())
 
     def _check_access(self, request: web.Request) -> web.Response | None:
-        authorization = request.headers.get("Authorization", "")
-        token = authorization[7:] if authorization.startswith("Bearer ") else ""
-        if not token or not self.identity.use_access(token):
-            return self.error_response(FakeError(401, "Your authentication token has expired. Please try "
-                                                      "signing in again.", "invalid_request_error"))
-        if request.headers.get("chatgpt-account-id") != self.account_id:
-            return self.error_response(FakeError(403, "chatgpt-account-id does not match the token",
-                                                 "invalid_request_error"))
+        refused = self._check_token(request)
+        if refused is not None:
+            return refused
         if not request.headers.get("originator"):
             return self.error_response(FakeError(400, "originator header required", "invalid_request_error"))
         return self._usage_limit()
