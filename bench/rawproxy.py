@@ -1,7 +1,7 @@
 """The reference ceiling: a minimal raw pass-through proxy.
 
 Bare ASGI on granian (uvloop, one worker — the same server setup as
-``crossroads serve``), one shared aiohttp ClientSession. Per request it reads
+``crossroads serve``; ``--interface rsgi``: granian's native interface), one shared aiohttp ClientSession. Per request it reads
 the body, ``orjson.loads`` it (standing in for routing), forwards the bytes to
 ``$RAWPROXY_UPSTREAM + path`` and returns the reply; streams pass through
 chunk by chunk. No auth, no model rewrite, no error handling beyond the
@@ -79,11 +79,41 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.body", "body": b""})
 
 
+class RSGIApp:
+    """The same pass-through on granian's native RSGI interface (no ASGI
+    message dicts: the body is read in one call, the reply written in one)."""
+
+    def __rsgi_del__(self, loop: Any) -> None:
+        if _session is not None:
+            loop.run_until_complete(_session.close())
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        if scope.proto != "http":
+            return
+        body = await protocol()
+        payload = orjson.loads(body) if body else {}
+        stream = isinstance(payload, dict) and payload.get("stream") is True
+        async with _client().post(_upstream + scope.path, data=body,
+                                  headers={"content-type": "application/json"}) as response:
+            content_type = response.headers.get("content-type", "application/json")
+            if not stream:
+                protocol.response_bytes(response.status, [("content-type", content_type)], await response.read())
+                return
+            transport = protocol.response_stream(response.status, [("content-type", content_type),
+                                                                   ("cache-control", "no-cache")])
+            async for chunk in response.content.iter_any():
+                await transport.send_bytes(chunk)
+
+
+rsgi_app = RSGIApp()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18401)
     parser.add_argument("--lifetime", type=float, default=900.0, help="exit after this many seconds")
+    parser.add_argument("--interface", choices=("asgi", "rsgi"), default="asgi")
     args = parser.parse_args()
 
     from granian import Granian
@@ -93,7 +123,9 @@ def main() -> None:
     timer = threading.Timer(args.lifetime, os.kill, (os.getpid(), signal.SIGTERM))
     timer.daemon = True
     timer.start()
-    Granian("rawproxy:app", address=args.host, port=args.port, interface=Interfaces.ASGI,
+    rsgi = args.interface == "rsgi"
+    Granian("rawproxy:rsgi_app" if rsgi else "rawproxy:app", address=args.host, port=args.port,
+            interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
             loop=Loops.uvloop, workers=1, log_access=False, websockets=False,
             working_dir=Path(__file__).resolve().parent).serve()
 

@@ -40,14 +40,18 @@ from crossroads.redaction import mask
 log = logging.getLogger("crossroads")
 audit_log = logging.getLogger("crossroads.audit")
 SAMPLE_EVERY = 5.0  # seconds between gauge samples
+# Ended requests are written out in batches: one log write, and the metrics and usage updates, for many
+# requests. A batch waits at most this long (a process killed outright loses at most these lines) ...
+SETTLE_AFTER = 0.05
+MAX_BATCH = 256  # ... or goes at once when it holds this many
 # probes, scrapes and management calls: logged at debug level, not counted as traffic
 QUIET_PATHS = ("/healthz", "/metrics", "/v0/management/")
 
 
 class TextFormatter(logging.Formatter):
     """``%(asctime)s %(levelname)s %(name)s: %(message)s``, with the time text
-    made once per second rather than once per line (a request line is written
-    for every request)."""
+    made once per second rather than once per line; a batch of request lines
+    is written line by line, each with its own time."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -55,24 +59,36 @@ class TextFormatter(logging.Formatter):
         self._stamp = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
+        return self._time(record.created)
+
+    def _time(self, epoch: float) -> str:
+        second = int(epoch)
         if second != self._second:
             self._second, self._stamp = second, time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
-        return f"{self._stamp},{int(record.msecs):03d}"
+        return f"{self._stamp},{int((epoch - second) * 1000):03d}"
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not isinstance(record, requestlog.Batch):
+            return super().format(record)
+        where = f" {record.levelname} {record.name}: "
+        return "\n".join(self._time(line.at) + where + (line.text if line.text is not None
+                                                         else requestlog.json_line(line.fields or {}))
+                         for line in record.lines)
 
 
-class JsonFormatter(logging.Formatter):
+class JsonFormatter(TextFormatter):
     """``log-format: json``: every line a JSON object; request lines carry their fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        if isinstance(record, requestlog.Batch):
+            head = {"level": record.levelname.lower(), "logger": record.name}
+            return "\n".join(requestlog.json_line({"time": self._time(line.at), **head,
+                                                    **(line.fields or {"message": line.text})})
+                             for line in record.lines)
         values = {"time": self.formatTime(record), "level": record.levelname.lower(), "logger": record.name}
-        fields = getattr(record, "request", None)
-        if isinstance(fields, dict):
-            values.update(fields)
-        else:
-            values["message"] = record.getMessage()
-            if record.exc_info:  # exc_text: the traceback as the redaction filter masked it
-                values["exception"] = record.exc_text or self.formatException(record.exc_info)
+        values["message"] = record.getMessage()
+        if record.exc_info:  # exc_text: the traceback as the redaction filter masked it
+            values["exception"] = record.exc_text or self.formatException(record.exc_info)
         return requestlog.json_line(values)
 
 
@@ -89,6 +105,8 @@ class Observer:
         self.files = self._files()
         self._handlers: list[logging.Handler] = []
         self._pending_files: set[asyncio.Future[Any]] = set()
+        self._ended: list[tuple[RequestRecord, str | None]] = []
+        self._settling: asyncio.TimerHandle | None = None
         self._sampler: asyncio.Task[None] | None = None
         self._level = logging.NOTSET
         self.tracer: Tracer | None = None  # tracing: on
@@ -114,6 +132,7 @@ class Observer:
         await self.alerts.start()
 
     async def close(self) -> None:
+        self.settle()
         if self._sampler is not None:
             self._sampler.cancel()
         await self.alerts.close()
@@ -191,30 +210,61 @@ class Observer:
         return policy.name if policy is not None and policy.name else mask(key)
 
     def finish(self, record: RequestRecord, client_key: str | None) -> None:
-        """The request has ended: log line, metrics, usage row, files (a fault
-        here is logged; it never reaches the client, who has its answer)."""
-        try:
-            self._finish(record, client_key)
-        except Exception:
-            log.exception("observer: recording request %s failed", record.request_id)
-
-    def _finish(self, record: RequestRecord, client_key: str | None) -> None:
+        """The request has ended: it joins the batch written out by ``settle``
+        (soon, or at once when the batch is full)."""
         if record.ended is None:
             record.ended = time.monotonic()
+        if self._config().ops.metrics_enabled and not _is_quiet(record):  # at once: any worker's scrape sees it
+            try:
+                self.metrics.request(record)
+                if record.error is not None or len(record.attempts) > 1:
+                    self.sample()  # an account may have begun to cool: other workers' scrapes see it now
+            except Exception:
+                log.exception("observer: counting request %s failed", record.request_id)
+        ended = self._ended
+        ended.append((record, client_key))
+        if len(ended) >= MAX_BATCH:
+            self.settle()
+        elif self._settling is None:
+            try:
+                self._settling = asyncio.get_running_loop().call_later(SETTLE_AFTER, self.settle)
+            except RuntimeError:  # no loop (a request made without the server): now
+                self.settle()
+
+    def settle(self) -> None:
+        """Write out every ended request: log lines, usage rows, traces,
+        alerts and files. Readers of these (the usage reports) call this
+        first, so they never miss a request that has ended.
+        A fault is logged; it never reaches a client, who has its answer."""
+        if self._settling is not None:
+            self._settling.cancel()
+            self._settling = None
+        ended, self._ended = self._ended, []
+        lines: list[requestlog.Line] = []
+        for record, client_key in ended:
+            try:
+                self._settle_one(record, client_key, lines)
+            except Exception:
+                log.exception("observer: recording request %s failed", record.request_id)
+        if lines:
+            try:
+                requestlog.emit(lines)
+            except Exception:
+                log.exception("observer: writing %d request lines failed", len(lines))
+
+    def _settle_one(self, record: RequestRecord, client_key: str | None, lines: list[requestlog.Line]) -> None:
         ops = self._config().ops
         client = self.client_name(client_key)
-        quiet = record.model is None and record.path.startswith(QUIET_PATHS)
+        quiet = _is_quiet(record)
         level = logging.DEBUG if quiet else logging.INFO
-        logger = requestlog.log
-        if logger.isEnabledFor(level):
-            redactor = self.redactor()
-            values = requestlog.fields(record, client, redactor, ops.debug)
-            line = requestlog.json_line(values) if ops.log_format == "json" else requestlog.text_line(values)
-            logger.log(level, line, extra={"request": values, "redacted": True})
-        if ops.metrics_enabled and not quiet:
-            self.metrics.request(record)
-            if record.error is not None or len(record.attempts) > 1:
-                self.sample()  # an account may have begun to cool: other workers' scrapes see it now
+        if requestlog.log.isEnabledFor(level):
+            at = record.started_at + record.latency
+            if ops.log_format == "json":
+                lines.append(requestlog.Line(level, at, fields=requestlog.fields(record, client, self.redactor(),
+                                                                                 ops.debug)))
+            else:
+                lines.append(requestlog.Line(level, at, requestlog.text_line(record, client, self.redactor(),
+                                                                             ops.debug)))
         if record.model is not None:  # a model request (not /healthz, /metrics, management)
             row = _usage_row(record, client)
             self.usage.add(row)
@@ -268,6 +318,10 @@ class Observer:
             except Exception:
                 log.exception("metrics: sampling gauges failed")
             await asyncio.sleep(SAMPLE_EVERY)
+
+
+def _is_quiet(record: RequestRecord) -> bool:
+    return record.model is None and record.path.startswith(QUIET_PATHS)
 
 
 def _usage_row(record: RequestRecord, client: str) -> UsageRow:

@@ -5,6 +5,7 @@ accounts as their labels; unknown token counts stay unknown."""
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -58,39 +59,72 @@ def json_line(values: dict[str, Any]) -> str:
     return orjson.dumps(values).decode()
 
 
-def text_line(values: dict[str, Any]) -> str:
-    """``id key ingress model->served account [attempts] status latency ttft tokens``"""
-    served = values["served_model"]
-    model = values["model"] or "-"
+def text_line(record: RequestRecord, client: str, redactor: Text, debug: bool) -> str:
+    """``id key ingress model->served account [attempts] status latency ttft tokens``, built from the
+    record directly (the JSON form's dict is not needed for it)."""
+    model = record.model or "-"
+    served = record.served_model
     if served and served != model:
         model = f"{model}->{served}"
-    attempts = ",".join(f"{a['account']}:{a['outcome'].replace(' ', '/')}" for a in values["attempts"])
-    parts = [
-        values["request_id"], f"key={values['client']}", f"in={values['ingress'] or '-'}",
-        f"{values['method']} {values['path']}", f"model={model}", f"account={values['account'] or '-'}",
-        f"attempts=[{attempts}]", f"status={values['status']}", f"latency={values['latency_ms']:.0f}ms",
-        f"ttft={_ms(values['ttft_ms'])}",
-        "tokens=in:{} out:{} cached:{} reasoning:{}".format(*(_n(values[k]) for k in (
-            "input_tokens", "output_tokens", "cached_tokens", "reasoning_tokens"))),
-    ]
-    if values.get("cost"):
-        usd = values.get("cost_usd")
-        parts.append(f"cost={values['cost']}" + ("" if usd is None else f":${usd:.6f}"))
-    if values.get("cache"):
-        parts.append(f"cache={values['cache'].replace(' ', '')}")
-    if values.get("client_disconnected"):
+    attempts = ",".join(f"{a.account}:{a.outcome.replace(' ', '/')}" for a in record.attempts)
+    usage = record.usage
+    tokens = ("tokens=in:? out:? cached:? reasoning:?" if usage is None else
+              f"tokens=in:{_n(usage.input_tokens)} out:{_n(usage.output_tokens)} "
+              f"cached:{_n(usage.cache_read_tokens)} reasoning:{_n(usage.reasoning_tokens)}")
+    ttft = record.ttft
+    line = (f"{record.request_id} key={client} in={record.ingress or '-'} {record.method} {record.path} "
+            f"model={model} account={record.account or '-'} attempts=[{attempts}] status={record.status} "
+            f"latency={record.latency * 1000:.0f}ms ttft={'-' if ttft is None else f'{ttft * 1000:.0f}ms'} "
+            f"{tokens}")
+    parts = []
+    if record.cost:
+        usd = record.cost_usd
+        parts.append(f"cost={record.cost}" + ("" if usd is None else f":${usd:.6f}"))
+    if record.cache:
+        parts.append(f"cache={record.cache.replace(' ', '')}")
+    if record.disconnected:
         parts.append("client-disconnected")
-    if "error" in values:
-        parts.append(f"error={values['error']!r}")
-    for failure in values.get("upstream_errors", ()):
-        parts.append(f"upstream-error={failure!r}")
-    if "upstream_url" in values:
-        parts.append(f"upstream={values['upstream_url']} headers={json_line(values['upstream_headers'])}")
-    return " ".join(parts)
+    if record.error is not None:
+        parts.append(f"error={redact.text(redactor, record.error.message)!r}")
+    for attempt in record.attempts:
+        if attempt.message:
+            parts.append(f"upstream-error={redact.text(redactor, f'{attempt.account}: {attempt.message}')!r}")
+    if debug and record.upstream_url is not None:
+        parts.append(f"upstream={redact.text(redactor, record.upstream_url)} "
+                     f"headers={json_line(redact.headers(redactor, record.upstream_headers or {}))}")
+    return f"{line} {' '.join(parts)}" if parts else line
 
 
-def _ms(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}ms"
+@dataclass(slots=True)
+class Line:
+    """One request's line, waiting for its batch: the text form or the JSON form's fields."""
+
+    level: int
+    at: float  # epoch seconds: when the request ended
+    text: str | None = None
+    fields: dict[str, Any] | None = None
+
+
+class Batch(logging.LogRecord):
+    """Request lines handed to the logging system at once: one record, one
+    write per handler. The router's formatters write each line as if it had
+    been logged alone (its own time, level and the request fields); any other
+    formatter sees the lines as one message."""
+
+    lines: list[Line]
+
+
+def emit(lines: list[Line]) -> None:
+    """Hand the lines to ``crossroads.requests`` in one record per level."""
+    for level in sorted({line.level for line in lines}):
+        if not log.isEnabledFor(level):
+            continue
+        chosen = [line for line in lines if line.level == level]
+        text = "\n".join(line.text if line.text is not None else json_line(line.fields or {}) for line in chosen)
+        batch = Batch(log.name, level, "", 0, text, None, None)
+        batch.lines = chosen
+        batch.redacted = True  # each line was masked as it was made
+        log.handle(batch)
 
 
 def _n(value: int | None) -> str:
