@@ -67,6 +67,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default: from config, else 8317).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
     server: Annotated[str, typer.Option(help="granian (default) or uvicorn.")] = "granian",
+    interface: Annotated[str, typer.Option(help="granian's interface to the router: rsgi (default, its "
+                                                "native one) or asgi. uvicorn speaks ASGI.")] = "rsgi",
     reuse_port: Annotated[bool, typer.Option("--reuse-port", help="Share a port another server already "
                                                                   "listens on (SO_REUSEPORT).")] = False,
     foreground: Annotated[bool, typer.Option("--foreground", hidden=True,
@@ -79,6 +81,8 @@ def serve(
     listen_port = port or cfg.port
     if server not in ("granian", "uvicorn"):
         _fail(f"--server must be granian or uvicorn, got {server!r}")
+    if interface not in ("rsgi", "asgi"):
+        _fail(f"--interface must be rsgi or asgi, got {interface!r}")
     if importlib.util.find_spec(server) is None:
         _fail(f"--server {server}: {server} is not installed (pip install {server}), or use --server granian")
     if not foreground:
@@ -88,7 +92,8 @@ def serve(
             except (serving.PortInUse, OSError) as exc:
                 _fail(str(exc))
         os.environ[hints.COMMAND_ENV] = hints.command()  # the child runs as python -m crossroads
-        args = ["serve", "--foreground", "--server", server, "--workers", str(workers), "--host", bind,
+        args = ["serve", "--foreground", "--server", server, "--interface", interface, "--workers", str(workers),
+                "--host", bind,
                 "--port", str(listen_port), *(["--config", str(config)] if config is not None else [])]
         raise typer.Exit(serving.supervise(serving.child_command(args), cfg.shutdown_grace))
     open_files = serving.raise_open_file_limit()
@@ -111,14 +116,14 @@ def serve(
         os.environ[MULTIPROC_ENV] = metrics_dir
         console.print(f"{workers} workers; metrics shared through {metrics_dir}")
     try:
-        _run(server, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), open_files, cfg.tls)
+        _run(server, interface, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), open_files, cfg.tls)
     finally:
         if metrics_dir is not None:
             os.environ.pop(MULTIPROC_ENV, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, open_files: int,
+def _run(server: str, interface: str, bind: str, listen_port: int, workers: int, grace: int, open_files: int,
          tls: TLS | None) -> None:
     if server == "uvicorn":
         import uvicorn
@@ -131,8 +136,8 @@ def _run(server: str, bind: str, listen_port: int, workers: int, grace: int, ope
     from granian.constants import Interfaces, Loops
 
     Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
-            interface=Interfaces.ASGI, loop=Loops.uvloop, workers=workers, log_access=False,
-            websockets=True, workers_kill_timeout=grace, backlog=2048,
+            interface=Interfaces.RSGI if interface == "rsgi" else Interfaces.ASGI, loop=Loops.uvloop,
+            workers=workers, log_access=False, websockets=True, workers_kill_timeout=grace, backlog=2048,
             # granian's default admits only backlog/workers requests at once; an open stream is one
             # request for as long as it lasts, so admit what the open-file limit allows (two sockets each)
             backpressure=max(2048, open_files // 2 // max(1, workers)),

@@ -1,19 +1,17 @@
-"""A minimal ASGI request/response layer for the hot path (no framework)."""
+"""Requests and replies as the server and the front doors see them,
+whichever interface (ASGI or RSGI) brought the request: no framework."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
 
 from crossroads.record import RequestRecord
-
-log = logging.getLogger("crossroads.http")
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -71,70 +69,42 @@ class ClientGone(Exception):
     """The client disconnected before its request was answered."""
 
 
-def head_request(scope: Scope) -> Request:
-    """The request without its body: enough to route it and check its key."""
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-    client = scope.get("client")
-    return Request(scope["method"], scope["path"], scope.get("query_string", b""), headers,
-                   client_host=client[0] if client else None)
+class Wire(Protocol):
+    """The connection a request came on, as the server's interface presents
+    it (``crossroads.asgi``, ``crossroads.rsgi``): the server answers through
+    this and never sees the interface itself."""
+
+    def head(self, record: RequestRecord) -> Request:
+        """The request without its body: enough to route it and check its key."""
+
+    async def read_body(self, request: Request, limit: int) -> None:
+        """Read the body into ``request``; a declared or actual size over
+        ``limit`` raises BodyTooLarge at once, a client that leaves ClientGone."""
+
+    async def client_left(self) -> None:
+        """Returns when the client goes away (called once the body is in)."""
+
+    async def reply(self, reply: Reply, head_only: bool = False) -> None:
+        ...
+
+    async def stream(self, reply: StreamReply) -> None:
+        """Send the chunks; the chunk iterator is closed however it ends
+        (which releases the upstream connection), and a client that leaves
+        ends it quietly."""
 
 
-async def read_body(request: Request, receive: Receive, limit: int = MAX_BODY) -> None:
-    """Read the body into ``request``; a declared or actual size over ``limit``
-    stops the read at once (the caller bounds the time it may take)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge()
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientGone()
-        chunk = message.get("body", b"")
-        if chunk:
-            size += len(chunk)
-            if size > limit:
-                raise BodyTooLarge()
-            chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    request.body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+STREAM_HEADERS = ((b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"))
 
 
-async def send_reply(send: Send, reply: Reply, head_only: bool = False) -> None:
-    headers = [(b"content-type", reply.content_type), (b"content-length", str(len(reply.body)).encode())]
-    headers.extend(reply.headers)
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": b"" if head_only else reply.body})
+async def close_chunks(chunks: AsyncIterator[bytes]) -> None:
+    aclose = getattr(chunks, "aclose", None)
+    if aclose is not None:
+        with contextlib.suppress(Exception):
+            await aclose()
 
 
-async def send_stream(send: Send, reply: StreamReply) -> None:
-    """Stream chunks to the client. The caller's in-flight watcher cancels this
-    when the client goes away; either way the chunk iterator is closed, which
-    releases the upstream connection."""
-    headers = [(b"content-type", reply.content_type), (b"cache-control", b"no-cache"),
-               (b"x-accel-buffering", b"no")]
-    headers.extend(reply.headers)
-    chunks = reply.chunks
-    try:
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        async for chunk in chunks:
-            if chunk:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
-    except Exception as exc:
-        if not _is_disconnect(exc):
-            raise
-        log.debug("client disconnected mid-stream")
-    finally:
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            with contextlib.suppress(Exception):
-                await aclose()
-
-
-def _is_disconnect(exc: BaseException) -> bool:
+def is_disconnect(exc: BaseException) -> bool:
+    """The servers raise their own error types once the client is gone."""
     return isinstance(exc, ConnectionError | OSError) or type(exc).__name__ in {
-        "ClientDisconnected", "ClientDisconnect", "ConnectionClosed"} or (
+        "ClientDisconnected", "ClientDisconnect", "ConnectionClosed", "RSGIProtocolClosed"} or (
         isinstance(exc, RuntimeError) and "closed" in str(exc).lower())

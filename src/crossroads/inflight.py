@@ -4,7 +4,7 @@ Two jobs, both cheap for the common fast request:
 - a body that has not fully arrived by its deadline cancels its request
   (which then answers 408);
 - a request still running after ``watch_after`` seconds gets a watcher that
-  waits on ``receive()`` for the client to leave, and cancels the request
+  waits for the client to leave (the wire's ``client_left``), and cancels the request
   when it does — before the first upstream byte as much as mid-stream — so an
   abandoned request stops its upstream call at once.
 
@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+ClientLeft = Callable[[], Awaitable[None]]  # returns when the client goes away
 
 WATCH_AFTER = 0.05
 SWEEP_PERIOD = 0.05
@@ -30,11 +30,11 @@ SWEEP_PERIOD = 0.05
 class Exchange:
     """One request in flight."""
 
-    __slots__ = ("finished", "gone", "read_until", "receive", "since", "task", "timed_out", "watcher")
+    __slots__ = ("client_left", "finished", "gone", "read_until", "since", "task", "timed_out", "watcher")
 
-    def __init__(self, task: asyncio.Task[Any], receive: Receive, read_until: float) -> None:
+    def __init__(self, task: asyncio.Task[Any], client_left: ClientLeft, read_until: float) -> None:
         self.task = task
-        self.receive = receive
+        self.client_left = client_left
         self.read_until: float | None = read_until  # None once the body is in
         self.since = 0.0
         self.watcher: asyncio.Task[None] | None = None
@@ -58,18 +58,18 @@ class InFlight:
         self.period = period
         self._unwatched: set[Exchange] = set()
 
-    def begin(self, receive: Receive, body_timeout: float) -> Exchange | None:
+    def begin(self, client_left: ClientLeft, body_timeout: float) -> Exchange | None:
         """Track the current task's request (None outside a task)."""
         task = asyncio.current_task()
         if task is None:
             return None
-        exchange = Exchange(task, receive, time.monotonic() + body_timeout)
+        exchange = Exchange(task, client_left, time.monotonic() + body_timeout)
         self._unwatched.add(exchange)
         return exchange
 
     @staticmethod
     def body_read(exchange: Exchange | None) -> None:
-        """From now on ``receive`` belongs to the watcher (when one starts)."""
+        """From now on the wire's reading belongs to the watcher (when one starts)."""
         if exchange is not None:
             exchange.read_until = None
             exchange.since = time.monotonic()
@@ -102,10 +102,7 @@ class InFlight:
 
 async def _watch(exchange: Exchange) -> None:
     with contextlib.suppress(Exception):
-        while True:
-            message = await exchange.receive()
-            if message["type"] == "http.disconnect":
-                exchange.gone = True
-                if not exchange.finished:
-                    exchange.task.cancel()
-                return
+        await exchange.client_left()
+        exchange.gone = True
+        if not exchange.finished:
+            exchange.task.cancel()

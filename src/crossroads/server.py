@@ -9,10 +9,12 @@ import os
 import time
 from collections.abc import Iterable, Sequence
 from importlib import import_module
+from typing import Any
 
 from crossroads import config as config_module
 from crossroads import dialects, ir, keepalive, nonstream, reload, requestid
 from crossroads.access import KeyCheck
+from crossroads.asgi import AsgiWire
 from crossroads.credentials.base import Record
 from crossroads.frontdoors import FRONTDOOR_MODULES, websocket
 from crossroads.frontdoors.base import Route
@@ -25,16 +27,14 @@ from crossroads.http import (
     Scope,
     Send,
     StreamReply,
-    head_request,
+    Wire,
     json_reply,
-    read_body,
-    send_reply,
-    send_stream,
 )
 from crossroads.pipeline import Pipeline
 from crossroads.providers import Provider
 from crossroads.record import RequestRecord
 from crossroads.routing.registry import Registry
+from crossroads.rsgi import RsgiWire, websocket_messages
 from crossroads.runtime import Runtime
 from crossroads.snapshot import Snapshot
 
@@ -93,33 +93,51 @@ class App:
                 return candidate
         return None
 
+    # ---------------------------------------------------------------- interfaces
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI (uvicorn, or granian asked for it)."""
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            await self._http(AsgiWire(scope, receive, send))
         elif kind == "websocket":
             await websocket.serve(self, scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        """RSGI (granian's native interface, what ``serve`` runs)."""
+        if scope.proto == "http":
+            await self._http(RsgiWire(scope, protocol))
+        elif scope.proto == "ws":
+            await websocket.serve(self, *websocket_messages(scope, protocol))
+
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self.startup())
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self.shutdown())
+
+    # ---------------------------------------------------------------- requests
+
+    async def _http(self, wire: Wire) -> None:
         """Route, check the key from the headers alone, then read the body
         (bounded in size and time) and answer. A client that leaves at any
         point cancels the work done for it, upstream call included."""
-        method = scope["method"]
+        observer = self.runtime.observer
+        record = observer.open()
+        request = wire.head(record)
+        method = request.method
         head_only = method == "HEAD"
-        path = scope["path"]
+        path = request.path
         if len(path) > 1 and path.endswith("/"):
-            path = path.rstrip("/")
+            path = request.path = path.rstrip("/")
         route = self.route_for("GET" if head_only else method, path)
         error_dialect = route.error_dialect if route else dialects.for_path(path)
-        request = head_request(scope)
-        request.path = path
-        observer = self.runtime.observer
-        record = request.record = observer.begin(method, path, request.headers.get(requestid.HEADER))
+        observer.identify(record, method, path, request.headers.get(requestid.HEADER))
         config = self.config
         inflight = self.runtime.inflight
-        exchange = inflight.begin(receive, config.body_read_timeout)
+        exchange = inflight.begin(wire.client_left, config.body_read_timeout)
         try:
             try:
                 if route is None:
@@ -128,7 +146,7 @@ class App:
                     error_dialect = dialects.identified_by(request.headers) or error_dialect
                 if route.protected:
                     self.check_client_key(request)
-                await read_body(request, receive, config.max_body_bytes)
+                await wire.read_body(request, config.max_body_bytes)
                 inflight.body_read(exchange)
                 observer.received(record, request.headers, request.body)
                 if config.nonstream_keepalive and nonstream.eligible(method, path, request.body):
@@ -157,11 +175,11 @@ class App:
             if isinstance(reply, StreamReply):  # the watcher, still on, cancels the stream when the client leaves
                 if config.stream_keepalive and reply.content_type == b"text/event-stream":
                     reply.chunks = keepalive.sse(reply.chunks, config.stream_keepalive)
-                await send_stream(send, observer.capture(reply, record))
+                await wire.stream(observer.capture(reply, record))
             else:
                 inflight.end(exchange)
                 observer.replied(record, reply.body)
-                await send_reply(send, reply, head_only)
+                await wire.reply(reply, head_only)
         except asyncio.CancelledError:
             if exchange is None or not exchange.absorb():
                 raise
@@ -170,7 +188,7 @@ class App:
                     408, "invalid_request", "the request body was not received in time"), record)
                 record.status = reply.status
                 reply.headers.append((b"x-request-id", record.request_id.encode()))
-                await send_reply(send, reply)
+                await wire.reply(reply)
             else:
                 record.client_left()
                 log.debug("client left %s %s before it was answered; its work was cancelled", method, path)
@@ -207,38 +225,43 @@ class App:
             headers.append((b"retry-after", str(max(1, round(error.retry_after))).encode()))
         return json_reply(status, payload, headers)
 
+    # ---------------------------------------------------------------- life
+
+    async def startup(self) -> None:
+        await self.runtime.observer.start()  # first: its log file gets the redaction filter too
+        self.runtime.redaction.install()
+        await self.runtime.state.start()
+        self._background = await reload.start(self.runtime, self.config_path)
+        self._background.append(asyncio.create_task(self.runtime.inflight.run(), name="crossroads-inflight"))
+        await self.runtime.services.start()
+        self._background.append(self.runtime.prober.start())
+
+    async def shutdown(self) -> None:
+        for task in self._background:
+            task.cancel()
+        await self.runtime.services.stop()
+        self.runtime.logins.close()
+        await self.runtime.images.close()
+        await self.runtime.transport.close()
+        await self.runtime.state.close()
+        await self.runtime.observer.close()
+        self.runtime.redaction.uninstall()
+
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    await self.runtime.observer.start()  # first: its log file gets the redaction filter too
-                    self.runtime.redaction.install()
-                    await self.runtime.state.start()
-                    self._background = await reload.start(self.runtime, self.config_path)
-                    self._background.append(asyncio.create_task(self.runtime.inflight.run(),
-                                                                name="crossroads-inflight"))
-                    await self.runtime.services.start()
-                    self._background.append(self.runtime.prober.start())
+                    await self.startup()
                 except Exception as exc:
                     log.exception("start-up failed")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                for task in self._background:
-                    task.cancel()
-                await self.runtime.services.stop()
-                self.runtime.logins.close()
-                await self.runtime.images.close()
-                await self.runtime.transport.close()
-                await self.runtime.state.close()
-                await self.runtime.observer.close()
-                self.runtime.redaction.uninstall()
+                await self.shutdown()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
 
 
 def create_app() -> App:

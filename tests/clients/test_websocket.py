@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -193,8 +194,13 @@ def test_each_socket_request_gets_its_own_log_line(router: RouterProcess, fakes:
                                             create("no-such-model", "three")]))
     error = replies[-1][-1]
     assert error["type"] == "error" and error["status"] == 404 and len(error["request_id"]) == 32
-    lines = [line for line in router.log().splitlines()
-             if "crossroads.requests" in line and "WEBSOCKET /v1/responses" in line]
+    deadline = time.monotonic() + 3  # request lines are written in batches, within a moment of the reply
+    while True:
+        lines = [line for line in router.log().splitlines()
+                 if "crossroads.requests" in line and "WEBSOCKET /v1/responses" in line]
+        if (len(lines) >= 3 and error["request_id"] in lines[-1]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert len(lines) >= 3
     assert "status=200" in lines[-3] and "in=openai-responses" in lines[-3] and "status=200" in lines[-2]
     assert "status=404" in lines[-1] and "model=no-such-model" in lines[-1]

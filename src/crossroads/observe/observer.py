@@ -185,6 +185,16 @@ class Observer:
     def begin(self, method: str, path: str, client_request_id: str | None) -> RequestRecord:
         return RequestRecord(requestid.from_client(client_request_id), method, path)
 
+    @staticmethod
+    def open() -> RequestRecord:
+        """A record for a request whose head is still to be read (``identify`` fills it in)."""
+        return RequestRecord("")
+
+    @staticmethod
+    def identify(record: RequestRecord, method: str, path: str, client_request_id: str | None) -> None:
+        record.method, record.path = method, path
+        record.request_id = requestid.from_client(client_request_id)
+
     def received(self, record: RequestRecord, headers: dict[str, str], body: bytes) -> None:
         if self.tracer is not None:
             record.traceparent, record.tracestate = headers.get("traceparent"), headers.get("tracestate")
