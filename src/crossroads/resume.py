@@ -38,7 +38,9 @@ from crossroads.transport import iter_sse_batches
 
 if TYPE_CHECKING:
     from crossroads.dialects.base import StreamDecoder
-    from crossroads.pipeline import Inbound, Pipeline, _ClientEncoder, _Progress, _Served
+    from crossroads.pipeline import Inbound, Pipeline
+    from crossroads.pipeline.relay import ClientEncoder
+    from crossroads.pipeline.request import Progress, Served
     from crossroads.routing.registry import Candidate
 
 log = logging.getLogger("crossroads.resume")
@@ -165,14 +167,14 @@ class Seam:
 class Resume:
     """One client stream that may move between accounts."""
 
-    def __init__(self, pipeline: Pipeline, inbound: Inbound, progress: _Progress, served: _Served) -> None:
+    def __init__(self, pipeline: Pipeline, inbound: Inbound, progress: Progress, served: Served) -> None:
         self.pipeline = pipeline
         self.inbound = inbound
         self.progress = progress
         self.served = served
         self.tried = {served.account.id}
 
-    async def chunks(self, events: Events, encoder: _ClientEncoder) -> AsyncIterator[bytes]:
+    async def chunks(self, events: Events, encoder: ClientEncoder) -> AsyncIterator[bytes]:
         """The client's stream: each leg's events, encoded; on a mid-answer
         failure, the next account's continuation."""
         transcript = Transcript()
@@ -208,7 +210,7 @@ class Resume:
             pipeline._account(inbound, encoder.served, encoder.spent)
 
     async def _next_leg(self, transcript: Transcript, failure: ir.Error,
-                        broken: Events) -> tuple[_Served, Events] | None:
+                        broken: Events) -> tuple[Served, Events] | None:
         """A continuation from the next account of the pool that starts
         answering (the failed account then cooled); None when none does."""
         pipeline, inbound, progress = self.pipeline, self.inbound, self.progress

@@ -30,7 +30,7 @@ def test_no_source_outside_providers_names_a_subscription_provider() -> None:
     # the subscription providers' auth-file types ("gemini" is also a dialect's name: dialects may say it)
     kinds = {kind for provider in all_providers() for kind in provider.auth_types} - {"gemini"}
     assert len(kinds) >= 8
-    generic = [ROOT / "src/crossroads" / part for part in ("auth", "routing", "pipeline.py", "runtime.py",
+    generic = [ROOT / "src/crossroads" / part for part in ("auth", "routing", "pipeline", "runtime.py",
                                                           "snapshot.py", "server.py", "reload.py",
                                                           "frontdoors/management.py", "commands/login.py")]
     files = [f for path in generic for f in ([path] if path.is_file() else path.rglob("*.py"))]
