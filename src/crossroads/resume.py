@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from crossroads import dialects, ir
-from crossroads.transport import iter_sse_batches
+from crossroads.transport import Answer, iter_sse_batches
 
 if TYPE_CHECKING:
     from crossroads.dialects.base import StreamDecoder
@@ -271,7 +271,7 @@ class Resume:
 Batches = AsyncIterator[list[tuple[str | None, bytes]]]
 
 
-async def first_events(response: aiohttp.ClientResponse, decoder: StreamDecoder) -> tuple[Batches, list[ir.Event]]:
+async def first_events(response: Answer, decoder: StreamDecoder) -> tuple[Batches, list[ir.Event]]:
     """The stream's reads, and the events up to the first that means
     something: it decides failover (a read error propagates)."""
     batches = iter_sse_batches(response)
@@ -291,7 +291,7 @@ def broken(exc: BaseException, label: str) -> ir.Error:
     return ir.Error(502, "server_error", f"upstream {label} stream broke: {type(exc).__name__}")
 
 
-async def decoded(response: aiohttp.ClientResponse, batches: Batches, decoder: StreamDecoder, first: list[ir.Event], label: str) -> Events:
+async def decoded(response: Answer, batches: Batches, decoder: StreamDecoder, first: list[ir.Event], label: str) -> Events:
     """An upstream stream as lists of IR events, one per read; a broken or
     stalled connection ends it with an error event."""
     try:

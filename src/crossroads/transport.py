@@ -3,18 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from typing import Protocol
 
 import aiohttp
 
 from crossroads.config import Timeouts
+from crossroads.httpclient import Client
 
 SOCKS_SCHEMES = ("socks5://", "socks5h://", "socks4://", "socks4a://")
 
 
+class Body(Protocol):
+    def iter_any(self) -> AsyncIterator[bytes]: ...
+
+
+class Answer(Protocol):
+    """An upstream's answer as the pipeline reads it: aiohttp's, or the lean client's."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
+    @property
+    def content(self) -> Body: ...
+
+    async def read(self) -> bytes: ...
+
+    def release(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class Transport:
-    """One pooled aiohttp session for every upstream call (plus one per SOCKS
-    proxy in use, since aiohttp speaks SOCKS only through a connector).
+    """The pipeline's model calls go through the lean client of
+    :mod:`crossroads.httpclient` when no proxy stands in the way; every
+    other call (and a model call through a proxy) through one pooled aiohttp
+    session (plus one per SOCKS proxy in use, since aiohttp speaks SOCKS only
+    through a connector).
 
     ``proxy-url`` (global or per account) may be http(s):// or socks5(h)://;
     ``direct`` or ``none`` on an account bypasses the global proxy."""
@@ -25,6 +53,7 @@ class Transport:
         self._session: aiohttp.ClientSession | None = None
         self._socks_sessions: dict[str, aiohttp.ClientSession] = {}
         self._session_timeouts = timeouts  # what the open sessions were created with
+        self.lean = Client()
 
     def configure(self, timeouts: Timeouts, proxy_url: str | None) -> None:
         """Settings from a reloaded config; open connections are kept (requests
@@ -44,7 +73,7 @@ class Transport:
     def connections(self) -> tuple[int, int] | None:
         """(in use, idle) upstream connections where the connectors tell
         (aiohttp keeps these counts private; None when it changes them)."""
-        in_use = idle = 0
+        in_use, idle = self.lean.connections()
         for session in (self._session, *self._socks_sessions.values()):
             if session is None or session.closed:
                 continue
@@ -73,6 +102,17 @@ class Transport:
             connector = ProxyConnector.from_url(url, rdns=remote_dns, limit=0)
             session = self._socks_sessions[proxy] = self._new_session(connector)
         return session
+
+    async def call(self, url: str, body: bytes, headers: dict[str, str], proxy_url: str | None = None,
+                   timeouts: Timeouts | None = None) -> Answer:
+        """A model call: ``post``, on the lean client unless a proxy is in the way
+        (its answer reads the same as far as the pipeline reads answers)."""
+        proxy = proxy_url or self.proxy_url
+        if (proxy is None or proxy in ("direct", "none")) and url.startswith(("http://", "https://")):
+            limits = timeouts or self.timeouts
+            return await self.lean.request("POST", url, body, headers, limits.connect, limits.first_byte,
+                                           limits.idle)
+        return await self.request("POST", url, body, headers, proxy_url, timeouts)
 
     async def post(self, url: str, body: bytes, headers: dict[str, str],
                    proxy_url: str | None = None, timeouts: Timeouts | None = None) -> aiohttp.ClientResponse:
@@ -107,6 +147,7 @@ class Transport:
             raise
 
     async def close(self) -> None:
+        await self.lean.close()
         for session in (self._session, *self._socks_sessions.values()):
             if session is not None:
                 await session.close()
@@ -156,7 +197,7 @@ class SSEParser:
         # comments (":") and other fields (id, retry) are ignored
 
 
-async def iter_sse_batches(response: aiohttp.ClientResponse) -> AsyncIterator[list[tuple[str | None, bytes]]]:
+async def iter_sse_batches(response: Answer) -> AsyncIterator[list[tuple[str | None, bytes]]]:
     """The events of an SSE body, one list per network read (so a consumer can
     answer each read with one write)."""
     parser = SSEParser()

@@ -40,6 +40,7 @@ from crossroads.routing.registry import Candidate, Pool
 from crossroads.routing.sticky import session_key
 from crossroads.runtime import Runtime
 from crossroads.snapshot import Snapshot
+from crossroads.transport import Answer
 
 log = logging.getLogger("crossroads.pipeline")
 
@@ -314,7 +315,7 @@ class Pipeline:
         return inbound.dialect.render_response(parsed)
 
     async def _send(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
-                    upstream_stream: bool, provider: Provider) -> aiohttp.ClientResponse:
+                    upstream_stream: bool, provider: Provider) -> Answer:
         account = cand.account
         if provider.requests_per_credential:
             self._hold_back(account, provider.requests_per_credential)
@@ -332,7 +333,7 @@ class Pipeline:
                 last_url = number == len(urls) - 1
                 inbound.record.upstream(url, headers, body)
                 try:
-                    response = await self.transport.post(url, body, headers, account.proxy_url,
+                    response = await self.transport.call(url, body, headers, account.proxy_url,
                                                          account.timeouts)
                 except TimeoutError:
                     if last_url:

@@ -28,7 +28,7 @@ from crossroads.pipeline.upstream_errors import cooling_off, stream_failure
 from crossroads.providers.base import Account
 from crossroads.resume import Resume, decoded, first_events
 from crossroads.runtime import Runtime
-from crossroads.transport import SSEParser, iter_sse_batches
+from crossroads.transport import Answer, SSEParser, iter_sse_batches
 
 log = logging.getLogger("crossroads.pipeline")
 
@@ -45,7 +45,7 @@ class Relay:
         self.health = runtime.health
         self.settle = settle
 
-    async def pass_stream(self, response: aiohttp.ClientResponse, inbound: Inbound, served: Served,
+    async def pass_stream(self, response: Answer, inbound: Inbound, served: Served,
                           drop_usage_chunks: bool, upstream: Dialect) -> StreamReply:
         """A stream in the client's own dialect, passed through."""
         account = served.account
@@ -67,7 +67,7 @@ class Relay:
         return StreamReply(self._pass_chunks(response, chunks, first, inbound, served, drop_usage_chunks, upstream),
                            content_type=inbound.dialect.stream_content_type)
 
-    async def _pass_chunks(self, response: aiohttp.ClientResponse, chunks: AsyncIterator[bytes], first: bytes,
+    async def _pass_chunks(self, response: Answer, chunks: AsyncIterator[bytes], first: bytes,
                            inbound: Inbound, served: Served, drop_usage_chunks: bool,
                            upstream: Dialect) -> AsyncIterator[bytes]:
         markers = inbound.dialect.stream_terminators
@@ -118,7 +118,7 @@ class Relay:
             response.close()
             self.settle(inbound, served, meter.usage)
 
-    async def translate_stream(self, response: aiohttp.ClientResponse, inbound: Inbound, upstream: Dialect,
+    async def translate_stream(self, response: Answer, inbound: Inbound, upstream: Dialect,
                                request: ir.Request | None, served: Served, resume: Resume | None) -> StreamReply:
         """A stream in another dialect, translated through the IR; with
         ``resume``, one that may move to another account mid-answer."""
@@ -140,7 +140,7 @@ class Relay:
             chunks = self._translated_chunks(response, batches, decoder, first, inbound, request, served)
         return StreamReply(chunks, content_type=inbound.dialect.stream_content_type)
 
-    async def _translated_chunks(self, response: aiohttp.ClientResponse,
+    async def _translated_chunks(self, response: Answer,
                                  batches: AsyncIterator[list[tuple[str | None, bytes]]], decoder: StreamDecoder,
                                  first: list[ir.Event], inbound: Inbound, ir_request: ir.Request | None,
                                  served: Served) -> AsyncIterator[bytes]:
@@ -235,7 +235,7 @@ class ClientEncoder:
         return self.encoder.encode(ir.ErrorEvent(error)) + self.encoder.close()
 
 
-async def assembled(response: aiohttp.ClientResponse, upstream: Dialect, account: Account) -> ir.Response:
+async def assembled(response: Answer, upstream: Dialect, account: Account) -> ir.Response:
     """A whole reply from an upstream that only streams."""
     decoder = upstream.stream_decoder()
     assembler = Assembler()

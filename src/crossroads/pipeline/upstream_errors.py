@@ -15,9 +15,10 @@ from crossroads.providers.base import REQUEST_RATE_LIMIT, Account
 from crossroads.redaction import Redaction
 from crossroads.resume import broken
 from crossroads.routing.health import Health
+from crossroads.transport import Answer
 
 
-async def upstream_error(response: aiohttp.ClientResponse, upstream: Dialect, account: Account, health: Health,
+async def upstream_error(response: Answer, upstream: Dialect, account: Account, health: Health,
                          redaction: Redaction, signalled: bool = False) -> ir.Error:
     """The error a response of status 400 or more carries (the response is
     released); ``signalled``: its headers already reported rate-limit windows."""
