@@ -188,32 +188,35 @@ def venv_python() -> str:
     return str(candidate) if candidate.exists() else sys.executable
 
 
-def crossroads_command(config: Path, server: str) -> list[str]:
+def crossroads_command(config: Path, server: str, interface: str | None = None) -> list[str]:
     script = ROOT / ".venv" / "bin" / "crossroads"
     launcher = [str(script)] if script.exists() else [venv_python(), "-m", "crossroads"]
-    return [*launcher, "serve", "--config", str(config), "--server", server]
+    chosen = [] if interface is None else ["--interface", interface]
+    return [*launcher, "serve", "--config", str(config), "--server", server, *chosen]
 
 
-def start_all(children: Children, ports: Ports, workdir: Path, pinned: bool, server: str) -> None:
+def start_all(children: Children, ports: Ports, workdir: Path, pinned: bool, server: str,
+              interface: str | None = None) -> None:
     python = venv_python()
     load_cpu, proxy_cpu = (0, 1) if pinned else (None, None)
     config = workdir / "crossroads.yaml"
     config.write_text(crossroads_config(ports))
+    upstream = {"RAWPROXY_UPSTREAM": f"http://{HOST}:{ports.upstream}"}
     children.start("upstream", [python, str(BENCH_DIR / "upstream.py"), "--port", str(ports.upstream),
                                 "--lifetime", str(children.lifetime)], load_cpu)
-    children.start("raw_proxy", [python, str(BENCH_DIR / "rawproxy.py"), "--port", str(ports.raw_proxy),
-                                 "--lifetime", str(children.lifetime)], proxy_cpu,
-                   {"RAWPROXY_UPSTREAM": f"http://{HOST}:{ports.upstream}"})
-    children.start("crossroads", crossroads_command(config, server), proxy_cpu)
+    for name, port, bare_interface in (("raw_proxy", ports.raw_proxy, "asgi"),
+                                       ("raw_proxy_rsgi", ports.raw_proxy_rsgi, "rsgi")):
+        children.start(name, [python, str(BENCH_DIR / "rawproxy.py"), "--port", str(port), "--interface",
+                              bare_interface, "--lifetime", str(children.lifetime)], proxy_cpu, upstream)
+    children.start("crossroads", crossroads_command(config, server, interface), proxy_cpu)
     for key, port in ports.peers.items():
         command, env = PEERS[key].command(port, f"http://{HOST}:{ports.upstream}", workdir)
         children.start(key, command, proxy_cpu, env)
-    children.wait_ready("upstream", ports.upstream)
-    children.wait_ready("raw_proxy", ports.raw_proxy)
-    children.wait_ready("crossroads", ports.crossroads)
+    for name, port in (("upstream", ports.upstream), ("raw_proxy", ports.raw_proxy),
+                       ("raw_proxy_rsgi", ports.raw_proxy_rsgi), ("crossroads", ports.crossroads)):
+        children.wait_ready(name, port)
     for key, port in ports.peers.items():
         children.wait_ready(key, port, timeout=120)  # LiteLLM takes a while to import
-
 
 
 def wait_for_quiet(limit_s: float, progress: Callable[[str], None]) -> float:

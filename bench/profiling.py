@@ -41,11 +41,11 @@ def profile_server(children: Children, name: str, target: Target, seconds: int, 
         load.wait(timeout=10)
     if not out.exists():
         return {"skipped": f"py-spy failed: {done.stderr.strip()[-400:]}"}
-    return summarise_profile(out.read_text(), OWN_FRAMES[name])
+    return summarise_profile(out.read_text(), OWN_FRAMES.get(name, f"({name}/"))
 
 
 # Frames whose inclusive time the profile summary reports, per server.
-OWN_FRAMES = {"crossroads": "(crossroads/", "raw_proxy": "rawproxy.py"}
+OWN_FRAMES = {"crossroads": "(crossroads/", "raw_proxy": "rawproxy.py", "raw_proxy_rsgi": "rawproxy.py"}
 
 
 def _frame_name(frame: str) -> str:

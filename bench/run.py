@@ -1,22 +1,26 @@
-"""Crossroads benchmark: overhead vs direct, throughput vs a raw proxy.
+"""Crossroads benchmark: overhead vs direct, throughput vs two bare pass-throughs.
 
-    python bench/run.py [--quick] [--profile SECONDS] [--output bench/results.json]
+    python bench/run.py [--quick] [--peers auto|none|LIST] [--profile SECONDS]
+                        [--output bench/results.json] [--markdown PATH]
 
-Starts the fake upstream (bench/upstream.py), the raw pass-through proxy
-(bench/rawproxy.py) and ``crossroads serve`` as subprocesses, pinned with
-taskset (upstream + load generator on CPU0, proxies on CPU1), then measures,
-in one run, each scenario against the upstream directly, through the raw
-proxy and through crossroads:
+Starts the fake upstream (bench/upstream.py), the bare pass-through proxy
+(bench/rawproxy.py) twice, on granian's ASGI and on its native RSGI interface,
+``crossroads serve`` and any installed peer gateways as subprocesses, pinned
+with taskset (upstream + load generator on CPU0, proxies on CPU1), then
+measures, in one run, each scenario against the upstream directly, through
+both bare pass-throughs, through crossroads and through the peers:
 
 - c=1: a sequential Python client over one keep-alive connection (raw socket,
   so the client adds almost nothing); latency percentiles, requests/s and,
   for streams, time to first SSE ``data:`` chunk.
-- c=32: ``wrk`` (one thread, 32 connections, Lua script for the POST body);
-  requests/s and latency percentiles. Without wrk, an aiohttp load generator.
+- c=32 and c=64: ``wrk`` (one thread, Lua script for the POST body);
+  requests/s, latency percentiles and the serving process tree's CPU time per
+  request. Without wrk, an aiohttp load generator.
 
-Every loop is bounded in count and time; every subprocess runs under
-``timeout`` and is killed at the end, even on error. Loopback only.
-See bench/README.md for what each number means.
+Then it checks the issue's goals (bench/README.md) and prints a summary table
+(also written as Markdown with ``--markdown``). Every loop is bounded in count
+and time; every subprocess runs under ``timeout`` and is killed at the end,
+even on error. Loopback only. See bench/README.md for what each number means.
 """
 
 from __future__ import annotations
@@ -50,38 +54,55 @@ from children import (
     tree_jiffies,
     wait_for_quiet,
 )
+from goals import checks, compare
 from load import TargetFailed, run_concurrent, sequential, validate
 from peers import PEERS
 from profiling import profile_server
-from report import checks, compare, print_report
-from scenarios import BENCH_DIR, HIGH_CONCURRENCY, Ports, Scenario, Target, build_scenarios
+from report import print_report, write_markdown
+from scenarios import (
+    BENCH_DIR,
+    CONCURRENCY,
+    Ports,
+    Scenario,
+    Target,
+    build_scenarios,
+    short_name,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Budget:
-    warmup_s: float
-    c1_seconds: float
+    warmup_s: float  # c=1, per target
+    c1_seconds: float  # c=1, per target
     c1_max_requests: int
-    c32_seconds: int  # per round and target
-    c32_rounds: int
-    overall_s: int
+    loaded_seconds: int  # wrk, per round, concurrency level and target
+    loaded_rounds: int
+
+    def estimate_s(self, targets: int, scenarios: int) -> float:
+        """How long the measurements take, roughly (wrk start-up and validation included)."""
+        loaded = self.loaded_rounds * len(CONCURRENCY) * (self.loaded_seconds + 0.3)
+        return scenarios * targets * (self.warmup_s + self.c1_seconds + loaded)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"warmup_s": self.warmup_s, "c1_seconds": self.c1_seconds, "c1_max_requests": self.c1_max_requests,
+                "loaded_seconds": self.loaded_seconds, "loaded_rounds": self.loaded_rounds,
+                "concurrency": list(CONCURRENCY)}
 
 
-FULL = Budget(warmup_s=1.0, c1_seconds=3.0, c1_max_requests=20_000, c32_seconds=2, c32_rounds=3,
-              overall_s=300)
-QUICK = Budget(warmup_s=0.5, c1_seconds=1.0, c1_max_requests=5_000, c32_seconds=2, c32_rounds=1,
-               overall_s=150)
+FULL = Budget(warmup_s=1.0, c1_seconds=2.5, c1_max_requests=20_000, loaded_seconds=2, loaded_rounds=3)
+QUICK = Budget(warmup_s=0.25, c1_seconds=0.75, c1_max_requests=5_000, loaded_seconds=2, loaded_rounds=1)
+
+# Which subprocess serves each target (whose CPU time a request costs); a peer's is its own key.
+SERVER_OF = {"direct": "upstream", "raw_proxy": "raw_proxy", "raw_proxy_rsgi": "raw_proxy_rsgi",
+             "crossroads": "crossroads"}
 
 
-SERVER_OF = {"direct": "upstream", "raw_proxy": "raw_proxy", "crossroads": "crossroads"}
-
-
-def measure_loaded(target: Target, budget: Budget, workdir: Path, pin: list[str],
+def measure_loaded(target: Target, connections: int, budget: Budget, workdir: Path, pin: list[str],
                    server_pid: int | None) -> dict[str, Any]:
-    """One c=32 round, plus the serving process tree's CPU time per request:
+    """One loaded round, plus the serving process tree's CPU time per request:
     a figure that a busy machine disturbs much less than requests/s."""
     before = tree_jiffies(server_pid) if server_pid else 0
-    result = run_concurrent(target, HIGH_CONCURRENCY, budget.c32_seconds, workdir, pin)
+    result = run_concurrent(target, connections, budget.loaded_seconds, workdir, pin)
     if server_pid and result["requests"]:
         spent = (tree_jiffies(server_pid) - before) / os.sysconf("SC_CLK_TCK")
         result["cpu_us_per_request"] = spent * 1e6 / result["requests"]
@@ -93,7 +114,7 @@ def measure_scenario(scenario: Scenario, budget: Budget, workdir: Path, pin: lis
     targets: dict[str, Any] = {}
     live: list[Target] = []
     for target in scenario.targets:
-        targets[target.key] = {"label": target.label, "url": target.url}
+        targets[target.key] = {"label": target.label, "name": short_name(target.key), "url": target.url}
         try:
             targets[target.key]["reply_bytes"] = validate(target)
             live.append(target)
@@ -104,21 +125,26 @@ def measure_scenario(scenario: Scenario, budget: Budget, workdir: Path, pin: lis
     sequential(live, budget.warmup_s, budget.c1_max_requests)  # warm pools, caches, lazy imports
     for key, samples in sequential(live, budget.c1_seconds, budget.c1_max_requests).items():
         targets[key]["c1"] = samples.summary()
-    progress(f"  c={HIGH_CONCURRENCY}, {budget.c32_rounds} interleaved round(s) of {budget.c32_seconds}s")
-    rounds: dict[str, list[dict[str, Any]]] = {t.key: [] for t in live}
-    for number in range(budget.c32_rounds):
-        for target in live if number % 2 == 0 else live[::-1]:
-            if "error" in targets[target.key]:
-                continue
-            try:
-                rounds[target.key].append(measure_loaded(target, budget, workdir, pin,
-                                                         server_pids.get(SERVER_OF.get(target.key, target.key))))
-            except TargetFailed as exc:
-                targets[target.key]["error"] = str(exc)
-                progress(f"  {target.label} failed: {str(exc)[:300]}")
-    for key, measured in rounds.items():
-        if measured and "error" not in targets[key]:
-            targets[key][f"c{HIGH_CONCURRENCY}"] = merge_rounds(measured)
+    levels = " and ".join(f"c={n}" for n in CONCURRENCY)
+    progress(f"  {levels}, {budget.loaded_rounds} interleaved round(s) of {budget.loaded_seconds}s")
+    rounds: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for number in range(budget.loaded_rounds):
+        for index, connections in enumerate(CONCURRENCY):
+            # forward, then backward: a slow spell of the machine hits every target alike
+            for target in live if (number + index) % 2 == 0 else live[::-1]:
+                if "error" in targets[target.key]:
+                    continue
+                server_pid = server_pids.get(SERVER_OF.get(target.key, target.key))
+                try:
+                    measured = measure_loaded(target, connections, budget, workdir, pin, server_pid)
+                except TargetFailed as exc:
+                    targets[target.key]["error"] = str(exc)
+                    progress(f"  {target.label} failed at c={connections}: {str(exc)[:300]}")
+                    continue
+                rounds.setdefault((target.key, connections), []).append(measured)
+    for (key, connections), measured_rounds in rounds.items():
+        if "error" not in targets[key]:
+            targets[key][f"c{connections}"] = merge_rounds(measured_rounds)
     return targets
 
 
@@ -150,7 +176,7 @@ def measure_all(scenarios: list[Scenario], budget: Budget, workdir: Path, pin: l
         if noise["foreign_cpu_share"] > NOISY_SHARE:
             progress(f"  warning: other processes used {noise['foreign_cpu_share']:.0%} of the machine meanwhile")
         results[scenario.key] = {"title": scenario.title, "family": scenario.family, "stream": scenario.stream,
-                                 "targets": targets, "comparison": compare(targets, scenario.stream),
+                                 "targets": targets, "comparison": compare(targets),
                                  "machine_noise": noise}
     return results
 
@@ -175,20 +201,23 @@ def time_limit(seconds: int) -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous_term)
 
 
-def machine_facts(pinned: bool, boosted: bool, server: str) -> dict[str, Any]:
+def machine_facts(pinned: bool, boosted: bool, server: str, interface: str) -> dict[str, Any]:
     return {"python": platform.python_version(), "platform": platform.platform(),
             "cpus": os.cpu_count(), "pinned": pinned, "nice_minus_10": boosted,
             "placement": "upstream + load generator on CPU0, proxies on CPU1" if pinned else "not pinned",
-            "crossroads_server": server, "load_generator": "wrk" if shutil.which("wrk") else "aiohttp"}
+            "crossroads_server": server if server == "uvicorn" else f"{server} ({interface})",
+            "load_generator": "wrk" if shutil.which("wrk") else "aiohttp"}
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="shorter runs (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute and a half)")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
-                        help="also sample the raw proxy and crossroads with py-spy under c=32 load, per scenario")
+                        help="also sample each proxy with py-spy under c=32 load, per scenario")
     parser.add_argument("--server", default="granian", choices=("granian", "uvicorn"),
-                        help="ASGI server crossroads runs on")
+                        help="server crossroads runs on")
+    parser.add_argument("--interface", default="rsgi", choices=("rsgi", "asgi"),
+                        help="granian interface crossroads runs on (uvicorn speaks ASGI)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to CPUs")
     parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="SECONDS",
                         help="first wait up to this long for other processes to leave the CPUs alone")
@@ -196,6 +225,8 @@ def parse_args() -> argparse.Namespace:
                         help="peer gateways to measure too: auto (those installed by bench/peers/setup.sh), "
                              "none, or a comma-separated list of " + ", ".join(PEERS))
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "results.json")
+    parser.add_argument("--markdown", type=Path, metavar="PATH",
+                        help="also write the summary and the goals as Markdown tables (for the README)")
     return parser.parse_args()
 
 
@@ -231,10 +262,13 @@ def main() -> int:
         print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
 
     peers = chosen_peers(args.peers, progress)
-    upstream_port, raw_port, crossroads_port, *peer_ports = free_ports(3 + len(peers))
-    ports = Ports(upstream_port, raw_port, crossroads_port, dict(zip(peers, peer_ports, strict=True)))
-    children = Children(workdir)
+    upstream_port, raw_port, rsgi_port, crossroads_port, *peer_ports = free_ports(4 + len(peers))
+    ports = Ports(upstream=upstream_port, raw_proxy=raw_port, crossroads=crossroads_port, raw_proxy_rsgi=rsgi_port,
+                  peers=dict(zip(peers, peer_ports, strict=True)))
     scenarios = build_scenarios(ports)
+    overall = int(1.5 * budget.estimate_s(len(scenarios[0].targets), len(scenarios)) + 60 + 120 * len(peers)
+                  + (2 * len(scenarios) * (args.profile + 5) if args.profile else 0))
+    children = Children(workdir, lifetime=overall + 60)
 
     boosted = raise_priority()
     if args.wait_quiet:
@@ -243,11 +277,10 @@ def main() -> int:
     profile: dict[str, Any] = {}
     run_start = CpuSnapshot.take()
     try:
-        overall = budget.overall_s * (1 + len(peers)) // 2 + budget.overall_s // 2 + 120 * len(peers)
-        with time_limit(overall + (2 * len(scenarios) * (args.profile + 5) if args.profile else 0)):
-            progress(f"starting upstream :{ports.upstream}, raw proxy :{ports.raw_proxy}, "
-                     f"crossroads :{ports.crossroads} (logs in {workdir})")
-            start_all(children, ports, workdir, pinned, args.server)
+        with time_limit(overall):
+            progress(f"starting upstream :{ports.upstream}, bare ASGI :{ports.raw_proxy}, "
+                     f"bare RSGI :{ports.raw_proxy_rsgi}, crossroads :{ports.crossroads} (logs in {workdir})")
+            start_all(children, ports, workdir, pinned, args.server, args.interface)
             server_pids = {name: proc.pid for name, proc in children.procs.items()}
             results = measure_all(scenarios, budget, workdir, pin, progress, server_pids)
             run_noise = CpuSnapshot.take().since(run_start)
@@ -269,18 +302,19 @@ def main() -> int:
     report: dict[str, Any] = {
         "meta": {"mode": "quick" if args.quick else "full",
                  "date": datetime.datetime.now().isoformat(timespec="seconds"),
-                 "budget": {"warmup_s": budget.warmup_s, "c1_seconds": budget.c1_seconds,
-                            "c1_max_requests": budget.c1_max_requests, "c32_seconds": budget.c32_seconds,
-                            "c32_rounds": budget.c32_rounds},
+                 "budget": budget.as_dict(),
                  "wall_seconds": round(time.monotonic() - started - waited, 1),
                  "waited_for_quiet_seconds": round(waited, 1), "machine_noise": run_noise,
-                 **machine_facts(pinned, boosted, args.server)},
+                 **machine_facts(pinned, boosted, args.server, args.interface)},
         "scenarios": results,
         "checks": checks(results),
         "profile": profile,
     }
     args.output.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
     print_report(report)
+    if args.markdown:
+        write_markdown(report, args.markdown)
+        print(f"Markdown tables written to {args.markdown}", file=sys.stderr)
     print(f"results written to {args.output}", file=sys.stderr)
     shutil.rmtree(workdir, ignore_errors=True)
     return 0

@@ -1,5 +1,5 @@
-"""What the benchmark measures: the request bodies, the targets (direct,
-bare pass-through, crossroads, peers) and the four scenarios.
+"""What the benchmark measures: the request bodies, the targets (direct, the
+bare ASGI and bare RSGI pass-throughs, crossroads, peers) and the four scenarios.
 
 Shared by bench/run.py, bench/hotpath.py, bench/soak.py and bench/streams.py
 (the bench directory is not a package: each script puts it on sys.path).
@@ -23,7 +23,19 @@ OPENAI_UPSTREAM_MODEL = "gpt-4o-mini"
 ANTHROPIC_UPSTREAM_MODEL = "claude-sonnet-4-5"
 CHAT_ALIAS = "bench-chat"
 CLAUDE_ALIAS = "bench-claude"
-HIGH_CONCURRENCY = 32
+CONCURRENCY = (32, 64)  # the loaded levels, each measured with wrk
+HIGH_CONCURRENCY = CONCURRENCY[0]  # the level the goals are checked at (and --profile loads with)
+
+# The two bare pass-throughs (bench/rawproxy.py): the ceiling a Python proxy can reach
+# on each of granian's interfaces. "raw_proxy" keeps its old key in results.json.
+BARES = ("raw_proxy", "raw_proxy_rsgi")
+BASELINE = "raw_proxy"  # the goals are checked against bare ASGI (and shown against bare RSGI)
+NAMES = {"direct": "direct", "raw_proxy": "bare ASGI", "raw_proxy_rsgi": "bare RSGI", "crossroads": "Crossroads"}
+
+
+def short_name(key: str) -> str:
+    """A target's name in the summary: the same in every scenario."""
+    return NAMES[key] if key in NAMES else PEERS[key].label if key in PEERS else key
 
 
 # ---------------------------------------------------------------------------- request bodies
@@ -61,7 +73,7 @@ def messages_body(stream: bool) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    key: str  # "direct" | "raw_proxy" | "crossroads"
+    key: str  # "direct" | "raw_proxy" | "raw_proxy_rsgi" | "crossroads" | a peer's key
     label: str
     port: int
     path: str
@@ -97,8 +109,9 @@ class Scenario:
 @dataclass(frozen=True, slots=True)
 class Ports:
     upstream: int
-    raw_proxy: int
+    raw_proxy: int  # bare ASGI
     crossroads: int
+    raw_proxy_rsgi: int = 0  # bare RSGI
     peers: dict[str, int] = field(default_factory=dict)  # peer gateway key -> port
 
 
@@ -113,8 +126,10 @@ def build_scenarios(ports: Ports) -> list[Scenario]:
             f"passthrough{suffix}", f"pass-through{words}: OpenAI chat -> OpenAI-compatible",
             "passthrough", stream, (
                 Target("direct", "direct", ports.upstream, "/v1/chat/completions", direct_chat, chat_done),
-                Target("raw_proxy", "raw proxy", ports.raw_proxy, "/v1/chat/completions", direct_chat,
+                Target("raw_proxy", "bare ASGI", ports.raw_proxy, "/v1/chat/completions", direct_chat,
                        chat_done),
+                Target("raw_proxy_rsgi", "bare RSGI", ports.raw_proxy_rsgi, "/v1/chat/completions",
+                       direct_chat, chat_done),
                 Target("crossroads", "crossroads", ports.crossroads, "/v1/chat/completions",
                        chat_body(CHAT_ALIAS, stream), chat_done),
                 *peer_targets(ports, False, stream, chat_done),
@@ -126,7 +141,9 @@ def build_scenarios(ports: Ports) -> list[Scenario]:
             "translated", stream, (
                 Target("direct", "direct (Anthropic body)", ports.upstream, "/v1/messages",
                        direct_messages, anthropic_done),
-                Target("raw_proxy", "raw proxy (Anthropic body, no translation)", ports.raw_proxy,
+                Target("raw_proxy", "bare ASGI (Anthropic body, no translation)", ports.raw_proxy,
+                       "/v1/messages", direct_messages, anthropic_done),
+                Target("raw_proxy_rsgi", "bare RSGI (Anthropic body, no translation)", ports.raw_proxy_rsgi,
                        "/v1/messages", direct_messages, anthropic_done),
                 Target("crossroads", "crossroads (translates)", ports.crossroads, "/v1/chat/completions",
                        chat_body(CLAUDE_ALIAS, stream), chat_done),

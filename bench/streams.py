@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import resource
 import sys
 import tempfile
@@ -92,7 +93,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "streams.json")
     args = parser.parse_args()
     limit = raise_fd_limit()
-    result: dict[str, Any] = {"fd_soft_limit": limit}
+    result: dict[str, Any] = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "fd_soft_limit": limit}
     with tempfile.TemporaryDirectory(prefix="crossroads-streams-") as tmp:
         workdir = Path(tmp)
         children = Children(workdir, lifetime=900)
