@@ -33,15 +33,8 @@ import orjson
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from run import (  # noqa: E402 (the bench directory is not a package)
-    CHAT_ALIAS,
-    CLIENT_KEY,
-    UPSTREAM_KEY,
-    Ports,
-    chat_body,
-    crossroads_config,
-    messages_body,
-)
+from children import crossroads_config  # noqa: E402 (the bench directory is not a package)
+from scenarios import CHAT_ALIAS, CLIENT_KEY, UPSTREAM_KEY, Ports, chat_body, messages_body  # noqa: E402
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 SCENARIOS = {  # name -> (path, body)
@@ -148,7 +141,7 @@ async def main_async(args: argparse.Namespace) -> None:
     path, body = SCENARIOS[args.scenario]
     stream = args.scenario in ("sse", "translated_sse")
     if body is None:  # translated: an OpenAI chat client asking for the Anthropic model
-        from run import CLAUDE_ALIAS
+        from scenarios import CLAUDE_ALIAS
         body = chat_body(CLAUDE_ALIAS, stream)
     ports = Ports(upstream=_free_port(), raw_proxy=0, crossroads=0)
     pinned = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1

@@ -34,19 +34,14 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run
-from run import (
+from children import Children, crossroads_command, descendants, free_ports, venv_python
+from scenarios import (
     ANTHROPIC_UPSTREAM_MODEL,
     BENCH_DIR,
     CLIENT_KEY,
     HOST,
     OPENAI_UPSTREAM_MODEL,
     UPSTREAM_KEY,
-    Children,
-    crossroads_command,
-    descendants,
-    free_ports,
-    venv_python,
 )
 
 FAULTS = ("fault-429", "fault-500", "fault-cut", "fault-slow")
@@ -190,9 +185,8 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "soak.json")
     args = parser.parse_args()
     lifetime = int(args.minutes * 60 + 120)
-    run.SUBPROCESS_LIFETIME = lifetime  # the children's hard stop, read when each is started
     with tempfile.TemporaryDirectory(prefix="crossroads-soak-") as tmp:
-        children = Children(Path(tmp))
+        children = Children(Path(tmp), lifetime)  # the children's hard stop
         try:
             result = _soak_with(children, Path(tmp), args.minutes, args.concurrency, lifetime)
         finally:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import resource
 import sys
 import tempfile
@@ -30,19 +31,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import run
-from run import (
-    BENCH_DIR,
-    CHAT_ALIAS,
-    CLIENT_KEY,
-    HOST,
-    Children,
-    crossroads_command,
-    crossroads_config,
-    descendants,
-    free_ports,
-    venv_python,
-)
+from children import Children, crossroads_command, crossroads_config, descendants, free_ports, venv_python
+from scenarios import BENCH_DIR, CHAT_ALIAS, CLIENT_KEY, HOST, Ports
 from soak import tree_rss_mb
 
 
@@ -103,14 +93,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "streams.json")
     args = parser.parse_args()
     limit = raise_fd_limit()
-    run.SUBPROCESS_LIFETIME = 900
-    result: dict[str, Any] = {"fd_soft_limit": limit}
+    result: dict[str, Any] = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "fd_soft_limit": limit}
     with tempfile.TemporaryDirectory(prefix="crossroads-streams-") as tmp:
         workdir = Path(tmp)
-        children = Children(workdir)
+        children = Children(workdir, lifetime=900)
         try:
             upstream, raw, ours = free_ports(3)
-            ports = run.Ports(upstream, raw, ours)
+            ports = Ports(upstream, raw, ours)
             config = workdir / "crossroads.yaml"
             config.write_text(crossroads_config(ports).replace("gpt-4o-mini, alias", "hold, alias"))
             children.start("upstream", [venv_python(), str(BENCH_DIR / "upstream.py"), "--port", str(upstream),
