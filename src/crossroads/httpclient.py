@@ -241,41 +241,51 @@ class Response:
         return self._take_chunks(buffer)
 
     def _take_chunks(self, buffer: bytearray) -> bytes:
+        """De-chunk what the buffer holds: one pass over a snapshot, one cut of the buffer."""
+        data = bytes(buffer)
+        size = len(data)
+        position = 0
+        left = self._chunk_left
         out = []
-        while buffer:
-            if self._chunk_left > 0:
-                piece = bytes(buffer[:self._chunk_left])
-                del buffer[:len(piece)]
-                self._chunk_left -= len(piece)
+        while position < size:
+            if left > 0:
+                piece = data[position:position + left]
+                position += len(piece)
+                left -= len(piece)
                 out.append(piece)
-                continue
-            if self._chunk_left == 0:  # the CRLF after a chunk's data
-                if len(buffer) < 2:
+            elif left == 0:  # the CRLF after a chunk's data
+                if size - position < 2:
                     break
-                del buffer[:2]
-                self._chunk_left = -1
-                continue
-            end = buffer.find(b"\r\n")
-            if end < 0:
-                break
-            size_text = bytes(buffer[:end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                self.close()
-                raise aiohttp.ClientPayloadError("malformed chunked body from the upstream") from None
-            if size == 0:  # the last chunk; trailers end at a blank line
-                blank = buffer.find(b"\r\n\r\n", end)
-                if blank < 0 and buffer[end:end + 4] != b"\r\n\r\n":
-                    if len(buffer) - end > MAX_HEAD:
+                position += 2
+                left = -1
+            else:
+                end = data.find(b"\r\n", position)
+                if end < 0:
+                    if size - position > MAX_HEAD:
                         self.close()
-                        raise aiohttp.ClientPayloadError("endless trailers from the upstream")
+                        raise aiohttp.ClientPayloadError("malformed chunked body from the upstream")
                     break
-                del buffer[:blank + 4 if blank >= 0 else end + 4]
-                self._finish()
-                break
-            del buffer[:end + 2]
-            self._chunk_left = size
+                try:
+                    length = int(data[position:end].split(b";", 1)[0], 16)
+                except ValueError:
+                    self.close()
+                    raise aiohttp.ClientPayloadError("malformed chunked body from the upstream") from None
+                if length == 0:  # the last chunk; trailers end at a blank line
+                    blank = data.find(b"\r\n\r\n", end)
+                    if blank < 0:
+                        if size - end > MAX_HEAD:
+                            self.close()
+                            raise aiohttp.ClientPayloadError("endless trailers from the upstream")
+                        break
+                    position = blank + 4
+                    del buffer[:position]
+                    self._chunk_left = -1
+                    self._finish()
+                    return b"".join(out)
+                position = end + 2
+                left = length
+        del buffer[:position]
+        self._chunk_left = left
         return b"".join(out) if len(out) != 1 else out[0]
 
     def _finish(self) -> None:

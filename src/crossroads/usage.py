@@ -21,8 +21,14 @@ USAGE_MARKERS = (b'"usage":{', b'"usage": {', b'"usageMetadata"', b'"usage_metad
 
 
 def _next_marker(data: bytes, start: int) -> int:
-    found = [p for p in (data.find(m, start) for m in USAGE_MARKERS) if p >= 0]
-    return min(found) if found else -1
+    if b'"usage' not in data:  # every marker begins so: one scan for most chunks
+        return -1
+    nearest = -1
+    for marker in USAGE_MARKERS:
+        found = data.find(marker, start)
+        if found >= 0 and (nearest < 0 or found < nearest):
+            nearest = found
+    return nearest
 
 
 def from_body(dialect: Dialect, body: bytes) -> ir.Usage | None:
