@@ -341,6 +341,7 @@ class Client:
         self._idle: dict[str, list[_Connection]] = {}
         self._busy: set[_Connection] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._tls: ssl.SSLContext | None = None
 
     def connections(self) -> tuple[int, int]:
@@ -358,10 +359,13 @@ class Client:
         if parts.query:
             target = f"{target}?{parts.query}"
         raw = _request_head(method, target, host, port, secure, headers, body)
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # connections and the sweep belong to the loop that made them
+            self._loop, self._idle, self._busy, self._sweeper = loop, {}, set(), None
         connection = await self._connection(origin, host, port, secure, connect)
         self._busy.add(connection)
         if self._sweeper is None or self._sweeper.done():
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(), name="crossroads-http-deadlines")
+            self._sweeper = loop.create_task(self._sweep(), name="crossroads-http-deadlines")
         try:
             assert connection.transport is not None
             connection.transport.write(raw)

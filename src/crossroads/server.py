@@ -12,7 +12,7 @@ from importlib import import_module
 from typing import Any
 
 from crossroads import config as config_module
-from crossroads import dialects, ir, keepalive, nonstream, reload, requestid
+from crossroads import dialects, heap, ir, keepalive, nonstream, reload, requestid
 from crossroads.access import KeyCheck
 from crossroads.asgi import AsgiWire
 from crossroads.credentials.base import Record
@@ -235,6 +235,7 @@ class App:
         self._background.append(asyncio.create_task(self.runtime.inflight.run(), name="crossroads-inflight"))
         await self.runtime.services.start()
         self._background.append(self.runtime.prober.start())
+        heap.settle()
 
     async def shutdown(self) -> None:
         for task in self._background:
