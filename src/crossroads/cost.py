@@ -17,6 +17,7 @@ Never a made-up number: no price, no amount.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ PRICES: dict[str, Price] = {
     "gemini-2.5-flash": Price(0.30, 2.50),
     "gemini-2.5-flash-lite": Price(0.10, 0.40),
 }
+_LIST_PATTERNS = tuple(name for name in PRICES if any(c in name for c in "*?["))
 
 
 def parse_prices(data: Any, where: str = "prices") -> dict[str, Price]:
@@ -94,10 +96,22 @@ def price_of(model: str, overrides: Mapping[str, Price], list_prices: bool = Tru
         exact = table.get(model)
         if exact is not None:
             return exact
-        matches = [p for p in table if any(c in p for c in "*?[") and fnmatch.fnmatchcase(model, p)]
-        if matches:
-            return table[max(matches, key=len)]
+        if table:
+            pattern = _best_pattern(model, _patterns(table) if table is not PRICES else _LIST_PATTERNS)
+            if pattern is not None:
+                return table[pattern]
     return None
+
+
+def _patterns(table: Mapping[str, Price]) -> tuple[str, ...]:
+    return tuple(name for name in table if any(c in name for c in "*?["))
+
+
+@functools.lru_cache(maxsize=4096)  # asked per answer, for the few models a server sees
+def _best_pattern(model: str, patterns: tuple[str, ...]) -> str | None:
+    """The longest of ``patterns`` that ``model`` matches."""
+    matches = [pattern for pattern in patterns if fnmatch.fnmatchcase(model, pattern)]
+    return max(matches, key=len) if matches else None
 
 
 def dollars(price: Price | None, usage: ir.Usage | None) -> float | None:

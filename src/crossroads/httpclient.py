@@ -40,6 +40,7 @@ SWEEP = 0.1
 HIGH_WATER = 256 * 1024  # buffered bytes at which reading pauses ...
 LOW_WATER = 64 * 1024  # ... and below which it resumes
 MAX_HEAD = 64 * 1024
+MAX_TARGETS = 1024  # parsed URLs kept
 
 
 class Headers(Mapping[str, str]):
@@ -313,6 +314,18 @@ class Response:
         self._client.forget(self._connection)
 
 
+def _target(url: str) -> tuple[str, str, int, bool, str]:
+    """``(origin, host, port, secure, request target)`` of a URL."""
+    parts = urlsplit(url)
+    secure = parts.scheme == "https"
+    host = parts.hostname or ""
+    port = parts.port or (443 if secure else 80)
+    target = parts.path or "/"
+    if parts.query:
+        target = f"{target}?{parts.query}"
+    return f"{parts.scheme}://{host}:{port}", host, port, secure, target
+
+
 def _request_head(method: str, target: str, host: str, port: int, secure: bool, headers: Mapping[str, str],
                   body: bytes | None) -> bytes:
     head = [f"{method} {target} HTTP/1.1\r\n"]
@@ -343,6 +356,7 @@ class Client:
         self._sweeper: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tls: ssl.SSLContext | None = None
+        self._targets: dict[str, tuple[str, str, int, bool, str]] = {}  # URL -> where it goes (parsed once)
 
     def connections(self) -> tuple[int, int]:
         return len(self._busy), sum(len(idle) for idle in self._idle.values())
@@ -350,14 +364,13 @@ class Client:
     async def request(self, method: str, url: str, body: bytes | None, headers: Mapping[str, str],
                       connect: float, first_byte: float, idle: float) -> Response:
         """Send and wait for the answer's head (at most ``first_byte`` seconds)."""
-        parts = urlsplit(url)
-        secure = parts.scheme == "https"
-        host = parts.hostname or ""
-        port = parts.port or (443 if secure else 80)
-        origin = f"{parts.scheme}://{host}:{port}"
-        target = parts.path or "/"
-        if parts.query:
-            target = f"{target}?{parts.query}"
+        where = self._targets.get(url)
+        if where is None:
+            where = _target(url)
+            if len(self._targets) >= MAX_TARGETS:
+                self._targets.clear()
+            self._targets[url] = where
+        origin, host, port, secure, target = where
         raw = _request_head(method, target, host, port, secure, headers, body)
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # connections and the sweep belong to the loop that made them
