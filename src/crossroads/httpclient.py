@@ -267,10 +267,12 @@ class Response:
                         raise aiohttp.ClientPayloadError("malformed chunked body from the upstream")
                     break
                 try:
-                    length = int(data[position:end].split(b";", 1)[0], 16)
-                except ValueError:
+                    length = int(data[position:end], 16)
+                except ValueError:  # a chunk extension (";name=value"), or garbage
+                    length = self._chunk_size(data[position:end])
+                if length < 0:
                     self.close()
-                    raise aiohttp.ClientPayloadError("malformed chunked body from the upstream") from None
+                    raise aiohttp.ClientPayloadError("malformed chunked body from the upstream")
                 if length == 0:  # the last chunk; trailers end at a blank line
                     blank = data.find(b"\r\n\r\n", end)
                     if blank < 0:
@@ -283,11 +285,23 @@ class Response:
                     self._chunk_left = -1
                     self._finish()
                     return b"".join(out)
-                position = end + 2
-                left = length
+                start = end + 2
+                stop = start + length
+                if stop + 2 <= size:  # the whole chunk and its CRLF are here: one step
+                    out.append(data[start:stop])
+                    position = stop + 2
+                else:
+                    position, left = start, length
         del buffer[:position]
         self._chunk_left = left
         return b"".join(out) if len(out) != 1 else out[0]
+
+    def _chunk_size(self, line: bytes) -> int:
+        try:
+            return int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            self.close()
+            raise aiohttp.ClientPayloadError("malformed chunked body from the upstream") from None
 
     def _finish(self) -> None:
         self._done = True

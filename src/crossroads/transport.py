@@ -158,43 +158,44 @@ class Transport:
 class SSEParser:
     """Incremental server-sent-events parser: bytes in, (event, data) out."""
 
-    __slots__ = ("_buffer", "_data", "_event")
+    __slots__ = ("_buffer",)
 
     def __init__(self) -> None:
-        self._buffer = b""
-        self._event: str | None = None
-        self._data: list[bytes] = []
+        self._buffer = b""  # the text of events not yet complete
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         data = self._buffer + chunk if self._buffer else chunk
-        lines = data.split(b"\n")
-        self._buffer = lines.pop()  # an unfinished line waits for the next chunk
+        if b"\r" in data:
+            data = data.replace(b"\r\n", b"\n")  # a CR left at the end pairs with the next chunk's LF
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = data
+            return []
+        self._buffer = data[end + 2:]
         events: list[tuple[str | None, bytes]] = []
-        for line in lines:
-            self._line(line, events)
+        for block in data[:end].split(b"\n\n"):  # an event a block: only whole events are parsed
+            _event(block, events)
         return events
 
     def close(self) -> list[tuple[str | None, bytes]]:
         events: list[tuple[str | None, bytes]] = []
-        if self._buffer:
-            self._line(self._buffer, events)
-            self._buffer = b""
-        self._line(b"", events)
+        tail, self._buffer = self._buffer.rstrip(b"\r\n"), b""
+        if tail:
+            _event(tail, events)
         return events
 
-    def _line(self, line: bytes, events: list[tuple[str | None, bytes]]) -> None:
-        if line.endswith(b"\r"):
-            line = line[:-1]
-        if not line:
-            if self._data:
-                # data stays bytes: decoders hand it to orjson.loads as it is
-                events.append((self._event, self._data[0] if len(self._data) == 1 else b"\n".join(self._data)))
-            self._event, self._data = None, []
-        elif line.startswith(b"data:"):
-            self._data.append(line[6:] if line.startswith(b"data: ") else line[5:])
+
+def _event(block: bytes, events: list[tuple[str | None, bytes]]) -> None:
+    name: str | None = None
+    data: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line.startswith(b"data:"):
+            data.append(line[6:] if line[5:6] == b" " else line[5:])
         elif line.startswith(b"event:"):
-            self._event = line[6:].strip().decode()
+            name = line[6:].strip().decode()
         # comments (":") and other fields (id, retry) are ignored
+    if data:  # data stays bytes: decoders hand it to orjson.loads as it is
+        events.append((name, data[0] if len(data) == 1 else b"\n".join(data)))
 
 
 async def iter_sse_batches(response: Answer) -> AsyncIterator[list[tuple[str | None, bytes]]]:

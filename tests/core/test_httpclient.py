@@ -6,14 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 import pytest
 
 from crossroads import httpclient
 from crossroads.httpclient import Client
+from tests.core.test_dropin import _self_signed
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -259,3 +262,54 @@ def test_a_reader_that_falls_behind_pauses_the_socket() -> None:
         await client.close()
 
     run(test)
+
+
+def test_https_verifies_the_server_certificate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(answer(b"secret"))
+
+    async def serve(trusted: bool) -> None:
+        client = Client()
+        server = await asyncio.start_server(RawServer(script)._serve, "127.0.0.1", 0, ssl=tls)
+        url = f"https://localhost:{server.sockets[0].getsockname()[1]}/v1/x"
+        try:
+            if trusted:
+                response = await call(client, url)
+                assert response.status == 200 and await response.read() == b"secret"
+                response.release()
+            else:
+                with pytest.raises(aiohttp.ClientConnectionError):
+                    await call(client, url)
+        finally:
+            server.close()
+            await client.close()
+
+    run(lambda: serve(trusted=False))  # a certificate nobody vouches for
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    run(lambda: serve(trusted=True))
+
+
+def test_chunked_bodies_split_anywhere_and_bad_sizes_refused() -> None:
+    body = b"7\r\ndata: 1\r\n8;x=y\r\ndata: 22\r\n0\r\nt: 1\r\n\r\n"
+
+    def response() -> tuple[httpclient._Connection, httpclient.Response]:
+        connection = httpclient._Connection("http://127.0.0.1:1")
+        return connection, httpclient.Response(Client(), connection, "u", 200, "OK",
+                                               httpclient.Headers([("transfer-encoding", "chunked")]), 5, "POST")
+
+    for cut in range(1, len(body)):
+        connection, answer_ = response()
+        out = b""
+        for piece in (body[:cut], body[cut:]):
+            connection.buffer += piece
+            out += answer_._take()
+        assert out == b"data: 1data: 22" and answer_._done and not connection.buffer, cut
+    for bad in (b"-5\r\nabc", b"zz\r\nabc"):
+        connection, answer_ = response()
+        connection.buffer += bad
+        with pytest.raises(aiohttp.ClientPayloadError):
+            answer_._take()
