@@ -174,6 +174,16 @@ class SSEParser:
         self._buffer = data[end + 2:]
         events: list[tuple[str | None, bytes]] = []
         for block in data[:end].split(b"\n\n"):  # an event a block: only whole events are parsed
+            # the usual shapes, "data: X" and "event: N\ndata: X", without a line-by-line look
+            if block.startswith(b"data: ") and b"\n" not in block:
+                events.append((None, block[6:]))
+                continue
+            if block.startswith(b"event: "):
+                line_end = block.find(b"\n")
+                if line_end > 0 and block.startswith(b"data: ", line_end + 1) \
+                        and block.find(b"\n", line_end + 1) < 0:
+                    events.append((block[7:line_end].strip().decode(), block[line_end + 7:]))
+                    continue
             _event(block, events)
         return events
 

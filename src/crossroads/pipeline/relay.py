@@ -34,6 +34,7 @@ log = logging.getLogger("crossroads.pipeline")
 
 MARKER_EDGE = 32  # longer than any stream terminator marker
 
+_REPORTS_USAGE = (ir.Finish, ir.Start, ir.UsageEvent)
 Settle = Callable[[Inbound, Served, ir.Usage | None], None]  # the pipeline's accounting of what a reply spent
 
 
@@ -216,15 +217,17 @@ class ClientEncoder:
         self.spent: ir.Usage | None = None
 
     def encode(self, events: list[ir.Event]) -> bytes:
+        encode = self.encoder.encode
         out = []
         for event in events:
-            if isinstance(event, ir.Finish | ir.Start | ir.UsageEvent):
-                if event.usage is not None:
-                    self.spent = event.usage if self.spent is None else self.spent.merged(event.usage)
-            elif isinstance(event, ir.ErrorEvent):  # the upstream failed (or was cut) mid-answer
-                event.error.message = self.relay.runtime.redaction.redactor(event.error.message)
-                self.relay.stream_failed(self.served, event.error)
-            out.append(self.encoder.encode(event))
+            if type(event) is not ir.PartDelta:  # most events are: nothing to look at
+                if isinstance(event, _REPORTS_USAGE):
+                    if event.usage is not None:
+                        self.spent = event.usage if self.spent is None else self.spent.merged(event.usage)
+                elif isinstance(event, ir.ErrorEvent):  # the upstream failed (or was cut) mid-answer
+                    event.error.message = self.relay.runtime.redaction.redactor(event.error.message)
+                    self.relay.stream_failed(self.served, event.error)
+            out.append(encode(event))
         return b"".join(out)
 
     def close(self) -> bytes:
