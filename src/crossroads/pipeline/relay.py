@@ -13,6 +13,7 @@ what the answer needs.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 
@@ -263,6 +264,7 @@ async def aclose(events: AsyncIterator[ir.Event]) -> None:
         await release()
 
 
+@functools.lru_cache(maxsize=1024)  # one per alias in use: the function holds no request's state
 def model_renamer(upstream: str, served: str) -> Callable[[bytes], bytes] | None:
     """A pass-through body or stream names the model as the upstream knows
     it; the client gets the name it asked for. Only when the two differ (an
