@@ -36,11 +36,13 @@ from scenarios import BENCH_DIR, CHAT_ALIAS, CLIENT_KEY, HOST, Ports
 from soak import tree_rss_mb
 
 
-def raise_fd_limit() -> int:
+def raise_fd_limit(wanted: int = 65_536) -> int:
+    """As ``crossroads serve`` does: to ``wanted`` where the hard limit may be raised, else to the hard limit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
+    for limit in (max(wanted, hard), hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+            return limit
     return soft
 
 

@@ -28,6 +28,8 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+WANTED_OPEN_FILES = 65_536  # two sockets a stream: room for about 30,000 open streams
+
 _PR_SET_PDEATHSIG = 1
 
 
@@ -49,11 +51,16 @@ def check_port_free(host: str, port: int) -> None:
             raise
 
 
-def raise_open_file_limit() -> int:
-    """Raise this process's soft limit on open files to its hard limit (each
-    open stream holds two sockets); returns the limit now in force."""
+def raise_open_file_limit(wanted: int = WANTED_OPEN_FILES) -> int:
+    """Raise this process's limit on open files (each open stream holds two
+    sockets): to ``wanted`` where the process may raise its hard limit (as
+    root), else its soft limit to the hard one. Returns the limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != hard:
+    if hard < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
+    if soft < hard:
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
             soft = hard
