@@ -234,6 +234,22 @@ def wait_for_quiet(limit_s: float, progress: Callable[[str], None]) -> float:
     return share
 
 
+def wait_until_idle(limit_s: float = 5.0, window_s: float = 0.25, idle_share: float = 0.10) -> float:
+    """Before a loaded round: wait (at most ``limit_s``) until the whole machine,
+    the benchmark's own servers included, is nearly idle, so a slow peer still
+    working off the requests of its round does not take the CPU from the next
+    target's. Returns the busy share last seen."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = CpuSnapshot.take()
+        time.sleep(window_s)
+        after = CpuSnapshot.take()
+        capacity = (after.wall - before.wall) * os.sysconf("SC_CLK_TCK") * (os.cpu_count() or 1)
+        busy = (after.busy - before.busy) / capacity if capacity > 0 else 0.0
+        if busy <= idle_share or time.monotonic() >= deadline:
+            return busy
+
+
 def raise_priority() -> bool:
     """Run the benchmark's processes (inherited by every child) ahead of other
     work on a shared machine; needs root. Every target gets the same boost."""

@@ -53,6 +53,7 @@ from children import (
     start_all,
     tree_jiffies,
     wait_for_quiet,
+    wait_until_idle,
 )
 from goals import checks, compare
 from load import TargetFailed, run_concurrent, sequential, validate
@@ -101,6 +102,7 @@ def measure_loaded(target: Target, connections: int, budget: Budget, workdir: Pa
                    server_pid: int | None) -> dict[str, Any]:
     """One loaded round, plus the serving process tree's CPU time per request:
     a figure that a busy machine disturbs much less than requests/s."""
+    wait_until_idle()
     before = tree_jiffies(server_pid) if server_pid else 0
     result = run_concurrent(target, connections, budget.loaded_seconds, workdir, pin)
     if server_pid and result["requests"]:

@@ -113,7 +113,11 @@ class App:
             await websocket.serve(self, *websocket_messages(scope, protocol))
 
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        loop.run_until_complete(self.startup())
+        try:
+            loop.run_until_complete(self.startup())
+        except Exception:
+            log.exception("start-up failed")  # as the ASGI lifespan says it; the worker then stops
+            raise
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.shutdown())
