@@ -389,24 +389,35 @@ class Client:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # connections and the sweep belong to the loop that made them
             self._loop, self._idle, self._busy, self._sweeper = loop, {}, set(), None
-        connection = await self._connection(origin, host, port, secure, connect)
-        self._busy.add(connection)
-        if self._sweeper is None or self._sweeper.done():
-            self._sweeper = loop.create_task(self._sweep(), name="crossroads-http-deadlines")
-        try:
-            assert connection.transport is not None
-            connection.transport.write(raw)
-            status, reason, response_headers = await self._head(connection, first_byte)
-            return Response(self, connection, url, status, reason, response_headers, idle, method)
-        except BaseException:
-            connection.close()
-            self.forget(connection)
-            raise
+        for fresh_only in (False, True):
+            connection = await self._connection(origin, host, port, secure, connect, fresh_only)
+            reused = connection.idle_since > 0
+            self._busy.add(connection)
+            if self._sweeper is None or self._sweeper.done():
+                self._sweeper = loop.create_task(self._sweep(), name="crossroads-http-deadlines")
+            try:
+                assert connection.transport is not None
+                connection.transport.write(raw)
+                status, reason, response_headers = await self._head(connection, first_byte)
+                return Response(self, connection, url, status, reason, response_headers, idle, method)
+            except aiohttp.ServerDisconnectedError:
+                connection.close()
+                self.forget(connection)
+                if not reused or fresh_only or connection.buffer:
+                    raise
+                # a kept-alive connection the server closed as the request went out, answering
+                # nothing: it never took the request, so it goes once more on a new connection
+            except BaseException:
+                connection.close()
+                self.forget(connection)
+                raise
+        raise AssertionError("unreachable")
 
-    async def _connection(self, origin: str, host: str, port: int, secure: bool, connect: float) -> _Connection:
+    async def _connection(self, origin: str, host: str, port: int, secure: bool, connect: float,
+                          fresh_only: bool = False) -> _Connection:
         idle = self._idle.get(origin)
         now = time.monotonic()
-        while idle:
+        while idle and not fresh_only:
             connection = idle.pop()
             if not connection.closed and now - connection.idle_since < IDLE_REUSE and not connection.buffer:
                 return connection

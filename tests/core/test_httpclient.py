@@ -313,3 +313,30 @@ def test_chunked_bodies_split_anywhere_and_bad_sizes_refused() -> None:
         connection.buffer += bad
         with pytest.raises(aiohttp.ClientPayloadError):
             answer_._take()
+
+
+def test_a_kept_alive_connection_closed_under_the_request_is_retried_once() -> None:
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(server.requests) == 2:  # the server drops the idle connection as the request arrives
+            writer.close()
+            return
+        writer.write(answer(b"ok"))
+
+    async def test() -> None:
+        nonlocal server
+        client = Client()
+        async with RawServer(script) as server:
+            for _ in range(2):
+                response = await call(client, server.url)
+                assert await response.read() == b"ok"
+                response.release()
+            assert server.connections == 2 and len(server.requests) == 3  # sent again, on a new connection
+        async with RawServer(script) as server:
+            server.requests.append(b"")  # a new connection closed at once: nothing to retry
+            with pytest.raises(aiohttp.ServerDisconnectedError):
+                await call(client, server.url)
+            assert server.connections == 1
+        await client.close()
+
+    server: RawServer
+    run(test)
