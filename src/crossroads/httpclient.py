@@ -13,7 +13,9 @@ pipeline reads them (``status``, ``headers``, ``content.iter_any()``,
 Guarantees:
 - connections are kept alive and reused per origin (most recent first); one
   idle longer than ``IDLE_REUSE`` seconds, closed by its server or not read to
-  its end is never reused;
+  its end is never reused; a reused connection that the server closes as the
+  request goes out, answering nothing, is replaced once by a new one (the
+  server never took the request);
 - no timer per request: a sweep ten times a second fails any call past its
   deadline (``first_byte`` for the response head, ``idle`` between reads), so
   deadlines are kept to within ``SWEEP`` seconds;
@@ -84,7 +86,7 @@ class Headers(Mapping[str, str]):
 
 
 class _Connection(asyncio.Protocol):
-    __slots__ = ("buffer", "closed", "deadline", "error", "idle_since", "origin", "paused", "transport", "waiter")
+    __slots__ = ("buffer", "closed", "deadline", "idle_since", "origin", "paused", "transport", "waiter")
 
     def __init__(self, origin: str) -> None:
         self.origin = origin
@@ -94,7 +96,6 @@ class _Connection(asyncio.Protocol):
         self.deadline = 0.0
         self.closed = False
         self.paused = False
-        self.error: BaseException | None = None
         self.idle_since = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
