@@ -40,8 +40,9 @@ from crossroads.redaction import mask
 log = logging.getLogger("crossroads")
 audit_log = logging.getLogger("crossroads.audit")
 SAMPLE_EVERY = 5.0  # seconds between gauge samples
-# Ended requests are written out in batches: one log write, and the metrics and usage updates, for many
-# requests. A batch waits at most this long (a process killed outright loses at most these lines) ...
+# Ended requests are written out in batches: one log write, and the usage rows, traces and files, for many
+# requests (metrics are counted at once). A batch waits at most this long (a process killed outright
+# loses at most these lines) ...
 SETTLE_AFTER = 0.05
 MAX_BATCH = 256  # ... or goes at once when it holds this many
 # probes, scrapes and management calls: logged at debug level, not counted as traffic
