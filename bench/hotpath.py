@@ -28,21 +28,30 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
 from children import crossroads_config  # noqa: E402 (the bench directory is not a package)
-from scenarios import CHAT_ALIAS, CLIENT_KEY, UPSTREAM_KEY, Ports, chat_body, messages_body  # noqa: E402
+from scenarios import (  # noqa: E402
+    CHAT_ALIAS,
+    CLAUDE_ALIAS,
+    CLIENT_KEY,
+    OPENAI_UPSTREAM_MODEL,
+    UPSTREAM_KEY,
+    Ports,
+    chat_body,
+    messages_body,
+)
 
 Asgi = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-SCENARIOS = {  # name -> (path, body)
-    "json": ("/v1/chat/completions", chat_body(CHAT_ALIAS, False)),
-    "sse": ("/v1/chat/completions", chat_body(CHAT_ALIAS, True)),
-    "translated": ("/v1/chat/completions", None),
-    "translated_sse": ("/v1/chat/completions", None),
-    "messages": ("/v1/messages", messages_body(False)),
+CHAT = "/v1/chat/completions"
+# name -> (Crossroads' path and body, the bare pass-through's path and body): as bench/run.py pairs them,
+# the translated scenarios' bare proxy forwards the already-Anthropic body
+SCENARIOS = {
+    "json": ((CHAT, chat_body(CHAT_ALIAS, False)), (CHAT, chat_body(OPENAI_UPSTREAM_MODEL, False))),
+    "sse": ((CHAT, chat_body(CHAT_ALIAS, True)), (CHAT, chat_body(OPENAI_UPSTREAM_MODEL, True))),
+    "translated": ((CHAT, chat_body(CLAUDE_ALIAS, False)), ("/v1/messages", messages_body(False))),
+    "translated_sse": ((CHAT, chat_body(CLAUDE_ALIAS, True)), ("/v1/messages", messages_body(True))),
 }
 
 
@@ -138,11 +147,7 @@ def _print_profile(profile: cProfile.Profile, top: int) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    path, body = SCENARIOS[args.scenario]
-    stream = args.scenario in ("sse", "translated_sse")
-    if body is None:  # translated: an OpenAI chat client asking for the Anthropic model
-        from scenarios import CLAUDE_ALIAS
-        body = chat_body(CLAUDE_ALIAS, stream)
+    (path, body), (raw_path, raw_body) = SCENARIOS[args.scenario]
     ports = Ports(upstream=_free_port(), raw_proxy=0, crossroads=0)
     pinned = hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1
     upstream = subprocess.Popen([sys.executable, str(BENCH_DIR / "upstream.py"), "--port", str(ports.upstream),
@@ -168,13 +173,10 @@ async def main_async(args: argparse.Namespace) -> None:
         from crossroads.server import App
         app = App(config_module.load(str(config)), config_path=str(config))
         await _lifespan(app, "startup")
-        raw_path = path if args.scenario != "messages" else "/v1/messages"
-        raw_body = orjson.loads(body)
-        raw_body["model"] = raw_body["model"] if args.scenario in ("messages",) else "gpt-4o-mini"
         profile = cProfile.Profile() if args.profile else None
         bare, ours = [], []
         for _ in range(args.rounds):  # interleaved; the least disturbed round of each counts
-            bare.append(await _measure("bare", rawproxy.app, raw_path, orjson.dumps(raw_body), args.n, args.c, None))
+            bare.append(await _measure("bare", rawproxy.app, raw_path, raw_body, args.n, args.c, None))
             ours.append(await _measure("crossroads", app, path, body, args.n, args.c, profile))
         await _lifespan(app, "shutdown")
         if rawproxy._session is not None:

@@ -103,12 +103,16 @@ class Transport:
             session = self._socks_sessions[proxy] = self._new_session(connector)
         return session
 
+    def _proxy(self, proxy_url: str | None) -> str | None:
+        """The account's proxy, else the global one; ``direct``/``none`` on an account: no proxy."""
+        proxy = proxy_url or self.proxy_url
+        return None if proxy in ("direct", "none") else proxy
+
     async def call(self, url: str, body: bytes, headers: dict[str, str], proxy_url: str | None = None,
                    timeouts: Timeouts | None = None) -> Answer:
         """A model call: ``post``, on the lean client unless a proxy is in the way
         (its answer reads the same as far as the pipeline reads answers)."""
-        proxy = proxy_url or self.proxy_url
-        if (proxy is None or proxy in ("direct", "none")) and url.startswith(("http://", "https://")):
+        if self._proxy(proxy_url) is None and url.startswith(("http://", "https://")):
             limits = timeouts or self.timeouts
             return await self.lean.request("POST", url, body, headers, limits.connect, limits.first_byte,
                                            limits.idle)
@@ -123,9 +127,7 @@ class Transport:
     async def request(self, method: str, url: str, body: bytes | None, headers: dict[str, str],
                       proxy_url: str | None = None, timeouts: Timeouts | None = None) -> aiohttp.ClientResponse:
         """Any method, with ``post``'s proxy and timeout rules."""
-        proxy = proxy_url or self.proxy_url
-        if proxy in ("direct", "none"):
-            proxy = None
+        proxy = self._proxy(proxy_url)
         session = self.session
         if proxy is not None and proxy.startswith(SOCKS_SCHEMES):
             session, proxy = self._socks_session(proxy), None
