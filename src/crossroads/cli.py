@@ -6,8 +6,6 @@ import asyncio
 import importlib.util
 import logging
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -16,12 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from crossroads import __version__, hints, serving
+from crossroads import __version__, hints, serverprocess, serving
 from crossroads import config as config_module
-from crossroads.access.management_secret import hash_in_file, write_local_token
-from crossroads.config import RESTART_ONLY, TLS
-from crossroads.observe.metrics import MULTIPROC_ENV
-from crossroads.server import CONFIG_ENV, LISTEN_ENV
+from crossroads.config import RESTART_ONLY
 from crossroads.snapshot import Snapshot, preview
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -85,63 +80,18 @@ def serve(
         _fail(f"--interface must be rsgi or asgi, got {interface!r}")
     if importlib.util.find_spec(server) is None:
         _fail(f"--server {server}: {server} is not installed (pip install {server}), or use --server granian")
-    if not foreground:
-        if not reuse_port:
-            try:
-                serving.check_port_free(bind, listen_port)
-            except (serving.PortInUse, OSError) as exc:
-                _fail(str(exc))
-        os.environ[hints.COMMAND_ENV] = hints.command()  # the child runs as python -m crossroads
-        args = ["serve", "--foreground", "--server", server, "--interface", interface, "--workers", str(workers),
-                "--host", bind,
-                "--port", str(listen_port), *(["--config", str(config)] if config is not None else [])]
-        raise typer.Exit(serving.supervise(serving.child_command(args), cfg.shutdown_grace))
-    open_files = serving.raise_open_file_limit()
+    if not foreground and not reuse_port:
+        try:
+            serving.check_port_free(bind, listen_port)
+        except (serving.PortInUse, OSError) as exc:
+            _fail(str(exc))
     _print_banner(snapshot, bind, listen_port, config)
-    if config is not None:
-        os.environ[CONFIG_ENV] = str(config.expanduser().resolve())
-    else:
-        os.environ.pop(CONFIG_ENV, None)
-    os.environ[LISTEN_ENV] = bind
-    logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if config is not None:
-        hash_in_file(config.expanduser())  # as CLIProxyAPI: a plain management secret is stored hashed
-    if cfg.management_secret:
-        write_local_token(cfg.auth_dir)  # for local tools, which cannot send a hashed secret
-    metrics_dir = None
-    if workers > 1 and not os.environ.get(MULTIPROC_ENV):
-        # one scrape must see every worker: each writes its samples to this server's own directory
-        metrics_dir = tempfile.mkdtemp(prefix="crossroads-metrics-")
-        os.environ[MULTIPROC_ENV] = metrics_dir
-        console.print(f"{workers} workers; metrics shared through {metrics_dir}")
-    try:
-        _run(server, interface, bind, listen_port, workers, max(1, int(cfg.shutdown_grace)), open_files, cfg.tls)
-    finally:
-        if metrics_dir is not None:
-            os.environ.pop(MULTIPROC_ENV, None)
-            shutil.rmtree(metrics_dir, ignore_errors=True)
-
-
-def _run(server: str, interface: str, bind: str, listen_port: int, workers: int, grace: int, open_files: int,
-         tls: TLS | None) -> None:
-    if server == "uvicorn":
-        import uvicorn
-
-        uvicorn.run("crossroads.server:create_app", factory=True, host=bind, port=listen_port,
-                    workers=workers, access_log=False, log_level="warning", timeout_graceful_shutdown=grace,
-                    ssl_certfile=tls.cert if tls else None, ssl_keyfile=tls.key if tls else None)
+    if foreground:
+        serverprocess.run(server, interface, bind, listen_port, max(1, workers), config)
         return
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
-
-    Granian("crossroads.server:create_app", factory=True, address=bind, port=listen_port,
-            interface=Interfaces.RSGI if interface == "rsgi" else Interfaces.ASGI, loop=Loops.uvloop,
-            workers=workers, log_access=False, websockets=True, workers_kill_timeout=grace, backlog=2048,
-            # granian's default admits only backlog/workers requests at once; an open stream is one
-            # request for as long as it lasts, so admit what the open-file limit allows (two sockets each)
-            backpressure=max(2048, open_files // 2 // max(1, workers)),
-            ssl_cert=Path(tls.cert) if tls else None, ssl_key=Path(tls.key) if tls else None).serve()
+    os.environ[hints.COMMAND_ENV] = hints.command()  # the server process runs as python -m crossroads...
+    serving.become_supervisor(serverprocess.command(server, interface, bind, listen_port, max(1, workers), config),
+                              cfg.shutdown_grace)
 
 
 def _stored_logins(cfg: config_module.Config, config_path: Path | None) -> tuple[int | None, str]:

@@ -1,8 +1,9 @@
 """Running the server process: refuse a port already in use, and stop
 cleanly on SIGTERM or SIGINT, however they are sent.
 
-``crossroads serve`` is a small supervisor. It checks the port, then starts
-the ASGI server (granian or uvicorn) as a child in a session of its own, so
+``crossroads serve`` is a small supervisor. It checks the port, becomes a
+process that holds only this module, then starts the server (granian or
+uvicorn) as a child in a session of its own, so
 a signal sent to the supervisor's process group — Ctrl-C in a terminal,
 ``timeout``, systemd's control-group kill, ``kill -- -PGID`` — reaches only
 the supervisor, which hands one SIGTERM to the server's main process. (The
@@ -27,6 +28,7 @@ import sys
 import time
 from collections.abc import Sequence
 from types import FrameType
+from typing import NoReturn
 
 WANTED_OPEN_FILES = 65_536  # two sockets a stream: room for about 30,000 open streams
 
@@ -122,3 +124,22 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
 def child_command(args: Sequence[str]) -> list[str]:
     """This same program, run as the supervised server."""
     return [sys.executable, "-m", "crossroads", *args]
+
+
+def become_supervisor(command: Sequence[str], grace: float) -> NoReturn:
+    """Replace this process with a supervisor of ``command`` that imports
+    nothing but this module: the command line's modules (config, providers,
+    the console) would otherwise stay resident for the server's whole life.
+    The process id, and so the process group signals reach, stays the same."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "crossroads.serving", str(grace), *command])
+
+
+def main(argv: Sequence[str]) -> int:
+    grace, *command = argv
+    return supervise(command, float(grace))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
