@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import orjson
 import pytest
@@ -105,3 +106,35 @@ def test_a_second_signal_stops_at_once(chat: FakeOpenAIChat) -> None:
         assert time.monotonic() - started < 3
     finally:
         router.stop()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def test_one_worker_serves_from_one_process_under_a_supervisor_that_holds_nothing_else(chat: FakeOpenAIChat) -> None:
+    """The supervisor keeps none of the command line's modules resident, and
+    one worker is served in the server process itself: two processes in all."""
+    with RouterProcess(_config(chat)) as router:
+        supervisor = router.process.pid
+        servers = _children(supervisor)
+        assert len(servers) == 1, servers
+        assert _children(servers[0]) == []  # no worker process below the server
+        cmdline = Path(f"/proc/{supervisor}/cmdline").read_bytes().split(b"\0")
+        assert b"crossroads.serving" in cmdline, cmdline
+        # a bare interpreter with the standard library is about 12 MB; the command line's modules add 50 more
+        assert _rss_mb(supervisor) < 30, _rss_mb(supervisor)
+        body = orjson.dumps({"model": "mini", "messages": [{"role": "user", "content": "hi"}]})
+        answer = urllib3.request("POST", f"{router.base_url}/v1/chat/completions", body=body,
+                                 headers={"authorization": f"Bearer {CLIENT_KEY}", "content-type": "application/json"})
+        assert answer.status == 200 and answer.json()["choices"][0]["message"]["content"]
