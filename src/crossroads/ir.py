@@ -18,6 +18,7 @@ Conventions (every dialect module relies on them):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant"]
@@ -196,6 +197,14 @@ class Request:
     n: int | None = None
     include_usage: bool | None = None  # OpenAI stream_options.include_usage
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def copy(self) -> Request:
+        """A shallow copy: what ``dataclasses.replace`` makes, at a seventh
+        of its cost (every translated attempt makes one)."""
+        return Request(*_request_fields(self))
+
+
+_request_fields = attrgetter(*Request.__dataclass_fields__)
 
 
 # --------------------------------------------------------------------- response

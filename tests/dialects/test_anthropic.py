@@ -1129,3 +1129,23 @@ def test_dialect_identity() -> None:
     from crossroads import dialects
 
     assert dialects.get("anthropic") is DIALECT
+
+
+def test_plain_text_shortcuts_agree_with_the_general_path() -> None:
+    """A lone text block with nothing else (read) and a one-text message (written) take shortcuts;
+    what they produce is what the general path produces for the same content."""
+    block = {"type": "text", "text": "hello"}
+    reply = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "content": [block],
+             "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 1, "output_tokens": 2}}
+    parsed = DIALECT.parse_response(reply)
+    assert parsed.parts == [anth.parse_text_block(block, "content.0")]
+    cited = {**block, "citations": None}  # the general path: the extra key is kept
+    parsed_cited = DIALECT.parse_response({**reply, "content": [cited]})
+    assert parsed_cited.parts[0].text == "hello" and parsed_cited.parts[0].extra == {"anthropic": {"citations": None}}
+
+    plain = ir.Message("user", [ir.TextPart("hi")])
+    annotated = ir.Message("user", [ir.TextPart("hi")], extra={"anthropic": {}})  # not the shortcut's shape
+    assert anth.render_messages([plain], keep_system=True) == anth.render_messages([annotated], keep_system=True)
+    assert anth.render_messages([plain, ir.Message("user", [ir.TextPart("again")])], keep_system=True)[1] == \
+        [{"role": "user", "content": [{"type": "text", "text": "hi"}, {"type": "text", "text": "again"}]}]
+    assert anth.render_messages([ir.Message("user", [ir.TextPart("")])], keep_system=True)[1] == []

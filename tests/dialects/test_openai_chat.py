@@ -1225,3 +1225,16 @@ def test_encoder_handles_events_before_start_and_prefilled_parts() -> None:
     assert chunks[1]["choices"][0]["delta"]["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"a":1}'}
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
     assert out.endswith(b"data: [DONE]\n\n")
+
+
+def test_plain_messages_parse_as_the_general_path_parses_them() -> None:
+    """{"role", "content": "text"} takes a shortcut; the same message with a no-op extra key
+    (``name: null``) takes the general path, and both give the same IR."""
+    plain = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"},
+             {"role": "assistant", "content": "hello"}, {"role": "user", "content": "again"},
+             {"role": "system", "content": "late"}]
+    general = [{**message, "name": None} for message in plain]
+    fast = DIALECT.parse_request({"model": "m", "messages": plain})
+    slow = DIALECT.parse_request({"model": "m", "messages": general})
+    assert fast.system == slow.system and fast.messages == slow.messages and fast.extra == slow.extra
+    assert DIALECT.render_request(fast)["messages"] == plain

@@ -431,9 +431,13 @@ def _fitted(request: ir.Request, cand: Candidate, upstream_stream: bool, suffix_
     if thinking is not None and thinking.include_thoughts is None:
         # the client asked for reasoning; have it come back (Responses summaries, Gemini thoughts)
         thinking = dataclasses.replace(thinking, include_thoughts=True)
-    return dataclasses.replace(request, model=cand.route.upstream, stream=upstream_stream,
-                               include_usage=True if upstream_stream else request.include_usage,
-                               reasoning=thinking)
+    fitted = request.copy()
+    fitted.model = cand.route.upstream
+    fitted.stream = upstream_stream
+    if upstream_stream:
+        fitted.include_usage = True
+    fitted.reasoning = thinking
+    return fitted
 
 
 def _with_levels(info: ModelInfo | None, route: ModelRoute) -> ModelInfo:

@@ -246,6 +246,8 @@ def _render_text(part: ir.TextPart) -> JSON | None:
     if not part.text:
         return None  # the API rejects empty text blocks
     block: JSON = {"type": "text", "text": part.text}
+    if part.cache_control is None and not part.extra:
+        return block
     if part.cache_control is not None:
         block["cache_control"] = part.cache_control
     return merged(block, part.extra, NAME)
@@ -318,9 +320,11 @@ def _render_media_or_text(part: ir.Part) -> JSON | None:
 
 def compact(blocks: list[JSON]) -> str | list[JSON]:
     """A lone plain text block is sent as a string, the shorthand clients use."""
-    if len(blocks) == 1 and blocks[0].keys() == {"type", "text"} and blocks[0]["type"] == "text":
-        text: str = blocks[0]["text"]
-        return text
+    if len(blocks) == 1:
+        block = blocks[0]
+        if len(block) == 2 and block.get("type") == "text" and "text" in block:
+            text: str = block["text"]
+            return text
     return blocks
 
 
@@ -431,8 +435,13 @@ def render_messages(messages: list[ir.Message], *, keep_system: bool) -> tuple[l
             role = "system" if keep_system else "user"
         else:
             leading = False
-            blocks = _render_blocks(message, tool_ids)
             role = message.role
+            parts = message.parts
+            if len(parts) == 1 and message.extra is None and type(only := parts[0]) is ir.TextPart:
+                text = _render_text(only)  # the commonest message, one text: no interleaving to do
+                blocks = [text] if text is not None else []
+            else:
+                blocks = _render_blocks(message, tool_ids)
         if not blocks:
             continue
         if turns and turns[-1].role == role:

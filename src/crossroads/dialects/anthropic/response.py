@@ -89,12 +89,16 @@ def parse_response(body: Any) -> ir.Response:
     parts: list[ir.Part] = []
     raw: list[list[Any]] = []
     for index, block in enumerate(require_list(body.get("content") or [], "content")):
-        part = _parse_response_block(require_dict(block, f"content.{index}"), f"content.{index}")
+        if type(block) is dict and len(block) == 2 and block.get("type") == "text" and type(block["text"]) is str:
+            parts.append(ir.TextPart(block["text"]))  # the commonest block: nothing to check or keep
+            continue
+        param = f"content.{index}"
+        part = _parse_response_block(require_dict(block, param), param)
         if part is None:
             raw.append([len(parts), block])
         else:
             parts.append(part)
-    fields = leftovers(body, RESPONSE_KEYS) or {}
+    fields = {} if RESPONSE_KEYS.issuperset(body) else leftovers(body, RESPONSE_KEYS)
     if raw:
         fields["content"] = raw
     wire_stop = body.get("stop_reason")
@@ -105,9 +109,8 @@ def parse_response(body: Any) -> ir.Response:
     usage = None
     if isinstance(usage_body, dict):
         usage = usage_from_wire(usage_body)
-        usage_rest = leftovers(usage_body, USAGE_KEYS)
-        if usage_rest:
-            fields["usage"] = usage_rest
+        if not USAGE_KEYS.issuperset(usage_body):
+            fields["usage"] = leftovers(usage_body, USAGE_KEYS)
     response = ir.Response(
         id=str(body.get("id") or ""),
         model=str(body.get("model") or ""),

@@ -134,6 +134,17 @@ class RequestParser:
         messages: list[ir.Message] = []
         leading = True
         for i, raw in enumerate(items):
+            if type(raw) is dict and len(raw) == 2 and type(content := raw.get("content")) is str:
+                # the plainest and commonest shape, {"role", "content": "text"}: nothing to check or keep
+                role = raw.get("role")
+                if role == "user":
+                    leading = False
+                    messages.append(ir.Message("user", [ir.TextPart(content)]))
+                    continue
+                if role == "system" and leading:
+                    system.append(ir.TextPart(content))
+                    groups.append({"role": "system", "n": 1})
+                    continue
             param = f"messages[{i}]"
             raw = require_dict(raw, param)
             role = raw.get("role")

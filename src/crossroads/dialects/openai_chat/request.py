@@ -248,9 +248,8 @@ def parse_request(body: JSON, model: str | None = None, stream: bool | None = No
     request.user = optional_str(body.get("user"), "user")
     request.metadata = _parse_metadata(body.get("metadata"))
 
-    unknown = {k: v for k, v in body.items() if k not in _REQUEST_FIELDS}
-    if unknown:
-        request.extra[NAME] = unknown
+    if not _REQUEST_FIELDS.issuperset(body):
+        request.extra[NAME] = {k: v for k, v in body.items() if k not in _REQUEST_FIELDS}
     request.extra[FORM] = form
     return request
 
