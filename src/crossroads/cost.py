@@ -127,7 +127,7 @@ def dollars(price: Price | None, usage: ir.Usage | None) -> float | None:
     fresh = max(0, usage.input_tokens - read - write)
     total = (fresh * per_input + usage.output_tokens * per_output + read * (price.cache_read or 0.0)
              + write * (price.cache_write or 0.0)) / MILLION
-    return round(total, 6)
+    return int(total * MILLION + 0.5) / MILLION  # to the millionth of a dollar; round() takes as long as the rest
 
 
 def label(billing: str, windows: Mapping[str, quota.Window] | None, now: float | None = None) -> str:
