@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crossroads.credentials.base import (
     Change,
@@ -101,9 +99,15 @@ class Keyring:
     def __init__(self, keys: list[Key], source: str = "") -> None:
         if not keys:
             raise KeyProblem("a keyring needs at least one key")
+        # imported here: a server that encrypts nothing never loads the cryptography library (8 MB resident)
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
         self.keys = keys
         self.source = source
         self._by_id = {k.kid: k for k in keys}
+        self._ciphers = {k.kid: AESGCM(k.secret) for k in keys}
+        self._invalid_tag = InvalidTag
 
     @property
     def current(self) -> Key:
@@ -115,7 +119,7 @@ class Keyring:
     def seal(self, field_name: str, value: Any) -> dict[str, str]:
         key = self.current
         nonce = secrets.token_bytes(12)
-        ciphertext = AESGCM(key.secret).encrypt(nonce, orjson.dumps(value), field_name.encode())
+        ciphertext = self._ciphers[key.kid].encrypt(nonce, orjson.dumps(value), field_name.encode())
         return {"encrypted": ALGORITHM, "kid": key.kid,
                 "data": base64.b64encode(nonce + ciphertext).decode()}
 
@@ -127,9 +131,9 @@ class Keyring:
                                            f"in the configured keyring ({', '.join(self._by_id)})")
         try:
             blob = base64.b64decode(str(sealed.get("data", "")), validate=True)
-            plain = AESGCM(key.secret).decrypt(blob[:12], blob[12:], field_name.encode())
+            plain = self._ciphers[kid].decrypt(blob[:12], blob[12:], field_name.encode())
             return orjson.loads(plain)
-        except (InvalidTag, binascii.Error, ValueError, orjson.JSONDecodeError):
+        except (self._invalid_tag, binascii.Error, ValueError, orjson.JSONDecodeError):
             raise CorruptRecord(record_id, f"field {field_name!r} does not decrypt with key {kid!r} "
                                            "(wrong key, or the stored value was altered)") from None
 
