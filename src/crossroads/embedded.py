@@ -32,6 +32,12 @@ from granian.server.embed import Server
 from crossroads.config import TLS
 from crossroads.server import App
 
+log = logging.getLogger("crossroads.server")
+
+
+class StartupFailed(Exception):
+    """The application could not start; nothing was served."""
+
 
 class _QuietExperimentalNotice(logging.Filter):
     """granian warns that embedding is experimental on every start; the
@@ -39,7 +45,7 @@ class _QuietExperimentalNotice(logging.Filter):
     only alarm whoever reads the log."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "experimental" not in record.getMessage()
+        return not record.getMessage().startswith("Embedded server is experimental")
 
 
 def serve(app: App, *, interface: str, bind: str, port: int, grace: float, backpressure: int,
@@ -60,7 +66,11 @@ def serve(app: App, *, interface: str, bind: str, port: int, grace: float, backp
 
 
 async def _serve(app: App, server: Server, grace: float) -> None:
-    await app.startup()
+    try:
+        await app.startup()
+    except Exception as exc:  # e.g. a state store that cannot be reached: one line, the details at debug
+        log.debug("start-up failed", exc_info=True)
+        raise StartupFailed(f"start-up failed: {type(exc).__name__}: {exc}") from None
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
     serving = asyncio.ensure_future(server.serve())

@@ -121,11 +121,6 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
         _send(child, signal.SIGKILL)
 
 
-def child_command(args: Sequence[str]) -> list[str]:
-    """This same program, run as the supervised server."""
-    return [sys.executable, "-m", "crossroads", *args]
-
-
 def become_supervisor(command: Sequence[str], grace: float) -> NoReturn:
     """Replace this process with a supervisor of ``command`` that imports
     nothing but this module: the command line's modules (config, providers,

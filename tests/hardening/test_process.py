@@ -138,3 +138,15 @@ def test_one_worker_serves_from_one_process_under_a_supervisor_that_holds_nothin
         answer = urllib3.request("POST", f"{router.base_url}/v1/chat/completions", body=body,
                                  headers={"authorization": f"Bearer {CLIENT_KEY}", "content-type": "application/json"})
         assert answer.status == 200 and answer.json()["choices"][0]["message"]["content"]
+
+
+def test_a_server_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text("host: 127.0.0.1\nport: 0\nlogging-to-file: true\nlogs-dir: /proc/no-such-dir/logs\n"
+                      f"auth-dir: {tmp_path}/auths\n")
+    done = subprocess.run([sys.executable, "-m", "crossroads", "serve", "--config", str(config)],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode != 0
+    assert "error: start-up failed" in done.stderr and "/proc/no-such-dir" in done.stderr, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr + done.stdout
