@@ -46,7 +46,7 @@ def free_port() -> int:
 
 class RouterProcess:
     def __init__(self, config: dict[str, Any], *, server: str = "granian", workers: int = 1,
-                 new_session: bool = False) -> None:
+                 new_session: bool = False, interface: str = "rsgi") -> None:
         self.new_session = new_session  # a process group of its own, for tests that signal the group
         self.port = free_port()
         self._dir = tempfile.TemporaryDirectory(prefix="crossroads-test-")
@@ -58,6 +58,7 @@ class RouterProcess:
         self.log_path = Path(self._dir.name) / "router.log"
         self.server = server
         self.workers = workers
+        self.interface = interface
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -68,7 +69,7 @@ class RouterProcess:
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "crossroads", "serve", "--config", str(self.config_path),
-             "--server", self.server, "--workers", str(self.workers)],
+             "--server", self.server, "--workers", str(self.workers), "--interface", self.interface],
             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=self.new_session,
         )

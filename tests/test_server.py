@@ -321,10 +321,11 @@ def test_unknown_reasoning_suffix_is_a_clear_400(router: RouterProcess) -> None:
         client.chat.completions.create(model="sonnet(extreme)", messages=[{"role": "user", "content": "x"}])
 
 
-def test_uvicorn_fallback_serves_the_same_app(fakes: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("server", "interface"), [("uvicorn", "asgi"), ("granian", "asgi")])
+def test_the_asgi_servers_serve_the_same_app(fakes: dict[str, Any], server: str, interface: str) -> None:
     config = {"api-keys": [CLIENT_KEY], "claude-api-key": [{"api-key": FAKE_KEY, "base-url": fakes["anthropic"].base_url,
                                                             "models": [{"name": "claude-sonnet-4-5", "alias": "sonnet"}]}]}
-    with RouterProcess(config, server="uvicorn") as router:
+    with RouterProcess(config, server=server, interface=interface) as router:
         client = openai.OpenAI(base_url=f"{router.base_url}/v1", api_key=CLIENT_KEY, max_retries=0)
         text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
             model="sonnet", stream=True, messages=[{"role": "user", "content": "via uvicorn"}]) if c.choices)
