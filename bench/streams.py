@@ -6,8 +6,10 @@ through it at once, against the raw pass-through proxy in the same run.
 The bench upstream's ``hold`` model sends one chunk, idles, then ends; the clients
 open ``--streams`` streams through each proxy in turn, wait until every one
 has received its first chunk, read the RSS of the proxy's whole process tree
-(granian's main process and its worker, or the raw proxy's), then let the
-streams finish and count errors. ``--idle`` then opens that many streams at
+(Crossroads' supervisor and server, or the raw proxy's granian main process
+and worker), then let the streams finish and count errors. The same streams
+are held by ``bench/floor.py`` (granian and a trivial application, no
+upstream): the least a stream costs on this stack. ``--idle`` then opens that many streams at
 once through Crossroads (the file-descriptor limit is raised to the hard
 limit where allowed; ``serve`` does the same for the server) and reports how
 many completed without error.
@@ -34,6 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from children import Children, crossroads_command, crossroads_config, descendants, free_ports, venv_python
 from scenarios import BENCH_DIR, CHAT_ALIAS, CLIENT_KEY, HOST, Ports
 from soak import tree_rss_mb
+
+# the router, the bare pass-through, and the floor: granian holding streams itself, no upstream (bench/floor.py)
+TARGETS = ("crossroads", "raw_proxy", "floor")
 
 
 def raise_fd_limit(wanted: int = 65_536) -> int:
@@ -100,7 +105,7 @@ def main() -> None:
         workdir = Path(tmp)
         children = Children(workdir, lifetime=900)
         try:
-            upstream, raw, ours = free_ports(3)
+            upstream, raw, ours, floor = free_ports(4)
             ports = Ports(upstream, raw, ours)
             config = workdir / "crossroads.yaml"
             config.write_text(crossroads_config(ports).replace("gpt-4o-mini, alias", "hold, alias"))
@@ -109,15 +114,19 @@ def main() -> None:
             children.start("raw_proxy", [venv_python(), str(BENCH_DIR / "rawproxy.py"), "--port", str(raw),
                                          "--lifetime", "900"], None, {"RAWPROXY_UPSTREAM": f"http://{HOST}:{upstream}"})
             children.start("crossroads", crossroads_command(config, "granian"), None, {"HOME": tmp})
-            for name, port in (("upstream", upstream), ("raw_proxy", raw), ("crossroads", ours)):
+            children.start("floor", [venv_python(), str(BENCH_DIR / "floor.py"), "--port", str(floor),
+                                     "--lifetime", "900"], None)
+            for name, port in (("upstream", upstream), ("raw_proxy", raw), ("crossroads", ours), ("floor", floor)):
                 children.wait_ready(name, port)
-            idle = {name: round(tree_rss_mb(children.procs[name].pid), 1) for name in ("raw_proxy", "crossroads")}
+            idle = {name: round(tree_rss_mb(children.procs[name].pid), 1) for name in TARGETS}
             result["rss_mb_idle"] = idle
+            result["floor"] = asyncio.run(open_streams(floor, "hold", args.streams, args.seconds,
+                                                       children.procs["floor"].pid))
             result["raw_proxy"] = asyncio.run(open_streams(raw, "hold", args.streams, args.seconds,
                                                            children.procs["raw_proxy"].pid))
             result["crossroads"] = asyncio.run(open_streams(ours, CHAT_ALIAS, args.streams, args.seconds,
                                                             children.procs["crossroads"].pid))
-            for name in ("raw_proxy", "crossroads"):
+            for name in TARGETS:
                 added = result[name]["rss_mb_all_open"] - idle[name]
                 result[name]["kb_per_stream"] = round(added * 1024 / max(1, result[name]["open_at_once"]), 1)
             if args.idle:
