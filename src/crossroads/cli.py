@@ -87,7 +87,10 @@ def serve(
             _fail(str(exc))
     _print_banner(snapshot, bind, listen_port, config)
     if foreground:
-        serverprocess.run(server, interface, bind, listen_port, max(1, workers), config)
+        try:
+            serverprocess.run(server, interface, bind, listen_port, max(1, workers), config)
+        except (OSError, serving.StartupFailed) as exc:
+            _fail(str(exc))
         return
     os.environ[hints.COMMAND_ENV] = hints.command()  # the server process runs as python -m crossroads...
     serving.become_supervisor(serverprocess.command(server, interface, bind, listen_port, max(1, workers), config),

@@ -31,12 +31,9 @@ from granian.server.embed import Server
 
 from crossroads.config import TLS
 from crossroads.server import App
+from crossroads.serving import StartupFailed
 
 log = logging.getLogger("crossroads.server")
-
-
-class StartupFailed(Exception):
-    """The application could not start; nothing was served."""
 
 
 class _QuietExperimentalNotice(logging.Filter):

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from crossroads import config as config_module
-from crossroads import embedded, serving
+from crossroads import serving
 from crossroads.access.management_secret import hash_in_file, write_local_token
 from crossroads.config import TLS
 from crossroads.observe.metrics import MULTIPROC_ENV
@@ -72,6 +72,8 @@ def _serve(server: str, interface: str, bind: str, port: int, workers: int, grac
     # request for as long as it lasts, so admit what the open-file limit allows (two sockets each)
     backpressure = max(2048, open_files // 2 // workers)
     if workers == 1:
+        from crossroads import embedded
+
         embedded.serve(create_app(), interface=interface, bind=bind, port=port, grace=grace,
                        backpressure=backpressure, tls=tls)
         return
@@ -105,7 +107,7 @@ def main(argv: Sequence[str]) -> None:
         run(args.server, args.interface, args.host, args.port, max(1, args.workers), args.config)
     except config_module.ConfigError as exc:  # the config changed since the command line read it
         sys.exit(f"error: {exc}")
-    except (OSError, embedded.StartupFailed) as exc:  # e.g. a port taken since the command line's check
+    except (OSError, serving.StartupFailed) as exc:  # e.g. a port taken since the command line's check
         sys.exit(f"error: {exc}")
 
 

@@ -39,6 +39,10 @@ class PortInUse(Exception):
     pass
 
 
+class StartupFailed(Exception):
+    """The application could not start; nothing was served."""
+
+
 def check_port_free(host: str, port: int) -> None:
     """Raise PortInUse when something already listens on (host, port)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
