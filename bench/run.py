@@ -1,6 +1,6 @@
 """Crossroads benchmark: overhead vs direct, throughput vs two bare pass-throughs.
 
-    python bench/run.py [--quick] [--peers auto|none|LIST] [--profile SECONDS]
+    python bench/run.py [--quick | --smoke] [--peers auto|none|LIST] [--profile SECONDS]
                         [--output bench/results.json] [--markdown PATH]
 
 Starts the fake upstream (bench/upstream.py), the bare pass-through proxy
@@ -92,6 +92,8 @@ class Budget:
 
 FULL = Budget(warmup_s=1.0, c1_seconds=2.5, c1_max_requests=20_000, loaded_seconds=2, loaded_rounds=3)
 QUICK = Budget(warmup_s=0.25, c1_seconds=0.75, c1_max_requests=5_000, loaded_seconds=2, loaded_rounds=1)
+# that everything runs and answers correctly, in well under a minute: for CI, never for figures
+SMOKE = Budget(warmup_s=0.05, c1_seconds=0.1, c1_max_requests=100, loaded_seconds=1, loaded_rounds=1)
 
 # Which subprocess serves each target (whose CPU time a request costs); a peer's is its own key.
 SERVER_OF = {"direct": "upstream", "raw_proxy": "raw_proxy", "raw_proxy_rsgi": "raw_proxy_rsgi",
@@ -214,6 +216,8 @@ def machine_facts(pinned: bool, boosted: bool, server: str, interface: str) -> d
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="shorter runs (about a minute and a half)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="only check that every target runs and answers (CI); the figures mean nothing")
     parser.add_argument("--profile", type=int, default=0, metavar="SECONDS",
                         help="also sample each proxy with py-spy under c=32 load, per scenario")
     parser.add_argument("--server", default="granian", choices=("granian", "uvicorn"),
@@ -252,7 +256,7 @@ def chosen_peers(spec: str, progress: Callable[[str], None]) -> list[str]:
 
 def main() -> int:
     args = parse_args()
-    budget = QUICK if args.quick else FULL
+    budget = SMOKE if args.smoke else QUICK if args.quick else FULL
     pinned = pinning_available() and not args.no_pin
     if pinned:
         os.sched_setaffinity(0, {0})  # this process is the c=1 load generator
@@ -302,7 +306,7 @@ def main() -> int:
     finally:
         children.stop_all()
     report: dict[str, Any] = {
-        "meta": {"mode": "quick" if args.quick else "full",
+        "meta": {"mode": "smoke" if args.smoke else "quick" if args.quick else "full",
                  "date": datetime.datetime.now().isoformat(timespec="seconds"),
                  "budget": budget.as_dict(),
                  "wall_seconds": round(time.monotonic() - started - waited, 1),

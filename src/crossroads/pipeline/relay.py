@@ -279,8 +279,10 @@ def model_renamer(upstream: str, served: str) -> Callable[[bytes], bytes] | None
     def rename(data: bytes) -> bytes:
         if sent not in data:
             return data
-        for old, new in pairs:
+        for old, new in pairs:  # the commonest spelling first: one replacement usually leaves nothing to do
             data = data.replace(old, new)
+            if sent not in data:
+                break
         return data
 
     return rename
