@@ -67,7 +67,8 @@ async def _serve(app: App, server: Server, grace: float) -> None:
         await app.startup()
     except Exception as exc:  # e.g. a state store that cannot be reached: one line, the details at debug
         log.debug("start-up failed", exc_info=True)
-        raise StartupFailed(f"start-up failed: {type(exc).__name__}: {exc}") from None
+        masked = app.runtime.redaction.redactor(str(exc))  # e.g. a store's URL with its password
+        raise StartupFailed(f"start-up failed: {type(exc).__name__}: {masked}") from None
     loop = asyncio.get_running_loop()
     me = asyncio.current_task()
     serving = asyncio.ensure_future(server.serve())

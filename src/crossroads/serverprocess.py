@@ -105,9 +105,8 @@ def main(argv: Sequence[str]) -> None:
     args = parser.parse_args(argv)
     try:
         run(args.server, args.interface, args.host, args.port, max(1, args.workers), args.config)
-    except config_module.ConfigError as exc:  # the config changed since the command line read it
-        sys.exit(f"error: {exc}")
-    except (OSError, serving.StartupFailed) as exc:  # e.g. a port taken since the command line's check
+    except (config_module.ConfigError, OSError, serving.StartupFailed) as exc:
+        # e.g. a config edited, or a port taken, since the command line checked them
         sys.exit(f"error: {exc}")
 
 
