@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from crossroads import requestid
@@ -106,6 +107,7 @@ class Observer:
         self.files = self._files()
         self._handlers: list[logging.Handler] = []
         self._pending_files: set[asyncio.Future[Any]] = set()
+        self._file_writer: ThreadPoolExecutor | None = None
         self._ended: list[tuple[RequestRecord, str | None]] = []
         self._settling: asyncio.TimerHandle | None = None
         self._sampler: asyncio.Task[None] | None = None
@@ -139,6 +141,9 @@ class Observer:
         await self.alerts.close()
         if self._pending_files:
             await asyncio.gather(*self._pending_files, return_exceptions=True)
+        if self._file_writer is not None:
+            self._file_writer.shutdown(wait=False)  # idle: every file it was given is written
+            self._file_writer = None
         await self.usage.close()
         if self.tracer is not None:
             await asyncio.to_thread(self.tracer.close)
@@ -291,8 +296,12 @@ class Observer:
 
     def _write_file(self, record: RequestRecord, client: str, error_only: bool) -> None:
         files, redactor = self.files, self.redactor()
-        future = asyncio.get_running_loop().run_in_executor(None, files.write, record, redactor, client,
-                                                            error_only)
+        if self._file_writer is None:
+            # one thread, so files are written in the order their requests ended: the newest-kept
+            # files (error-logs-max-files) are chosen by age, which writes racing each other would muddle
+            self._file_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="crossroads-request-files")
+        future = asyncio.get_running_loop().run_in_executor(self._file_writer, files.write, record, redactor,
+                                                            client, error_only)
         self._pending_files.add(future)
         future.add_done_callback(self._file_written)
 
