@@ -1,10 +1,12 @@
 """Where a request's CPU goes, in-process: the Crossroads application and the
-bare pass-through (bench/rawproxy.py) driven through ASGI directly, with no
-HTTP server in front, against the fake upstream (bench/upstream.py) in a
-child process. What is left is the two applications' own Python, so the
-difference is exactly what Crossroads adds on the hot path.
+bare pass-through (bench/rawproxy.py) driven through ASGI directly (or, with
+``--interface rsgi``, through granian's RSGI calls), with no HTTP server in
+front, against the fake upstream (bench/upstream.py) in a child process.
+What is left is the two applications' own Python, so the difference is
+exactly what Crossroads adds on the hot path.
 
-    python bench/hotpath.py [json|sse|translated|translated_sse] [-n 3000] [-c 8] [--profile]
+    python bench/hotpath.py [json|sse|translated|translated_sse] [-n 3000] [-c 8] [--interface rsgi]
+                            [--log-level warning] [--profile]
 
 It prints CPU microseconds per request for both and, with ``--profile``, the
 functions of ours (and of the libraries under them) that cost the most, by
@@ -91,12 +93,78 @@ async def _one(app: Asgi, path: str, body: bytes) -> int:
     return status
 
 
-async def _drive(app: Asgi, path: str, body: bytes, count: int, concurrency: int) -> list[int]:
+class _RsgiHeaders(dict[str, str]):
+    """granian's header map: ``items()`` and ``get()``, as a dict has them."""
+
+
+class _RsgiScope:
+    proto = "http"
+    method = "POST"
+    http_version = "1.1"
+    scheme = "http"
+    query_string = ""
+    client = "127.0.0.1:50000"
+    server = "127.0.0.1:8000"
+
+    def __init__(self, path: str, body: bytes) -> None:
+        self.path = path
+        self.headers = _RsgiHeaders({
+            "host": "127.0.0.1", "content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}",
+            "x-api-key": UPSTREAM_KEY, "anthropic-version": "2023-06-01", "content-length": str(len(body))})
+
+
+class _RsgiStream:
+    __slots__ = ()
+
+    async def send_bytes(self, data: bytes) -> None:
+        pass
+
+    async def send_str(self, data: str) -> None:
+        pass
+
+
+class _RsgiProtocol:
+    """What an RSGI application is handed: the body in one call, a reply in one."""
+
+    __slots__ = ("body", "status")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.status = 0
+
+    async def __call__(self) -> bytes:
+        return self.body
+
+    async def client_disconnect(self) -> None:
+        await asyncio.sleep(3600)  # the client stays
+
+    def response_bytes(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status = status
+
+    def response_str(self, status: int, headers: list[tuple[str, str]], body: str) -> None:
+        self.status = status
+
+    def response_empty(self, status: int, headers: list[tuple[str, str]]) -> None:
+        self.status = status
+
+    def response_stream(self, status: int, headers: list[tuple[str, str]]) -> _RsgiStream:
+        self.status = status
+        return _RsgiStream()
+
+
+async def _one_rsgi(app: Any, path: str, body: bytes) -> int:
+    protocol = _RsgiProtocol(body)
+    await app.__rsgi__(_RsgiScope(path, body), protocol)
+    return protocol.status
+
+
+async def _drive(app: Any, path: str, body: bytes, count: int, concurrency: int) -> list[int]:
     statuses: list[int] = []
+    one = _one_rsgi if hasattr(app, "__rsgi__") else _one
 
     async def worker(share: int) -> None:
         for _ in range(share):
-            statuses.append(await _one(app, path, body))
+            statuses.append(await one(app, path, body))
 
     await asyncio.gather(*(worker(count // concurrency) for _ in range(concurrency)))
     return statuses
@@ -122,7 +190,7 @@ async def _lifespan(app: Asgi, phase: str) -> None:
         task.cancel()  # the next phase is run by a new call, reading its own queue
 
 
-async def _measure(name: str, app: Asgi, path: str, body: bytes, count: int, concurrency: int,
+async def _measure(name: str, app: Any, path: str, body: bytes, count: int, concurrency: int,
                    profile: cProfile.Profile | None) -> float:
     statuses = await _drive(app, path, body, min(count, 200), concurrency)  # warm: pools, caches
     if set(statuses) != {200}:
@@ -176,12 +244,13 @@ async def main_async(args: argparse.Namespace) -> None:
         profile = cProfile.Profile() if args.profile else None
         bare, ours = [], []
         for _ in range(args.rounds):  # interleaved; the least disturbed round of each counts
-            bare.append(await _measure("bare", rawproxy.app, raw_path, raw_body, args.n, args.c, None))
-            ours.append(await _measure("crossroads", app, path, body, args.n, args.c, profile))
+            bare_app, our_app = (rawproxy.rsgi_app, app) if args.interface == "rsgi" else (rawproxy.app, app.__call__)
+            bare.append(await _measure("bare", bare_app, raw_path, raw_body, args.n, args.c, None))
+            ours.append(await _measure("crossroads", our_app, path, body, args.n, args.c, profile))
         await _lifespan(app, "shutdown")
         if rawproxy._session is not None:
             await rawproxy._session.close()
-        print(f"{args.scenario}: bare {min(bare):.0f} µs/request, crossroads {min(ours):.0f} µs/request"
+        print(f"{args.scenario} ({args.interface}): bare {min(bare):.0f} µs/request, crossroads {min(ours):.0f} µs/request"
               f"{' (profiled: inflated)' if profile else ''}, added {min(ours) - min(bare):.0f} µs")
         if profile is not None:
             _print_profile(profile, args.top)
@@ -197,6 +266,8 @@ def main() -> None:
     parser.add_argument("-c", type=int, default=8, help="requests in flight at once")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--interface", choices=("asgi", "rsgi"), default="asgi",
+                        help="drive both applications through ASGI (the default) or granian's RSGI")
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--log-level", default="", help="the router's log-level setting")
     args = parser.parse_args()
