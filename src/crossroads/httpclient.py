@@ -216,8 +216,7 @@ class Response:
                 if self._framing == "close":
                     self._done = True
                     break
-                self.close()
-                raise aiohttp.ClientPayloadError("the upstream closed the connection mid-body")
+                raise self._broken("the upstream closed the connection mid-body")
         if self._decoder is not None:
             tail, self._decoder = self._decoder.flush(), None
             if tail:
@@ -264,22 +263,19 @@ class Response:
                 end = data.find(b"\r\n", position)
                 if end < 0:
                     if size - position > MAX_HEAD:
-                        self.close()
-                        raise aiohttp.ClientPayloadError("malformed chunked body from the upstream")
+                        raise self._broken("malformed chunked body from the upstream")
                     break
                 try:
                     length = int(data[position:end], 16)
                 except ValueError:  # a chunk extension (";name=value"), or garbage
                     length = self._chunk_size(data[position:end])
                 if length < 0:
-                    self.close()
-                    raise aiohttp.ClientPayloadError("malformed chunked body from the upstream")
+                    raise self._broken("malformed chunked body from the upstream")
                 if length == 0:  # the last chunk; trailers end at a blank line
                     blank = data.find(b"\r\n\r\n", end)
                     if blank < 0:
                         if size - end > MAX_HEAD:
-                            self.close()
-                            raise aiohttp.ClientPayloadError("endless trailers from the upstream")
+                            raise self._broken("endless trailers from the upstream")
                         break
                     position = blank + 4
                     del buffer[:position]
@@ -297,12 +293,16 @@ class Response:
         self._chunk_left = left
         return b"".join(out) if len(out) != 1 else out[0]
 
+    def _broken(self, reason: str) -> aiohttp.ClientPayloadError:
+        """The body cannot be read on: the connection goes, and this is the error to raise."""
+        self.close()
+        return aiohttp.ClientPayloadError(reason)
+
     def _chunk_size(self, line: bytes) -> int:
         try:
             return int(line.split(b";", 1)[0], 16)
         except ValueError:
-            self.close()
-            raise aiohttp.ClientPayloadError("malformed chunked body from the upstream") from None
+            raise self._broken("malformed chunked body from the upstream") from None
 
     def _finish(self) -> None:
         self._done = True
