@@ -63,10 +63,14 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _headers(body: bytes) -> dict[str, str]:
+    """What the client sends, in either interface's form."""
+    return {"host": "127.0.0.1", "content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}",
+            "x-api-key": UPSTREAM_KEY, "anthropic-version": "2023-06-01", "content-length": str(len(body))}
+
+
 def _scope(path: str, body: bytes) -> dict[str, Any]:
-    headers = [(b"host", b"127.0.0.1"), (b"content-type", b"application/json"),
-               (b"authorization", f"Bearer {CLIENT_KEY}".encode()), (b"x-api-key", UPSTREAM_KEY.encode()),
-               (b"anthropic-version", b"2023-06-01"), (b"content-length", str(len(body)).encode())]
+    headers = [(name.encode(), value.encode()) for name, value in _headers(body).items()]
     return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
             "headers": headers, "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000)}
@@ -93,10 +97,6 @@ async def _one(app: Asgi, path: str, body: bytes) -> int:
     return status
 
 
-class _RsgiHeaders(dict[str, str]):
-    """granian's header map: ``items()`` and ``get()``, as a dict has them."""
-
-
 class _RsgiScope:
     proto = "http"
     method = "POST"
@@ -108,9 +108,7 @@ class _RsgiScope:
 
     def __init__(self, path: str, body: bytes) -> None:
         self.path = path
-        self.headers = _RsgiHeaders({
-            "host": "127.0.0.1", "content-type": "application/json", "authorization": f"Bearer {CLIENT_KEY}",
-            "x-api-key": UPSTREAM_KEY, "anthropic-version": "2023-06-01", "content-length": str(len(body))})
+        self.headers = _headers(body)  # granian's header map reads as a dict does
 
 
 class _RsgiStream:
