@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,19 +17,9 @@ from crossroads.state.base import USAGE_FIELDS, State, StateUnavailable
 
 JSON = dict[str, Any]
 
-# An object, not ``"usage":null`` (which OpenAI puts on every chunk when usage is asked for).
-USAGE_MARKERS = (b'"usage":{', b'"usage": {', b'"usageMetadata"', b'"usage_metadata"')
-
-
-def _next_marker(data: bytes, start: int) -> int:
-    if b'"usage' not in data:  # every marker begins so: one scan for most chunks
-        return -1
-    nearest = -1
-    for marker in USAGE_MARKERS:
-        found = data.find(marker, start)
-        if found >= 0 and (nearest < 0 or found < nearest):
-            nearest = found
-    return nearest
+# An object, not ``"usage":null`` (which OpenAI puts on every chunk when usage is asked for). One
+# pattern, so a chunk is scanned once however many spellings there are: a stream pays per byte scanned.
+USAGE_MARKER = re.compile(rb'"usage(?:": ?\{|Metadata"|_metadata")')
 
 
 def from_body(dialect: Dialect, body: bytes) -> ir.Usage | None:
@@ -56,21 +47,24 @@ class StreamUsage:
     def feed(self, chunk: bytes) -> bytes:
         """Returns the bytes to forward (whole events only)."""
         data = self._buffer + chunk if self._buffer else chunk
-        lf, crlf = data.rfind(b"\n\n"), data.rfind(b"\r\n\r\n")
-        end = max(lf + 2 if lf >= 0 else -1, crlf + 4 if crlf >= 0 else -1)
+        lf = data.rfind(b"\n\n")
+        # a CRLF boundary ending after the last LF one can only start from there: no second full scan
+        crlf = data.rfind(b"\r\n\r\n", max(lf - 1, 0))
+        end = crlf + 4 if crlf >= 0 else lf + 2 if lf >= 0 else -1
         if end < 0:
             self._buffer = data
             return b""
         self._buffer = data[end:]
-        complete = data[:end]
-        position = _next_marker(complete, 0)
-        if position < 0:
+        complete = data[:end] if self._buffer else data
+        found = USAGE_MARKER.search(complete)
+        if found is None:
             return complete
         # usage sits in a few events at the stream's tail: visit only those, not every event
-        separator = b"\r\n\r\n" if b"\r\n\r\n" in complete else b"\n\n"
+        separator = b"\r\n\r\n" if crlf >= 0 else b"\n\n"
         kept: list[bytes] = []
         done = 0  # forwarded up to here
-        while position >= 0:
+        while found is not None:
+            position = found.start()
             start = complete.rfind(separator, done, position)
             start = done if start < 0 else start + len(separator)
             stop = complete.find(separator, position)
@@ -78,7 +72,7 @@ class StreamUsage:
             if self._observe(complete[start:stop]) and self._drop:
                 kept.append(complete[done:start])
                 done = stop
-            position = _next_marker(complete, stop)
+            found = USAGE_MARKER.search(complete, stop)
         if not kept:
             return complete
         kept.append(complete[done:])

@@ -40,3 +40,31 @@ def test_anthropic_usage_from_two_events_is_merged(size: int) -> None:
     out, meter = _run("anthropic", whole, size, False)
     assert out == whole
     assert meter.usage is not None and (meter.usage.input_tokens, meter.usage.output_tokens) == (7, 9)
+
+
+SPACED = [b'data: {"choices":[{"delta":{"content":"a"}}], "usage": null}\r\n\r\n' for _ in range(3)]
+SPACED_USAGE = b'data: {"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 6}}\r\n\r\n'
+
+
+@pytest.mark.parametrize("size", [1, 5, 64, 10_000])
+@pytest.mark.parametrize("drop", [False, True])
+def test_crlf_framing_and_spaced_json_are_read_and_hidden_alike(size: int, drop: bool) -> None:
+    whole = b"".join([*SPACED, SPACED_USAGE, b"data: [DONE]\r\n\r\n"])
+    out, meter = _run("openai-chat", whole, size, drop)
+    assert out == (b"".join([*SPACED, b"data: [DONE]\r\n\r\n"]) if drop else whole)
+    assert meter.usage is not None and (meter.usage.input_tokens, meter.usage.output_tokens) == (4, 6)
+
+
+@pytest.mark.parametrize("size", [3, 10_000])
+def test_gemini_usage_metadata_is_read_from_the_last_chunk(size: int) -> None:
+    chunks = [b'data: {"candidates":[{"content":{"parts":[{"text":"a"}]}}]}\n\n',
+              b'data: {"candidates":[{"finishReason":"STOP"}],'
+              b'"usageMetadata":{"promptTokenCount":2,"candidatesTokenCount":3}}\n\n']
+    out, meter = _run("gemini", b"".join(chunks), size, False)
+    assert out == b"".join(chunks)
+    assert meter.usage is not None and (meter.usage.input_tokens, meter.usage.output_tokens) == (2, 3)
+
+
+def test_usage_null_on_every_chunk_is_not_taken_for_usage() -> None:
+    out, meter = _run("openai-chat", b"".join([*CONTENT, DONE]), 10_000, True)
+    assert out == b"".join([*CONTENT, DONE]) and meter.usage is None

@@ -33,7 +33,6 @@ from crossroads.transport import Answer, SSEParser, iter_sse_batches
 
 log = logging.getLogger("crossroads.pipeline")
 
-MARKER_EDGE = 32  # longer than any stream terminator marker
 
 _REPORTS_USAGE = (ir.Finish, ir.Start, ir.UsageEvent)
 Settle = Callable[[Inbound, Served, ir.Usage | None], None]  # the pipeline's accounting of what a reply spent
@@ -76,11 +75,10 @@ class Relay:
         meter = usage.StreamUsage(inbound.dialect, drop_usage_chunks)
         framer = inbound.dialect.passthrough_framer()
         rename = model_renamer(served.upstream_model, served.model)
-        # look for the terminator as chunks pass (a final event can be long: a Responses
-        # response.completed echoes every tool of the request); ``edge`` catches one split
-        # across two chunks
-        seen_end = any(m in first for m in markers)
-        edge = first[-MARKER_EDGE:]
+        # look for the terminator as events pass (a final event can be long: a Responses
+        # response.completed echoes every tool of the request); the meter hands on whole
+        # events, so a marker is never split between two of its outputs
+        seen_end = False
         complete = False
         redact = self.runtime.redaction.redactor.bytes  # an error event may echo what the upstream was sent
 
@@ -93,18 +91,17 @@ class Relay:
 
         try:
             out = meter.feed(first)
+            seen_end = any(m in out for m in markers)
             yield passed(out)
             async for chunk in chunks:
-                if not seen_end:
-                    window = edge + chunk
-                    seen_end = any(m in window for m in markers)
-                    edge = window[-MARKER_EDGE:]
                 out = meter.feed(chunk)
                 if out:
+                    if not seen_end:
+                        seen_end = any(m in out for m in markers)
                     yield passed(out)
             inbound.record.completed()
             out = meter.flush()
-            complete = not markers or seen_end
+            complete = not markers or seen_end or any(m in out for m in markers)
             if not complete:
                 cut = ir.Error(502, "server_error",
                                f"upstream {served.account.label} ended the stream before completion")
@@ -276,13 +273,15 @@ def model_renamer(upstream: str, served: str) -> Callable[[bytes], bytes] | None
     pairs = [(f'"{field}":{sep}'.encode() + sent, f'"{field}":{sep}'.encode() + wanted)
              for field in ("model", "modelVersion") for sep in ("", " ")]
 
+    (commonest, its_rename), *others = pairs
+
     def rename(data: bytes) -> bytes:
-        if sent not in data:
-            return data
-        for old, new in pairs:  # the commonest spelling first: one replacement usually leaves nothing to do
-            data = data.replace(old, new)
-            if sent not in data:
-                break
+        # the commonest spelling first, unconditionally (a replace that finds nothing costs what a
+        # look would, and returns the same object): one replacement usually leaves nothing to do
+        data = data.replace(commonest, its_rename)
+        if sent in data:
+            for old, new in others:
+                data = data.replace(old, new)
         return data
 
     return rename
