@@ -3,16 +3,19 @@ through it at once, against the raw pass-through proxy in the same run.
 
     python bench/streams.py [--streams 1000] [--idle 10000] [--seconds 20]
 
-The bench upstream's ``hold`` model sends one chunk, idles, then ends; the clients
-open ``--streams`` streams through each proxy in turn, wait until every one
-has received its first chunk, read the RSS of the proxy's whole process tree
-(Crossroads' supervisor and server, or the raw proxy's granian main process
+The bench upstream's ``hold`` model sends one chunk, idles, then ends; the
+clients open ``--streams`` streams through each proxy in turn, wait until
+every one has received its first chunk, read the RSS of the proxy's whole
+process tree (Crossroads' server, or the raw proxy's granian main process
 and worker), then let the streams finish and count errors. The same streams
 are held by ``bench/floor.py`` (granian and a trivial application, no
-upstream): the least a stream costs on this stack. ``--idle`` then opens that many streams at
-once through Crossroads (the file-descriptor limit is raised to the hard
-limit where allowed; ``serve`` does the same for the server) and reports how
-many completed without error.
+upstream): the least a stream costs on this stack. ``--idle`` then opens
+that many streams at once through Crossroads and reports how many completed without error. The
+file-descriptor limit is raised to the hard limit where allowed (``serve``
+does the same for the server); each stream holds two sockets, so where one
+process may not open enough of them, the idle streams go through a second
+Crossroads with as many ``--workers`` as the limit asks for (the way to serve
+them on such a machine), and the result says how many.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import math
 import resource
 import sys
 import tempfile
@@ -39,6 +43,7 @@ from soak import tree_rss_mb
 
 # the router, the bare pass-through, and the floor: granian holding streams itself, no upstream (bench/floor.py)
 TARGETS = ("crossroads", "raw_proxy", "floor")
+FILES_BESIDES_STREAMS = 200  # a server's listeners, logs, store and runtime, as serve reckons them
 
 
 def raise_fd_limit(wanted: int = 65_536) -> int:
@@ -130,8 +135,17 @@ def main() -> None:
                 added = result[name]["rss_mb_all_open"] - idle[name]
                 result[name]["kb_per_stream"] = round(added * 1024 / max(1, result[name]["open_at_once"]), 1)
             if args.idle:
-                result["crossroads_idle_streams"] = asyncio.run(open_streams(
-                    ours, CHAT_ALIAS, args.idle, args.seconds, children.procs["crossroads"].pid))
+                # two sockets a stream: past what one process may open, the streams need more workers
+                workers = max(1, math.ceil((2 * args.idle + FILES_BESIDES_STREAMS) / limit))
+                port, pid = ours, children.procs["crossroads"].pid
+                if workers > 1:
+                    port = free_ports(1)[0]
+                    children.start("crossroads_workers", [*crossroads_command(config, "granian"), "--port", str(port),
+                                                          "--workers", str(workers)], None, {"HOME": tmp})
+                    children.wait_ready("crossroads_workers", port)
+                    pid = children.procs["crossroads_workers"].pid
+                result["crossroads_idle_streams"] = {
+                    "workers": workers, **asyncio.run(open_streams(port, CHAT_ALIAS, args.idle, args.seconds, pid))}
             result["crossroads_processes"] = len(descendants(children.procs["crossroads"].pid))
         finally:
             children.stop_all()

@@ -93,8 +93,10 @@ def serve(
             _fail(str(exc))
         return
     os.environ[hints.COMMAND_ENV] = hints.command()  # the server process runs as python -m crossroads...
-    serving.become_supervisor(serverprocess.command(server, interface, bind, listen_port, max(1, workers), config),
-                              cfg.shutdown_grace)
+    command = serverprocess.command(server, interface, bind, listen_port, max(1, workers), config)
+    if serverprocess.embeds(server, max(1, workers)):
+        serving.become_server(command)
+    serving.become_supervisor(command, cfg.shutdown_grace)
 
 
 def _stored_logins(cfg: config_module.Config, config_path: Path | None) -> tuple[int | None, str]:

@@ -10,10 +10,14 @@ the same Rust server accepts and parses, and calls the same application.
 Guarantees, as with the worker process:
 - the application starts before the port accepts its first request, and a
   start-up failure exits non-zero with nothing served;
-- the first SIGTERM or SIGINT stops accepting, lets requests and streams in
-  flight finish for up to ``grace`` seconds, then flushes the application's
-  state (``App.shutdown``) and returns;
-- a second signal stops waiting at once; the state is flushed all the same.
+- the first SIGTERM, SIGINT or SIGHUP stops accepting, lets requests and
+  streams in flight finish for up to ``grace`` seconds, then flushes the
+  application's state (``App.shutdown``) and returns;
+- a second signal stops waiting at once; the state is flushed all the same;
+- a process still alive five seconds after its grace period (a flush that
+  hangs, a thread that will not end) is ended by the kernel (SIGALRM), as a
+  supervisor would kill it: nothing in this process has to be responsive for
+  that to happen.
 """
 
 from __future__ import annotations
@@ -34,6 +38,9 @@ from crossroads.server import App
 from crossroads.serving import StartupFailed
 
 log = logging.getLogger("crossroads.server")
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+STOP_MARGIN = 5  # seconds past the grace period for the flush, before the process is ended regardless
 
 
 class _QuietExperimentalNotice(logging.Filter):
@@ -78,10 +85,11 @@ async def _serve(app: App, server: Server, grace: float) -> None:
         if not stopping.done():
             stopping.set_result(None)
             server.stop()
+            signal.alarm(int(grace) + STOP_MARGIN)  # SIGALRM's default action ends the process
         elif me is not None:
             me.cancel()  # a second signal: no more waiting
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal)
     try:
         await asyncio.wait((serving, stopping), return_when=asyncio.FIRST_COMPLETED)
@@ -92,6 +100,6 @@ async def _serve(app: App, server: Server, grace: float) -> None:
         if me is not None:
             me.uncancel()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in STOP_SIGNALS:
             loop.remove_signal_handler(sig)
         await app.shutdown()

@@ -1,4 +1,4 @@
-"""The server process that ``crossroads serve`` supervises.
+"""The server process that ``crossroads serve`` becomes (or supervises).
 
     python -m crossroads.serverprocess --server granian --interface rsgi --workers 1 \\
         --host 127.0.0.1 --port 8317 [--config config.yaml]
@@ -41,6 +41,11 @@ def run(server: str, interface: str, bind: str, port: int, workers: int, config_
     cfg = config_module.load(config_path)
     logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if open_files < serving.WANTED_OPEN_FILES:  # each stream holds two sockets, the client's and the upstream's
+        logging.getLogger("crossroads").info(
+            "open-file limit %d: room for about %d streams at once per worker; raise the hard limit "
+            "(ulimit -Hn, systemd LimitNOFILE) or add --workers for more", open_files,
+            max(0, (open_files - serving.FILES_BESIDES_STREAMS) // 2))
     if config_path is not None:
         hash_in_file(config_path.expanduser())  # as CLIProxyAPI: a plain management secret is stored hashed
     if cfg.management_secret:
@@ -71,7 +76,7 @@ def _serve(server: str, interface: str, bind: str, port: int, workers: int, grac
     # granian's default admits only backlog/workers requests at once; an open stream is one
     # request for as long as it lasts, so admit what the open-file limit allows (two sockets each)
     backpressure = max(2048, open_files // 2 // workers)
-    if workers == 1:
+    if embeds(server, workers):
         from crossroads import embedded
 
         embedded.serve(create_app(), interface=interface, bind=bind, port=port, grace=grace,
@@ -85,6 +90,12 @@ def _serve(server: str, interface: str, bind: str, port: int, workers: int, grac
             workers=workers, log_access=False, websockets=True, workers_kill_timeout=grace, backlog=2048,
             backpressure=backpressure,
             ssl_cert=Path(tls.cert) if tls else None, ssl_key=Path(tls.key) if tls else None).serve()
+
+
+def embeds(server: str, workers: int) -> bool:
+    """Whether the router is served in this process (granian, one worker),
+    which then takes its group's signals itself, with no supervisor."""
+    return server == "granian" and workers == 1
 
 
 def command(server: str, interface: str, bind: str, port: int, workers: int, config_path: Path | None) -> list[str]:

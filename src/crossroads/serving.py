@@ -1,17 +1,26 @@
 """Running the server process: refuse a port already in use, and stop
 cleanly on SIGTERM or SIGINT, however they are sent.
 
-``crossroads serve`` is a small supervisor. It checks the port, becomes a
-process that holds only this module, then starts the server (granian or
-uvicorn) as a child in a session of its own, so
-a signal sent to the supervisor's process group — Ctrl-C in a terminal,
-``timeout``, systemd's control-group kill, ``kill -- -PGID`` — reaches only
-the supervisor, which hands one SIGTERM to the server's main process. (The
+After checking the config and the port, ``crossroads serve`` replaces itself
+(same process id, so the same process group) with a process that imports
+only what serving needs.
+
+One granian worker is served in that process itself (``embedded``): a signal
+sent to the process group — Ctrl-C in a terminal, ``timeout``, systemd's
+control-group kill, ``kill -- -PGID`` — reaches only it.
+
+Servers of several processes (``--workers N``, uvicorn) run under a small
+supervisor instead, which holds only this module. It starts the server as a
+child in a session of its own, so a group signal reaches only the
+supervisor, which hands one SIGTERM to the server's main process. (The
 server hung in some trials when its main process and its workers received
-the same signal at once.) The server then stops accepting, lets in-flight
-requests and streams finish for up to the grace period, flushes its state
-and exits; the supervisor exits with its status. A second signal ends the
-server at once. The child is also told to stop if the supervisor dies.
+the same signal at once.) The child is also told to stop if the supervisor
+dies.
+
+Either way the server stops accepting, lets in-flight requests and streams
+finish for up to the grace period, flushes its state and exits 0; a second
+signal ends it at once, and one that has not finished five seconds after its
+grace period is killed.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ from types import FrameType
 from typing import NoReturn
 
 WANTED_OPEN_FILES = 65_536  # two sockets a stream: room for about 30,000 open streams
+FILES_BESIDES_STREAMS = 200  # listeners, logs, the store, the runtime's own
 
 _PR_SET_PDEATHSIG = 1
 
@@ -123,6 +133,14 @@ def _kill_group(child: subprocess.Popen[bytes]) -> None:
         os.killpg(child.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         _send(child, signal.SIGKILL)
+
+
+def become_server(command: Sequence[str]) -> NoReturn:
+    """Replace this process with ``command``, a server that takes the
+    group's signals itself (one process: no worker shares the group)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], list(command))
 
 
 def become_supervisor(command: Sequence[str], grace: float) -> NoReturn:

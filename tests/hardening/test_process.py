@@ -122,18 +122,15 @@ def _rss_mb(pid: int) -> float:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
-def test_one_worker_serves_from_one_process_under_a_supervisor_that_holds_nothing_else(chat: FakeOpenAIChat) -> None:
-    """The supervisor keeps none of the command line's modules resident, and
-    one worker is served in the server process itself: two processes in all."""
+def test_one_worker_is_served_by_the_process_serve_becomes(chat: FakeOpenAIChat) -> None:
+    """No supervisor and no worker process: ``crossroads serve`` itself
+    becomes the lean server process, which takes its group's signals (the
+    signal tests above run this layout)."""
     with RouterProcess(_config(chat)) as router:
-        supervisor = router.process.pid
-        servers = _children(supervisor)
-        assert len(servers) == 1, servers
-        assert _children(servers[0]) == []  # no worker process below the server
-        cmdline = Path(f"/proc/{supervisor}/cmdline").read_bytes().split(b"\0")
-        assert b"crossroads.serving" in cmdline, cmdline
-        # a bare interpreter with the standard library is about 12 MB; the command line's modules add 50 more
-        assert _rss_mb(supervisor) < 30, _rss_mb(supervisor)
+        server = router.process.pid
+        assert _children(server) == []
+        cmdline = Path(f"/proc/{server}/cmdline").read_bytes().split(b"\0")
+        assert b"crossroads.serverprocess" in cmdline, cmdline
         body = orjson.dumps({"model": "mini", "messages": [{"role": "user", "content": "hi"}]})
         answer = urllib3.request("POST", f"{router.base_url}/v1/chat/completions", body=body,
                                  headers={"authorization": f"Bearer {CLIENT_KEY}", "content-type": "application/json"})
@@ -150,3 +147,49 @@ def test_a_server_that_cannot_start_says_why_in_one_line(tmp_path: Path) -> None
     assert done.returncode != 0
     assert "error: start-up failed" in done.stderr and "/proc/no-such-dir" in done.stderr, done.stderr[-2000:]
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_several_workers_run_under_a_supervisor_that_holds_nothing_else(chat: FakeOpenAIChat) -> None:
+    """granian's main process and its workers would share a group signal:
+    a supervisor in its own session hands the main one a single SIGTERM,
+    and keeps none of the command line's modules resident meanwhile."""
+    router = RouterProcess(_config(chat), workers=2, new_session=True).start()
+    try:
+        supervisor = router.process.pid
+        cmdline = Path(f"/proc/{supervisor}/cmdline").read_bytes().split(b"\0")
+        assert b"crossroads.serving" in cmdline, cmdline
+        servers = _children(supervisor)
+        assert len(servers) == 1 and len(_children(servers[0])) == 2, (servers, [_children(s) for s in servers])
+        # a bare interpreter with the standard library is about 12 MB; the command line's modules add 50 more
+        assert _rss_mb(supervisor) < 30, _rss_mb(supervisor)
+        os.killpg(supervisor, signal.SIGTERM)
+        assert router.process.wait(timeout=30) == 0
+    finally:
+        router.stop()
+
+
+def _low_file_limit() -> None:  # runs in the child: a hard limit it may not raise
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
+
+
+def test_a_low_open_file_limit_is_said_at_start_with_what_it_allows(tmp_path: Path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(f"host: 127.0.0.1\nport: 0\nauth-dir: {tmp_path}/auths\n")
+    server = subprocess.Popen([sys.executable, "-m", "crossroads", "serve", "--config", str(config)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                              text=True, preexec_fn=_low_file_limit, start_new_session=True,
+                              env={**os.environ, "HOME": str(tmp_path)})
+    try:
+        assert server.stdout is not None
+        said = ""
+        deadline = time.monotonic() + 30
+        while "open-file limit" not in said and time.monotonic() < deadline and server.poll() is None:
+            said += server.stdout.readline()
+        # two sockets a stream, less what the server holds besides
+        assert "open-file limit 1024: room for about 412 streams at once per worker" in said, said
+        assert "--workers" in said
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
