@@ -215,17 +215,33 @@ class ClientEncoder:
         self.spent: ir.Usage | None = None
 
     def encode(self, events: list[ir.Event]) -> bytes:
+        """The events of one upstream read, as one write. Text deltas of the
+        same part that arrived in the same read go out as one delta: the
+        client could not have seen them apart, and each delta costs an
+        encoded event (most of a translated stream's work)."""
         encode = self.encoder.encode
         out = []
+        held: list[ir.PartDelta] = []  # text deltas of one part, not yet encoded
         for event in events:
-            if type(event) is not ir.PartDelta:  # most events are: nothing to look at
-                if isinstance(event, _REPORTS_USAGE):
-                    if event.usage is not None:
-                        self.spent = event.usage if self.spent is None else self.spent.merged(event.usage)
-                elif isinstance(event, ir.ErrorEvent):  # the upstream failed (or was cut) mid-answer
-                    event.error.message = self.relay.runtime.redaction.redactor(event.error.message)
-                    self.relay.stream_failed(self.served, event.error)
+            if type(event) is ir.PartDelta:  # most events are
+                if event.signature is None:
+                    if held and held[0].index != event.index:
+                        out.append(encode(_joined(held)))
+                        held = []
+                    held.append(event)
+                    continue
+            elif isinstance(event, _REPORTS_USAGE):
+                if event.usage is not None:
+                    self.spent = event.usage if self.spent is None else self.spent.merged(event.usage)
+            elif isinstance(event, ir.ErrorEvent):  # the upstream failed (or was cut) mid-answer
+                event.error.message = self.relay.runtime.redaction.redactor(event.error.message)
+                self.relay.stream_failed(self.served, event.error)
+            if held:
+                out.append(encode(_joined(held)))
+                held = []
             out.append(encode(event))
+        if held:
+            out.append(encode(_joined(held)))
         return b"".join(out)
 
     def close(self) -> bytes:
@@ -234,6 +250,12 @@ class ClientEncoder:
     def fail(self, error: ir.Error) -> bytes:
         self.relay.stream_failed(self.served, error)
         return self.encoder.encode(ir.ErrorEvent(error)) + self.encoder.close()
+
+
+def _joined(deltas: list[ir.PartDelta]) -> ir.PartDelta:
+    if len(deltas) == 1:
+        return deltas[0]
+    return ir.PartDelta(deltas[0].index, "".join([delta.text for delta in deltas]))
 
 
 async def assembled(response: Answer, upstream: Dialect, account: Account) -> ir.Response:
