@@ -37,7 +37,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from children import Children, crossroads_command, crossroads_config, descendants, free_ports, venv_python
+from children import Children, crossroads_command, crossroads_config, free_ports, venv_python
 from scenarios import BENCH_DIR, CHAT_ALIAS, CLIENT_KEY, HOST, Ports
 from soak import tree_rss_mb
 
@@ -146,7 +146,7 @@ def main() -> None:
                     pid = children.procs["crossroads_workers"].pid
                 result["crossroads_idle_streams"] = {
                     "workers": workers, **asyncio.run(open_streams(port, CHAT_ALIAS, args.idle, args.seconds, pid))}
-            result["crossroads_processes"] = len(descendants(children.procs["crossroads"].pid))
+            result["crossroads_processes"] = len(children.python_pids("crossroads"))  # not the timeout wrapper
         finally:
             children.stop_all()
     args.output.write_text(orjson.dumps(result, option=orjson.OPT_INDENT_2).decode())
