@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -30,6 +32,10 @@ class UsageDatabase(Protocol):
 _TOKENS = "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"
 
 
+OPEN_ATTEMPTS = 50
+OPEN_PAUSE = 0.05  # seconds, doubled at most by the jitter
+
+
 class SQLiteUsage:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -42,17 +48,35 @@ class SQLiteUsage:
         await asyncio.to_thread(self._open)
 
     def _open(self) -> None:
+        """Workers (``--workers N``) open the same file at the same moment. Switching a new file to WAL
+        takes a lock SQLite does not wait for, so a worker that finds it taken tries again shortly."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(OPEN_ATTEMPTS):
+            try:
+                self._db = self._connect()
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
+                    raise
+                time.sleep(OPEN_PAUSE * (1 + random.random()))  # apart, so the workers do not meet again
+
+    def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=10000")
-        for statement in self.dialect.ddl(sql.TABLE):
-            db.execute(statement)
-        for name, kind in sql.ADDED:
-            with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column name": there already
-                db.execute(self.dialect.add_column(sql.TABLE, name, kind))
-        self._db = db
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=10000")
+            db.execute("BEGIN IMMEDIATE")  # the schema in one writer's transaction: the other waits its turn
+            for statement in self.dialect.ddl(sql.TABLE):
+                db.execute(statement)
+            for name, kind in sql.ADDED:
+                with contextlib.suppress(sqlite3.OperationalError):  # "duplicate column name": there already
+                    db.execute(self.dialect.add_column(sql.TABLE, name, kind))
+            db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
 
     def _run(self, statement: str, params: Any = (), many: bool = False) -> list[tuple[Any, ...]]:
         if self._db is None:
