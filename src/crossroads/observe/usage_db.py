@@ -32,8 +32,8 @@ class UsageDatabase(Protocol):
 _TOKENS = "COALESCE(input_tokens, 0) + COALESCE(output_tokens, 0)"
 
 
-OPEN_ATTEMPTS = 50
-OPEN_PAUSE = 0.05  # seconds, doubled at most by the jitter
+OPEN_PATIENCE = 10.0  # seconds of retrying a locked open
+OPEN_PAUSE = 0.05  # seconds between tries, doubled at most by the jitter
 
 
 class SQLiteUsage:
@@ -51,12 +51,13 @@ class SQLiteUsage:
         """Workers (``--workers N``) open the same file at the same moment. Switching a new file to WAL
         takes a lock SQLite does not wait for, so a worker that finds it taken tries again shortly."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        for attempt in range(OPEN_ATTEMPTS):
+        deadline = time.monotonic() + OPEN_PATIENCE  # a file some other program keeps locked: give up, as before
+        while True:
             try:
                 self._db = self._connect()
                 return
             except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == OPEN_ATTEMPTS - 1:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(OPEN_PAUSE * (1 + random.random()))  # apart, so the workers do not meet again
 
