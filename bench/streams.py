@@ -10,12 +10,12 @@ process tree (Crossroads' server, or the raw proxy's granian main process
 and worker), then let the streams finish and count errors. The same streams
 are held by ``bench/floor.py`` (granian and a trivial application, no
 upstream): the least a stream costs on this stack. ``--idle`` then opens
-that many streams at once through Crossroads and reports how many completed without error. The
-file-descriptor limit is raised to the hard limit where allowed (``serve``
-does the same for the server); each stream holds two sockets, so where one
-process may not open enough of them, the idle streams go through a second
-Crossroads with as many ``--workers`` as the limit asks for (the way to serve
-them on such a machine), and the result says how many.
+that many streams at once through Crossroads and reports how many completed
+without error. The open-file limit is raised as ``serve`` raises it; each
+stream holds two sockets, so where one process may not open enough of them,
+the idle streams go through a second Crossroads with as many ``--workers``
+as the limit asks for (the way to serve them on such a machine), and the
+result says how many.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import datetime
 import math
-import resource
 import sys
 import tempfile
 import time
@@ -41,19 +40,10 @@ from children import Children, crossroads_command, crossroads_config, free_ports
 from scenarios import BENCH_DIR, CHAT_ALIAS, CLIENT_KEY, HOST, Ports
 from soak import tree_rss_mb
 
+from crossroads.serving import FILES_BESIDES_STREAMS, raise_open_file_limit
+
 # the router, the bare pass-through, and the floor: granian holding streams itself, no upstream (bench/floor.py)
 TARGETS = ("crossroads", "raw_proxy", "floor")
-FILES_BESIDES_STREAMS = 200  # a server's listeners, logs, store and runtime, as serve reckons them
-
-
-def raise_fd_limit(wanted: int = 65_536) -> int:
-    """As ``crossroads serve`` does: to ``wanted`` where the hard limit may be raised, else to the hard limit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    for limit in (max(wanted, hard), hard):
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
-            return limit
-    return soft
 
 
 async def open_streams(port: int, model: str, count: int, seconds: int, root: int) -> dict[str, Any]:
@@ -104,7 +94,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--output", type=Path, default=BENCH_DIR / "streams.json")
     args = parser.parse_args()
-    limit = raise_fd_limit()
+    limit = raise_open_file_limit()  # as serve raises it: the server's limit is the same
     result: dict[str, Any] = {"date": datetime.datetime.now().isoformat(timespec="seconds"), "fd_soft_limit": limit}
     with tempfile.TemporaryDirectory(prefix="crossroads-streams-") as tmp:
         workdir = Path(tmp)
