@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from children import NOISY_SHARE
 from goals import HIGH, LEVELS, usable
-from scenarios import BARES, BASELINE, BENCH_DIR, HIGH_CONCURRENCY, NAMES, ROOT, short_name
+from scenarios import BARES, BASELINE, BENCH_DIR, HIGH_CONCURRENCY, NAMES, OWN_PASSTHROUGH, ROOT, short_name
 
 STREAMS_JSON = BENCH_DIR / "streams.json"
 # The summary's sections: (title, JSON scenario, SSE scenario).
@@ -72,7 +72,8 @@ def summary_rows(report: dict[str, Any]) -> list[list[list[str]]]:
     for title, json_key, sse_key in SECTIONS:
         json_s = report["scenarios"].get(json_key, {"targets": {}, "comparison": {}})
         sse_s = report["scenarios"].get(sse_key, {"targets": {}, "comparison": {}})
-        keys = list(dict.fromkeys([*json_s["targets"], *sse_s["targets"]]))
+        # the own pass-through in the translated rounds is there for the goal's ratio only
+        keys = [key for key in dict.fromkeys([*json_s["targets"], *sse_s["targets"]]) if key != OWN_PASSTHROUGH]
         rows: list[list[str]] = []
         for key in keys:
             name = short_name(key)

@@ -63,6 +63,7 @@ from report import print_report, write_markdown
 from scenarios import (
     BENCH_DIR,
     CONCURRENCY,
+    OWN_PASSTHROUGH,
     Ports,
     Scenario,
     Target,
@@ -97,7 +98,7 @@ SMOKE = Budget(warmup_s=0.05, c1_seconds=0.1, c1_max_requests=100, loaded_second
 
 # Which subprocess serves each target (whose CPU time a request costs); a peer's is its own key.
 SERVER_OF = {"direct": "upstream", "raw_proxy": "raw_proxy", "raw_proxy_rsgi": "raw_proxy_rsgi",
-             "crossroads": "crossroads"}
+             "crossroads": "crossroads", OWN_PASSTHROUGH: "crossroads"}
 
 
 def measure_loaded(target: Target, connections: int, budget: Budget, workdir: Path, pin: list[str],

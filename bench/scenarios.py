@@ -30,7 +30,11 @@ HIGH_CONCURRENCY = CONCURRENCY[0]  # the level the goals are checked at (and --p
 # on each of granian's interfaces. "raw_proxy" keeps its old key in results.json.
 BARES = ("raw_proxy", "raw_proxy_rsgi")
 BASELINE = "raw_proxy"  # the goals are checked against bare ASGI (and shown against bare RSGI)
-NAMES = {"direct": "direct", "raw_proxy": "bare ASGI", "raw_proxy_rsgi": "bare RSGI", "crossroads": "Crossroads"}
+# The translated scenarios also carry Crossroads' own pass-through, measured in the same
+# rounds, so the translated goal is a ratio taken within a round (as every other goal is).
+OWN_PASSTHROUGH = "crossroads_passthrough"
+NAMES = {"direct": "direct", "raw_proxy": "bare ASGI", "raw_proxy_rsgi": "bare RSGI", "crossroads": "Crossroads",
+         OWN_PASSTHROUGH: "Crossroads pass-through"}
 
 
 def short_name(key: str) -> str:
@@ -73,7 +77,7 @@ def messages_body(stream: bool) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    key: str  # "direct" | "raw_proxy" | "raw_proxy_rsgi" | "crossroads" | a peer's key
+    key: str  # "direct" | "raw_proxy" | "raw_proxy_rsgi" | "crossroads" | OWN_PASSTHROUGH | a peer's key
     label: str
     port: int
     path: str
@@ -147,6 +151,8 @@ def build_scenarios(ports: Ports) -> list[Scenario]:
                        "/v1/messages", direct_messages, anthropic_done),
                 Target("crossroads", "crossroads (translates)", ports.crossroads, "/v1/chat/completions",
                        chat_body(CLAUDE_ALIAS, stream), chat_done),
+                Target(OWN_PASSTHROUGH, "crossroads (pass-through, for the ratio)", ports.crossroads,
+                       "/v1/chat/completions", chat_body(CHAT_ALIAS, stream), chat_done),
                 *peer_targets(ports, True, stream, chat_done),
             )))
     return scenarios

@@ -35,6 +35,11 @@ def test_every_scenario_runs_through_every_target(tmp_path: Path) -> None:
             assert not measured["c1"].get("non_200"), (name, target)
             assert not measured["c32"]["errors"], (name, target, measured["c32"]["errors"])
     assert {check["scenario"] for check in report["checks"]} == set(report["scenarios"])
+    for name in ("translated", "translated_stream"):
+        # the translated goal's reference, Crossroads' own pass-through, runs in the same rounds
+        assert "crossroads_passthrough" in report["scenarios"][name]["targets"], name
+        (check,) = [check for check in report["checks"] if check["scenario"] == name]
+        assert check["value"] is not None and "minutes apart" not in check["measured"], check
 
 
 def test_streams_are_held_open_through_every_target(tmp_path: Path) -> None:
