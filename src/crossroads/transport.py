@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator, Mapping
 from typing import Protocol
 
@@ -157,13 +158,21 @@ class Transport:
         self._socks_sessions.clear()
 
 
+# The usual shape of an event, "data: X" with at most an "event: N" line before it: one
+# C-level scan of a read finds them all. Any other shape in the read (several data lines,
+# an id line between name and data) leaves a "data:" or "event:" unaccounted for, and the
+# read is then parsed block by block.
+_COMMON_EVENT = re.compile(rb"^(?:event:([^\n]*)\n)?data: ?([^\n]*)\n\n", re.MULTILINE)
+
+
 class SSEParser:
     """Incremental server-sent-events parser: bytes in, (event, data) out."""
 
-    __slots__ = ("_buffer",)
+    __slots__ = ("_buffer", "_names")
 
     def __init__(self) -> None:
         self._buffer = b""  # the text of events not yet complete
+        self._names: dict[bytes, str] = {}  # an event name line's text -> the name
 
     def feed(self, chunk: bytes) -> list[tuple[str | None, bytes]]:
         data = self._buffer + chunk if self._buffer else chunk
@@ -174,20 +183,38 @@ class SSEParser:
             self._buffer = data
             return []
         self._buffer = data[end + 2:]
-        events: list[tuple[str | None, bytes]] = []
+        if data.find(b"\n\n") == end:  # one event (a read at a time of little load)
+            events = []
+            _block(data[:end], events)
+            return events
+        events = self._common(data, end + 2)
+        if events is not None:
+            return events
+        events = []
         for block in data[:end].split(b"\n\n"):  # an event a block: only whole events are parsed
-            # the usual shapes, "data: X" and "event: N\ndata: X", without a line-by-line look
-            if block.startswith(b"data: ") and b"\n" not in block:
-                events.append((None, block[6:]))
-                continue
-            if block.startswith(b"event: "):
-                line_end = block.find(b"\n")
-                if line_end > 0 and block.startswith(b"data: ", line_end + 1) \
-                        and block.find(b"\n", line_end + 1) < 0:
-                    events.append((block[7:line_end].strip().decode(), block[line_end + 7:]))
-                    continue
-            _event(block, events)
+            _block(block, events)
         return events
+
+    def _common(self, data: bytes, end: int) -> list[tuple[str | None, bytes]] | None:
+        """The events of ``data[:end]`` when every one has the usual shape, else None."""
+        found = _COMMON_EVENT.findall(data, 0, end)
+        if data.count(b"data:", 0, end) != len(found):
+            return None
+        named = data.count(b"event:", 0, end)
+        if not named:
+            return [(None, payload) for _, payload in found]
+        names = self._names
+        events: list[tuple[str | None, bytes]] = []
+        for line, payload in found:
+            if not line:
+                events.append((None, payload))
+                continue
+            named -= 1
+            name = names.get(line)
+            if name is None:
+                name = names[line] = line.strip().decode()
+            events.append((name, payload))
+        return events if not named else None
 
     def close(self) -> list[tuple[str | None, bytes]]:
         events: list[tuple[str | None, bytes]] = []
@@ -195,6 +222,19 @@ class SSEParser:
         if tail:
             _event(tail, events)
         return events
+
+
+def _block(block: bytes, events: list[tuple[str | None, bytes]]) -> None:
+    # the usual shapes, "data: X" and "event: N\ndata: X", without a line-by-line look
+    if block.startswith(b"data: ") and b"\n" not in block:
+        events.append((None, block[6:]))
+        return
+    if block.startswith(b"event: "):
+        line_end = block.find(b"\n")
+        if line_end > 0 and block.startswith(b"data: ", line_end + 1) and block.find(b"\n", line_end + 1) < 0:
+            events.append((block[7:line_end].strip().decode(), block[line_end + 7:]))
+            return
+    _event(block, events)
 
 
 def _event(block: bytes, events: list[tuple[str | None, bytes]]) -> None:

@@ -37,3 +37,28 @@ def test_events_come_as_soon_as_they_are_whole() -> None:
     assert parser.feed(b"\ndata: 2") == [(None, b"1")]
     assert parser.feed(b"\n\n") == [(None, b"2")]
     assert parser.close() == []
+
+
+# Reads holding several events, some of unusual shape: a read is parsed in one scan only
+# when every event in it has the usual shape, so each of these must come out whole.
+SEVERAL = [
+    (b"event: a\nid: 1\ndata: x\n\nevent: b\ndata: y\n\n", [("a", b"x"), ("b", b"y")]),
+    (b'data: {"t":"data: z"}\n\nevent: c\ndata: 1\n\n', [(None, b'{"t":"data: z"}'), ("c", b"1")]),
+    (b'data: {"t":"event: q"}\n\ndata: 2\n\n', [(None, b'{"t":"event: q"}'), (None, b"2")]),
+    (b"xdata: 1\n\ndata: 2\n\n", [(None, b"2")]),
+    (b"event:\ndata: 1\n\ndata: 2\n\n", [("", b"1"), (None, b"2")]),
+    (b"event: a\nevent: b\ndata: 1\n\ndata: 2\n\n", [("b", b"1"), (None, b"2")]),
+    (b"event:  spaced \ndata:x\n\ndata: 2\n\n", [("spaced", b"x"), (None, b"2")]),
+    (b"data: 1\n\ndata: 2\ndata: 3\n\n", [(None, b"1"), (None, b"2\n3")]),
+    (b"event: a\ndata: 1\n\nevent: a\ndata: 2\n\n: keep-alive\n\nevent: b\ndata:\n\n",
+     [("a", b"1"), ("a", b"2"), ("b", b"")]),
+    (b"data: 1\n\nid: 9\ndata: 2\n\nevent: e\ndata: 3\nretry: 5\n\n", [(None, b"1"), (None, b"2"), ("e", b"3")]),
+]
+
+
+@pytest.mark.parametrize(("stream", "expected"), SEVERAL)
+def test_a_read_of_several_events_of_any_shape(stream: bytes, expected: list[tuple[str | None, bytes]]) -> None:
+    assert parse([stream]) == expected
+    assert parse([stream.replace(b"\n", b"\r\n")]) == expected
+    for cut in range(1, len(stream)):
+        assert parse([stream[:cut], stream[cut:]]) == expected, cut

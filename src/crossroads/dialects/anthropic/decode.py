@@ -40,13 +40,19 @@ class AnthropicStreamDecoder:
             payload = orjson.loads(data)
         except orjson.JSONDecodeError:
             return self._parts.fail(ir.Error(502, "server_error", "malformed event in upstream stream"))
-        if not isinstance(payload, dict):
+        if type(payload) is not dict:
             return []
-        out: list[ir.Event] = []
         kind = payload.get("type") or event
         if kind == "content_block_delta":
+            delta = payload.get("delta")
+            if type(delta) is dict and delta.get("type") == "text_delta":  # most events of a stream
+                index = self._indices.get(payload.get("index", -1))
+                return [] if index is None else [ir.PartDelta(index, delta.get("text") or "")]
+            out: list[ir.Event] = []
             self._delta(payload, out)
-        elif kind == "content_block_start":
+            return out
+        out = []
+        if kind == "content_block_start":
             self._block_start(payload, out)
         elif kind == "content_block_stop":
             self._parts.stop(self._indices.get(payload.get("index", -1)), out)
