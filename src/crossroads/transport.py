@@ -183,14 +183,13 @@ class SSEParser:
             self._buffer = data
             return []
         self._buffer = data[end + 2:]
+        events: list[tuple[str | None, bytes]] = []
         if data.find(b"\n\n") == end:  # one event (a read at a time of little load)
-            events = []
             _block(data[:end], events)
             return events
-        events = self._common(data, end + 2)
-        if events is not None:
-            return events
-        events = []
+        common = self._common(data, end + 2)
+        if common is not None:
+            return common
         for block in data[:end].split(b"\n\n"):  # an event a block: only whole events are parsed
             _block(block, events)
         return events
