@@ -12,10 +12,12 @@ import asyncio
 import os
 import urllib.parse
 from dataclasses import dataclass
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from crossroads.auth.oauth import LoginError
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 DONE_PAGE = (b"<!doctype html><title>Crossroads</title><body style='font-family:sans-serif'>"
              b"<h2>Login complete</h2><p>You can close this window and return to the terminal.</p>")
@@ -60,6 +62,9 @@ class CallbackServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> CallbackServer:
+        # aiohttp's server half (2 MB resident) is loaded by the first login, not by every server
+        from aiohttp import web
+
         self._result = asyncio.get_running_loop().create_future()
         app = web.Application()
         app.router.add_get(self.path, self._handle)
@@ -80,6 +85,8 @@ class CallbackServer:
         return self
 
     async def _handle(self, request: web.Request) -> web.Response:
+        from aiohttp import web
+
         params = request.query
         result = self._result
         if result is None or result.done():
