@@ -193,3 +193,17 @@ def test_a_low_open_file_limit_is_said_at_start_with_what_it_allows(tmp_path: Pa
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+
+
+def test_a_started_server_leaves_unused_libraries_unloaded(tmp_path: Path) -> None:
+    """Memory a server that never logs anyone in does not need: aiohttp's
+    server half (for the login redirect) is loaded by a login, not at start."""
+    script = ("import asyncio, sys\n"
+              "from crossroads import config\nfrom crossroads.server import App\n"
+              f"app = App(config.parse('port: 1\\nauth-dir: {tmp_path}/auths\\n', source='t'))\n"
+              "asyncio.run(app.startup())\n"
+              "print(sorted(m for m in sys.modules if m.startswith(('aiohttp.web', 'crossroads.auth.callback'))))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL, env={**os.environ, "HOME": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split("\n")[-2] == "['crossroads.auth.callback']", done.stdout[-2000:]
