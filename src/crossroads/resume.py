@@ -203,11 +203,11 @@ class Resume:
                     inbound.record.completed()
                     yield encoder.fail(failure)
                     return
-                pipeline._account(inbound, encoder.served, encoder.spent)
+                pipeline.record_spend(inbound, encoder.served, encoder.spent)
                 encoder.served, encoder.spent, events = resumed[0], None, resumed[1]
         finally:
             await _aclose(events)
-            pipeline._account(inbound, encoder.served, encoder.spent)
+            pipeline.record_spend(inbound, encoder.served, encoder.spent)
 
     async def _next_leg(self, transcript: Transcript, failure: ir.Error,
                         broken: Events) -> tuple[Served, Events] | None:
@@ -252,9 +252,9 @@ class Resume:
         before then is this account's failure, as for any attempt)."""
         pipeline, progress = self.pipeline, self.progress
         provider = cand.account.provider
-        body = await pipeline._translated_body(request, cand, upstream, True, progress.suffix_reasoning,
+        body = await pipeline.translated_body(request, cand, upstream, True, progress.suffix_reasoning,
                                                provider, progress.snapshot, self.inbound)
-        response = await pipeline._send(self.inbound, cand, upstream, body, True, provider)
+        response = await pipeline.send_upstream(self.inbound, cand, upstream, body, True, provider)
         decoder = upstream.stream_decoder()
         try:
             batches, first = await first_events(response, decoder)

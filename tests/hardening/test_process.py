@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -105,6 +106,34 @@ def test_a_second_signal_stops_at_once(chat: FakeOpenAIChat) -> None:
         router.process.wait(timeout=10)
         assert time.monotonic() - started < 3
     finally:
+        router.stop()
+
+
+def test_a_shutdown_that_hangs_is_ended_after_the_grace_period(chat: FakeOpenAIChat) -> None:
+    """The backstop with no supervisor: after the first signal the kernel ends
+    the process (SIGALRM) five seconds past its grace period, even when the
+    final flush is stuck; here another program holds the usage database's
+    write lock, on which the flush would otherwise wait ten seconds."""
+    router = RouterProcess({**_config(chat, grace=1), "usage": {"flush-interval": 600}}).start()
+    holder = None
+    try:
+        body = orjson.dumps({"model": "mini", "messages": [{"role": "user", "content": "hi"}]})
+        answer = urllib3.request("POST", f"{router.base_url}/v1/chat/completions", body=body,
+                                 headers={"authorization": f"Bearer {CLIENT_KEY}", "content-type": "application/json"})
+        assert answer.status == 200  # its usage row waits for the flush at shutdown
+        holder = sqlite3.connect(Path(str(router.config["auth-dir"])) / "usage.sqlite3", timeout=30,
+                                 isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        started = time.monotonic()
+        router.process.send_signal(signal.SIGTERM)
+        status = router.process.wait(timeout=30)
+        took = time.monotonic() - started
+        assert status == -signal.SIGALRM, (status, router.log()[-2000:])
+        assert 5 <= took < 9, took  # grace 1 s + 5 s, not the flush's 10 s wait
+    finally:
+        if holder is not None:
+            holder.execute("ROLLBACK")
+            holder.close()
         router.stop()
 
 

@@ -65,7 +65,7 @@ class Pipeline:
         self.limiter = runtime.limiter
         self.selector = runtime.selector
         self.images = runtime.images
-        self.relay = Relay(runtime, self._account)  # answers on their way to the client
+        self.relay = Relay(runtime, self.record_spend)  # answers on their way to the client
 
     # ------------------------------------------------------------------ entry
 
@@ -232,11 +232,11 @@ class Pipeline:
             # a reasoning suffix (or the model's configured thinking levels) on the same dialect: the body
             # is re-rendered in its own dialect (a lossless round trip), the reply still passes through
             with client_data:
-                body = await self._translated_body(progress.ir_request, cand, upstream, upstream_stream,
+                body = await self.translated_body(progress.ir_request, cand, upstream, upstream_stream,
                                                    progress.suffix_reasoning, provider, progress.snapshot, inbound,
                                                    inline_images=not passthrough)
             drop_usage_chunks = passthrough and upstream_stream and not progress.ir_request.include_usage
-        response = await self._send(inbound, cand, upstream, body, upstream_stream, provider)
+        response = await self.send_upstream(inbound, cand, upstream, body, upstream_stream, provider)
         progress.upstream_headers = response.headers
         served = Served(account, model, cand.route.upstream, inbound.record)
         if inbound.stream:
@@ -248,7 +248,7 @@ class Pipeline:
                                                      resume)
         if upstream_stream:
             parsed = await assembled(response, upstream, account)
-            self._account(inbound, served, parsed.usage)
+            self.record_spend(inbound, served, parsed.usage)
             return Reply(200, orjson.dumps(self._render_response(inbound, parsed, model)))
         try:
             data = await response.read()
@@ -258,14 +258,14 @@ class Pipeline:
         finally:
             response.release()
         if passthrough:
-            self._account(inbound, served, usage.from_body(upstream, data))
+            self.record_spend(inbound, served, usage.from_body(upstream, data))
             rename = model_renamer(cand.route.upstream, model)
             return Reply(200, rename(data) if rename else data)
         try:
             parsed = upstream.parse_response(orjson.loads(data))
         except (orjson.JSONDecodeError, ir.Error) as exc:
             raise ir.Error(502, "server_error", f"upstream {account.label} sent an unreadable reply") from exc
-        self._account(inbound, served, parsed.usage)
+        self.record_spend(inbound, served, parsed.usage)
         return Reply(200, orjson.dumps(self._render_response(inbound, parsed, model)))
 
     async def _exchange(self, inbound: Inbound, model: str, cand: Candidate, progress: Progress,
@@ -307,15 +307,16 @@ class Pipeline:
         if assembler.error is not None:
             raise assembler.error
         parsed = assembler.response()
-        self._account(inbound, served, parsed.usage)
+        self.record_spend(inbound, served, parsed.usage)
         return Reply(200, orjson.dumps(self._render_response(inbound, parsed, model)))
 
     def _render_response(self, inbound: Inbound, parsed: ir.Response, model: str) -> dict[str, Any]:
         parsed.model = model  # the name the client asked for (a fallback's when one answered)
         return inbound.dialect.render_response(parsed)
 
-    async def _send(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
+    async def send_upstream(self, inbound: Inbound, cand: Candidate, upstream: Dialect, body: bytes,
                     upstream_stream: bool, provider: Provider) -> Answer:
+        """One attempt's request to its account (a resumed stream's next leg sends through it too)."""
         account = cand.account
         if provider.requests_per_credential:
             self._hold_back(account, provider.requests_per_credential)
@@ -386,10 +387,11 @@ class Pipeline:
             body, changed = adapted, True
         return (orjson.dumps(body) if changed else inbound.raw), drop_usage_chunks
 
-    async def _translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
+    async def translated_body(self, request: ir.Request, cand: Candidate, upstream: Dialect,
                                upstream_stream: bool, suffix_reasoning: ir.Reasoning | None,
                                provider: Provider, snapshot: Snapshot, inbound: Inbound,
                                inline_images: bool = True) -> bytes:
+        """The IR request as this candidate's upstream reads it: fitted, rendered, edited by the payload rules."""
         request = _fitted(request, cand, upstream_stream, suffix_reasoning, snapshot.catalogue)
         if upstream.needs_inline_images and inline_images:
             await self.images.inline(request)
@@ -403,7 +405,8 @@ class Pipeline:
 
     # ------------------------------------------------------------------ accounting
 
-    def _account(self, inbound: Inbound, served: Served, spent: ir.Usage | None) -> None:
+    def record_spend(self, inbound: Inbound, served: Served, spent: ir.Usage | None) -> None:
+        """What an answer spent: in the client's ledger and the request record, priced where it is per token."""
         self.ledger.record(inbound.client_key, served.account.id, served.model, spent)
         provider = served.account.provider
         label = cost.label(provider.billing, self.health.quotas.get(served.account.id) if self.health.quotas
