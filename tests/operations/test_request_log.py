@@ -212,6 +212,8 @@ def test_failed_requests_keep_error_files_and_logging_to_file(fakes: dict[str, A
             time.sleep(0.05)
         names = sorted(p.name for p in logs.glob("error-*.log"))
         assert len(names) == 2 and any("fail-3" in n for n in names), names
+        while time.monotonic() < deadline and "fail-3" not in (logs / "main.log").read_text():
+            time.sleep(0.05)  # request lines go out in batches, up to 50 ms after their request
         main = (logs / "main.log").read_text()
         (failed,) = [line for line in main.splitlines() if "fail-0" in line and "crossroads.requests" in line]
         assert "status=404" in failed and "tokens=in:? out:? cached:? reasoning:?" in failed  # unknown

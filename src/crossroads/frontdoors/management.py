@@ -69,7 +69,6 @@ def _usage_query(request: Request) -> Query:
 
 
 def _usage_store(app: App) -> UsageStore:
-    app.runtime.observer.settle()  # requests that have ended count, even if their batch is not out yet
     store = app.runtime.observer.usage
     if not store.available:
         raise ir.Error(503, "overloaded", f"the usage database at {store.db.where} could not be opened; "

@@ -44,7 +44,6 @@ async def usage_queue(app: App, request: Request) -> Reply:
     count = request.query.get("count", "1").strip() or "1"
     if not count.isdigit() or int(count) <= 0:
         raise ir.bad_request("count must be a positive integer", param="count")
-    app.runtime.observer.settle()
     return json_reply(200, app.runtime.observer.usage_queue.pop(int(count)))
 
 
