@@ -183,8 +183,8 @@ def _translated_vs_own(passthrough: str) -> Callable[[dict[str, Any], str, str],
         value = ours["rps"] / own["rps"] if apart else ratio_of(ours, own, "rps")
         shown = f"{value:.2f}x ({'' if apart else _per_round(ours, own, 'rps')}{ours['rps']:,.0f} / {own['rps']:,.0f}/s"
         if ours.get("cpu_us_per_request") and own.get("cpu_us_per_request"):
-            cpu = 1 / ratio_of(ours, own, "cpu_us_per_request") if not apart else (
-                own["cpu_us_per_request"] / ours["cpu_us_per_request"])
+            cpu = own["cpu_us_per_request"] / ours["cpu_us_per_request"] if apart else (
+                ratio_of(own, ours, "cpu_us_per_request"))
             shown += f"; from CPU per request {cpu:.2f}x"
         if apart:
             shown += f"; {passthrough} measured minutes apart"

@@ -242,7 +242,7 @@ class Observer:
                 log.exception("observer: counting request %s failed", record.request_id)
         lines = self._lines
         try:
-            self._settle_one(record, client_key, lines)
+            self._record(record, client_key, lines)
         except Exception:
             log.exception("observer: recording request %s failed", record.request_id)
         if not lines:
@@ -256,9 +256,9 @@ class Observer:
                 self.settle()
 
     def settle(self) -> None:
-        """Write out the log lines of every ended request. Readers of the
-        request log call this first, so they never miss a request that has
-        ended. A fault is logged; it never reaches a client, who has its answer."""
+        """Write out the log lines of every ended request (at close, a line
+        not yet out would be lost). A fault is logged; it never reaches a
+        client, who has its answer."""
         if self._settling is not None:
             self._settling.cancel()
             self._settling = None
@@ -269,7 +269,7 @@ class Observer:
             except Exception:
                 log.exception("observer: writing %d request lines failed", len(lines))
 
-    def _settle_one(self, record: RequestRecord, client_key: str | None, lines: list[requestlog.Line]) -> None:
+    def _record(self, record: RequestRecord, client_key: str | None, lines: list[requestlog.Line]) -> None:
         ops = self._config().ops
         client = self.client_name(client_key)
         quiet = _is_quiet(record)

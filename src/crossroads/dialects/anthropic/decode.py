@@ -106,10 +106,8 @@ class AnthropicStreamDecoder:
         if index is None:
             return
         delta = payload.get("delta") or {}
-        kind = delta.get("type")
-        if kind == "text_delta":
-            out.append(ir.PartDelta(index, text=delta.get("text") or ""))
-        elif kind == "input_json_delta":
+        kind = delta.get("type")  # text_delta, the commonest, is decoded in feed
+        if kind == "input_json_delta":
             out.append(ir.PartDelta(index, text=delta.get("partial_json") or ""))
         elif kind == "thinking_delta":
             out.append(ir.PartDelta(index, text=delta.get("thinking") or ""))
